@@ -1,0 +1,1 @@
+"""Windows subsystems of the emulated host, one module each."""

@@ -1,0 +1,10 @@
+"""Placeholder: the ServiceControlManager subsystem (see docs/CONTRACTS.md for its owner)."""
+from __future__ import annotations
+
+
+class ServiceControlManager:
+    def __init__(self, host):
+        self.host = host
+
+    def state(self) -> dict:
+        return {}
