@@ -1,10 +1,247 @@
-"""Placeholder: the file system subsystem (files, directories, owners, ACLs)."""
+"""Files and directories of the emulated host, with owners, ACL entries and content hashes.
+
+Faithful where winfleet depends on behaviour:
+* paths are case-insensitive and case-preserving; ``/`` and ``\\`` are the same separator;
+* a file in use by a running service (its image) cannot be replaced, moved or deleted
+  (ERROR_SHARING_VIOLATION 32), as Windows locks a mapped executable; renaming a *different*
+  file over it fails the same way;
+* a new file or directory inherits its parent's ACL entries (``inherited: true``); explicit
+  entries are added with ``grant``;
+* a path whose drive does not exist fails with ERROR_PATH_NOT_FOUND 3 (``add_drive`` adds one;
+  ``C:`` exists from the start).
+
+Downloads: ``downloads`` maps a URL to the bytes a GET returns (or to an int HTTP status for a
+failing URL); tests control it. ``download(url)`` is what a driver's ``Invoke-WebRequest`` sees.
+
+Simplifications: one owner string per entry, ACL entries are (identity, rights, type) without
+inheritance flags, no alternate data streams, no short names, no reparse points.
+"""
 from __future__ import annotations
+
+import hashlib
+
+ADMINS = "BUILTIN\\Administrators"
+_DEFAULT_ACL = [
+    {"identity": "NT AUTHORITY\\SYSTEM", "rights": "FullControl", "type": "Allow"},
+    {"identity": ADMINS, "rights": "FullControl", "type": "Allow"},
+    {"identity": "BUILTIN\\Users", "rights": "ReadAndExecute", "type": "Allow"},
+]
+
+
+class FsError(Exception):
+    def __init__(self, code: int, detail: str):
+        names = {2: "ERROR_FILE_NOT_FOUND", 3: "ERROR_PATH_NOT_FOUND", 5: "ERROR_ACCESS_DENIED",
+                 32: "ERROR_SHARING_VIOLATION", 145: "ERROR_DIR_NOT_EMPTY", 183: "ERROR_ALREADY_EXISTS",
+                 267: "ERROR_DIRECTORY"}
+        self.code = code
+        self.symbol = names.get(code, f"WIN32_{code}")
+        super().__init__(f"{self.symbol} ({code}): {detail}")
+
+
+class DownloadError(Exception):
+    def __init__(self, url: str, status: int | None, detail: str = ""):
+        self.url, self.status = url, status
+        super().__init__(f"GET {url}: " + (f"HTTP {status}" if status else detail or "no response"))
+
+
+def _norm(path: str) -> str:
+    p = path.replace("/", "\\")
+    while "\\\\" in p[1:]:
+        p = p[0] + p[1:].replace("\\\\", "\\")
+    if len(p) == 2 and p[1] == ":":
+        p += "\\"
+    if len(p) > 3 and p.endswith("\\"):
+        p = p.rstrip("\\")
+    return p.lower()
+
+
+def _parent(path: str) -> str | None:
+    p = path.replace("/", "\\").rstrip("\\")
+    if len(p) <= 2:
+        return None
+    head = p.rsplit("\\", 1)[0]
+    return head + "\\" if len(head) == 2 else head
 
 
 class FileSystem:
     def __init__(self):
-        pass
+        self._e: dict[str, dict] = {}
+        self._locked: set[str] = set()
+        self.downloads: dict[str, bytes | int] = {}
+        self.download_log: list[str] = []
+        self.add_drive("C")
+        for d in (r"C:\Windows", r"C:\Windows\Temp", r"C:\Windows\System32", r"C:\ProgramData", r"C:\Program Files"):
+            self.mkdir(d)
+
+    # --- queries -----------------------------------------------------------------------------
+    def exists(self, path: str) -> bool:
+        return _norm(path) in self._e
+
+    def is_file(self, path: str) -> bool:
+        e = self._e.get(_norm(path))
+        return bool(e and e["type"] == "file")
+
+    def is_dir(self, path: str) -> bool:
+        e = self._e.get(_norm(path))
+        return bool(e and e["type"] == "dir")
+
+    def drive_exists(self, letter: str) -> bool:
+        return self.is_dir(letter[:1] + ":\\")
+
+    def read(self, path: str) -> bytes:
+        e = self._file(path)
+        return e["data"]
+
+    def sha256(self, path: str) -> str:
+        return hashlib.sha256(self.read(path)).hexdigest()
+
+    def owner(self, path: str) -> str:
+        return self._entry(path)["owner"]
+
+    def acl(self, path: str) -> list[dict]:
+        return [dict(a) for a in self._entry(path)["acl"]]
+
+    def children(self, path: str) -> list[str]:
+        base = _norm(path)
+        prefix = base if base.endswith("\\") else base + "\\"
+        return sorted(e["path"] for k, e in self._e.items()
+                      if k.startswith(prefix) and "\\" not in k[len(prefix):] and k != base)
+
+    def is_locked(self, path: str) -> bool:
+        return _norm(path) in self._locked
+
+    # --- changes -----------------------------------------------------------------------------
+    def add_drive(self, letter: str, owner: str = ADMINS) -> None:
+        root = letter[:1].upper() + ":\\"
+        self._e.setdefault(_norm(root), {"path": root, "type": "dir", "owner": owner,
+                                         "acl": [dict(a, inherited=False) for a in _DEFAULT_ACL]})
+
+    def remove_drive(self, letter: str) -> None:
+        prefix = letter[:1].lower() + ":\\"
+        for k in [k for k in self._e if k.startswith(prefix)]:
+            del self._e[k]
+
+    def mkdir(self, path: str, owner: str = ADMINS) -> bool:
+        """Create a directory and missing parents; returns True when something was created."""
+        n = _norm(path)
+        if n in self._e:
+            if self._e[n]["type"] != "dir":
+                raise FsError(183, f"{path} exists and is a file")
+            return False
+        parent = _parent(path)
+        if parent is None:
+            raise FsError(3, f"drive of {path} does not exist")
+        if not self.exists(parent):
+            self.mkdir(parent, owner)
+        elif not self.is_dir(parent):
+            raise FsError(267, f"{parent} is not a directory")
+        self._e[n] = {"path": path.replace("/", "\\").rstrip("\\"), "type": "dir", "owner": owner,
+                      "acl": self._inherit(parent)}
+        return True
+
+    def write(self, path: str, data: bytes, owner: str = ADMINS) -> None:
+        parent = _parent(path)
+        if parent is None or not self.is_dir(parent):
+            raise FsError(3, f"parent of {path} does not exist")
+        n = _norm(path)
+        if n in self._locked:
+            raise FsError(32, f"{path} is in use")
+        old = self._e.get(n)
+        if old and old["type"] == "dir":
+            raise FsError(5, f"{path} is a directory")
+        self._e[n] = {"path": path.replace("/", "\\"), "type": "file", "owner": old["owner"] if old else owner,
+                      "acl": old["acl"] if old else self._inherit(parent), "data": bytes(data)}
+
+    def delete(self, path: str, recurse: bool = False) -> bool:
+        n = _norm(path)
+        if n not in self._e:
+            return False
+        sub = [k for k in self._e if k.startswith(n.rstrip("\\") + "\\")]
+        if sub and not recurse:
+            raise FsError(145, f"{path} is not empty")
+        for k in sub + [n]:
+            if k in self._locked:
+                raise FsError(32, f"{self._e[k]['path']} is in use")
+        for k in sub + [n]:
+            del self._e[k]
+        return True
+
+    def move(self, src: str, dst: str, replace: bool = False) -> None:
+        """MoveFileEx (files only): fails on a locked source or destination."""
+        s, d = _norm(src), _norm(dst)
+        e = self._file(src)
+        if s in self._locked or d in self._locked:
+            raise FsError(32, f"{src} -> {dst}: in use")
+        if d in self._e and not replace:
+            raise FsError(183, f"{dst} exists")
+        parent = _parent(dst)
+        if parent is None or not self.is_dir(parent):
+            raise FsError(3, f"parent of {dst} does not exist")
+        del self._e[s]
+        self._e[d] = dict(e, path=dst.replace("/", "\\"))
+
+    def grant(self, path: str, identity: str, rights: str, sid: str | None = None) -> bool:
+        """Add (or replace) the explicit Allow entry of ``identity``; False when an equal one exists.
+        ``sid`` is kept with the entry (an ACE is stored by SID on Windows)."""
+        e = self._entry(path)
+        for a in e["acl"]:
+            if not a["inherited"] and self._same(a, identity, sid) and a["rights"] == rights:
+                return False
+        e["acl"] = [a for a in e["acl"] if a["inherited"] or not self._same(a, identity, sid)]
+        ace = {"identity": identity, "rights": rights, "type": "Allow", "inherited": False}
+        if sid:
+            ace["sid"] = sid
+        e["acl"].append(ace)
+        return True
+
+    @staticmethod
+    def _same(ace: dict, identity: str | None, sid: str | None) -> bool:
+        return bool((identity and ace["identity"].lower() == identity.lower()) or (sid and ace.get("sid") == sid))
+
+    def revoke(self, path: str, identity: str, sid: str | None = None) -> bool:
+        e = self._entry(path)
+        before = len(e["acl"])
+        e["acl"] = [a for a in e["acl"] if a["inherited"] or not self._same(a, identity, sid)]
+        return len(e["acl"]) != before
+
+    def set_owner(self, path: str, owner: str) -> None:
+        self._entry(path)["owner"] = owner
+
+    def set_locked(self, path: str, locked: bool) -> None:
+        (self._locked.add if locked else self._locked.discard)(_norm(path))
+
+    # --- downloads ---------------------------------------------------------------------------
+    def download(self, url: str) -> bytes:
+        self.download_log.append(url)
+        got = self.downloads.get(url)
+        if got is None:
+            raise DownloadError(url, 404)
+        if isinstance(got, int):
+            raise DownloadError(url, got)
+        return bytes(got)
+
+    # --- internals ---------------------------------------------------------------------------
+    def _entry(self, path: str) -> dict:
+        e = self._e.get(_norm(path))
+        if e is None:
+            raise FsError(2, f"{path} not found")
+        return e
+
+    def _file(self, path: str) -> dict:
+        e = self._entry(path)
+        if e["type"] != "file":
+            raise FsError(5, f"{path} is a directory")
+        return e
+
+    def _inherit(self, parent: str) -> list[dict]:
+        return [dict(a, inherited=True) for a in self._entry(parent)["acl"]]
 
     def state(self) -> dict:
-        return {}
+        out = {}
+        for _k, e in sorted(self._e.items()):
+            item = {"type": e["type"], "owner": e["owner"], "acl": [dict(a) for a in e["acl"]]}
+            if e["type"] == "file":
+                item["sha256"] = hashlib.sha256(e["data"]).hexdigest()
+                item["size"] = len(e["data"])
+            out[e["path"]] = item
+        return out

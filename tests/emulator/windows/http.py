@@ -1,10 +1,56 @@
-"""Placeholder: the ReadinessEndpoints subsystem (see docs/CONTRACTS.md for its owner)."""
+"""Simulated HTTP readiness endpoints on ``http://localhost:<port>`` of the emulated host.
+
+A test declares what a service's listener does; the service.apply handler probes it the way the
+driver's ``Invoke-WebRequest -UseBasicParsing`` loop does:
+
+    host.http.serve(8080, service="api", mode="ready")                 # 200 as soon as it runs
+    host.http.serve(8080, service="api", mode="never", status=503, body="warming up")
+    host.http.serve(8080, service="api", mode="after", after_seconds=0.3)
+    host.http.serve(8080, service="api", mode="status", status=500, body="boom")  # always 500
+
+Faithful where it matters: nothing listens while the bound service is not running (connection
+refused, no status); "after" counts from the moment the service entered RUNNING, so a restart
+re-arms the delay; a path other than the declared one answers 404.
+Simplifications: one listener per port, no TLS, no redirects, no headers.
+"""
 from __future__ import annotations
 
 
 class ReadinessEndpoints:
     def __init__(self, host):
         self.host = host
+        self._ports: dict[int, dict] = {}
+        self.probes: list[tuple[int, str]] = []
+
+    def serve(self, port: int, service: str, mode: str = "ready", after_seconds: float = 0.0,
+              status: int | None = None, body: str | None = None, path: str | None = None) -> None:
+        if mode not in ("ready", "never", "after", "status"):
+            raise ValueError(f"unknown readiness mode {mode!r}")
+        self._ports[int(port)] = {"service": service, "mode": mode, "after": float(after_seconds),
+                                  "status": status, "body": body, "path": path}
+
+    def unserve(self, port: int) -> None:
+        self._ports.pop(int(port), None)
+
+    def probe(self, port: int, path: str) -> dict:
+        """-> {"status": int|None, "body": str, "error": str|None} for GET http://localhost:<port><path>."""
+        self.probes.append((int(port), path))
+        ep = self._ports.get(int(port))
+        refused = {"status": None, "body": "", "error": f"connection refused (localhost:{port})"}
+        if ep is None:
+            return refused
+        scm = self.host.scm
+        started = scm.started_at(ep["service"]) if scm.exists(ep["service"]) else None
+        if started is None:
+            return refused
+        if ep["path"] is not None and path.split("?")[0] != ep["path"]:
+            return {"status": 404, "body": "404 page not found", "error": None}
+        if ep["mode"] == "status":
+            return {"status": ep["status"] or 500, "body": ep["body"] or "", "error": None}
+        ready = ep["mode"] == "ready" or (ep["mode"] == "after" and scm.clock() - started >= ep["after"])
+        if ready:
+            return {"status": 200, "body": "ok", "error": None}
+        return {"status": ep["status"] or 503, "body": ep["body"] or "not ready", "error": None}
 
     def state(self) -> dict:
-        return {}
+        return {str(p): dict(v) for p, v in sorted(self._ports.items())}

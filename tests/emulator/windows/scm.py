@@ -1,10 +1,532 @@
-"""Placeholder: the ServiceControlManager subsystem (see docs/CONTRACTS.md for its owner)."""
+"""The Service Control Manager of the emulated host.
+
+Faithful where winfleet depends on behaviour (sources: MicrosoftDocs/win32 "Services",
+sdk-api CreateServiceW / ChangeServiceConfigW / ChangeServiceConfig2W / DeleteService /
+ControlService, and /work/shared/research/windows_domain.md §1, §3):
+
+* **Configuration lives in the registry**, as on Windows: ``HKLM\\SYSTEM\\CurrentControlSet\\Services\\<name>``
+  with ``Type``, ``Start``, ``ErrorControl``, ``ImagePath``, ``DisplayName``, ``Description``,
+  ``ObjectName``, ``DependOnService`` (REG_MULTI_SZ), ``DelayedAutostart``, ``ServiceSidType``,
+  ``FailureActions`` (REG_BINARY, the serialised SERVICE_FAILURE_ACTIONS), ``FailureActionsOnNonCrashFailures``,
+  ``PreshutdownTimeout`` and ``DeleteFlag``. Our drivers read these values (locale-independent);
+  writes go through this class (the SCM API), except ``Environment``, which Windows only has as
+  a registry value. The registry is ``host.registry``, so a service name is case-insensitive
+  and case-preserving exactly like its key.
+* **Runtime state** (not in the registry): stopped / start_pending / running / stop_pending,
+  a pid, and "marked for delete": ``DeleteService`` on a running service only marks it
+  (``DeleteFlag``=1, every later config call fails with ERROR_SERVICE_MARKED_FOR_DELETE 1072,
+  CreateService of the same name too); it disappears when it stops.
+* **Dependencies**: starting a service starts its dependencies first (1068 when one cannot be
+  started, 1075 when one does not exist); stopping a service with running dependents fails with
+  ERROR_DEPENDENT_SERVICES_RUNNING 1051 (ControlService semantics; .NET ServiceController.Stop
+  stops dependents itself, and the drivers rely on the SCM API semantics only).
+* **Protected core services** (RpcSs, DcomLaunch, RpcEptMapper, BrokerInfrastructure, WaaSMedicSvc,
+  WinDefend with tamper protection): config changes and deletion fail with ERROR_ACCESS_DENIED 5.
+  (windows_domain.md §7 item 4 and windows_config_anchors.md §4 list these; unverified on a VM.)
+* Starting a disabled service fails with 1058; starting a running one with 1056; stopping a
+  stopped one with 1062; an unknown name with 1060.
+
+Simplifications (say so, it is a test double): no service triggers, no load-order groups
+(``+group`` dependencies are ignored), a start takes ``start_seconds`` (default 0) of simulated
+time, a stop is immediate, and process exit/crash handling is left to tests via ``crash()``.
+The Win32 error numbers are the real ones.
+"""
 from __future__ import annotations
+
+import itertools
+import struct
+import time
+
+SERVICES_KEY = r"HKLM\SYSTEM\CurrentControlSet\Services"
+
+# Service types (winnt.h)
+KERNEL_DRIVER = 0x1
+OWN_PROCESS = 0x10
+SHARE_PROCESS = 0x20
+# Start types
+BOOT, SYSTEM, AUTO, DEMAND, DISABLED = 0, 1, 2, 3, 4
+# SID types
+SID_NONE, SID_UNRESTRICTED, SID_RESTRICTED = 0, 1, 3
+
+PROTECTED = {"rpcss", "dcomlaunch", "rpceptmapper", "brokerinfrastructure", "waasmedicsvc", "windefend"}
+UNSTOPPABLE = {"rpcss", "dcomlaunch", "rpceptmapper", "brokerinfrastructure", "samss", "lsm", "plugplay", "power"}
+
+WIN32_ERRORS = {
+    2: "ERROR_FILE_NOT_FOUND",
+    5: "ERROR_ACCESS_DENIED",
+    87: "ERROR_INVALID_PARAMETER",
+    1051: "ERROR_DEPENDENT_SERVICES_RUNNING",
+    1052: "ERROR_INVALID_SERVICE_CONTROL",
+    1053: "ERROR_SERVICE_REQUEST_TIMEOUT",
+    1056: "ERROR_SERVICE_ALREADY_RUNNING",
+    1057: "ERROR_INVALID_SERVICE_ACCOUNT",
+    1058: "ERROR_SERVICE_DISABLED",
+    1059: "ERROR_CIRCULAR_DEPENDENCY",
+    1060: "ERROR_SERVICE_DOES_NOT_EXIST",
+    1062: "ERROR_SERVICE_NOT_ACTIVE",
+    1068: "ERROR_SERVICE_DEPENDENCY_FAIL",
+    1069: "ERROR_SERVICE_LOGON_FAILED",
+    1072: "ERROR_SERVICE_MARKED_FOR_DELETE",
+    1073: "ERROR_SERVICE_EXISTS",
+    1075: "ERROR_SERVICE_DEPENDENCY_DELETED",
+    1078: "ERROR_DUPLICATE_SERVICE_NAME",
+}
+
+
+class ScmError(Exception):
+    """A Win32 error from an SCM call: ``code`` is the Win32 error number."""
+
+    def __init__(self, code: int, detail: str = ""):
+        self.code = code
+        self.symbol = WIN32_ERRORS.get(code, f"WIN32_{code}")
+        super().__init__(f"{self.symbol} ({code}){': ' + detail if detail else ''}")
+
+
+def encode_failure_actions(reset_seconds: int, actions: list[tuple[int, int]]) -> str:
+    """SERVICE_FAILURE_ACTIONS as the SCM stores it in the ``FailureActions`` REG_BINARY value.
+
+    Layout: DWORD dwResetPeriod, DWORD lpRebootMsg (0), DWORD lpCommand (0), DWORD cActions,
+    DWORD lpsaActions (0x14 when there are actions), then cActions x {DWORD Type, DWORD Delay(ms)}.
+    ``actions`` are (SC_ACTION_TYPE, delay_ms); types 0 none, 1 restart, 2 reboot, 3 run command.
+    """
+    head = struct.pack("<5I", reset_seconds & 0xFFFFFFFF, 0, 0, len(actions), 0x14 if actions else 0)
+    return (head + b"".join(struct.pack("<2I", t, d) for t, d in actions)).hex()
+
+
+# name, display, type, start, delayed, running, dependencies, account, image path, sid type
+_SVCHOST = r"%SystemRoot%\System32\svchost.exe -k "
+_SEED = [
+    # kernel drivers other services depend on
+    ("HTTP", "HTTP Service", KERNEL_DRIVER, DEMAND, False, True, [], "", r"system32\drivers\HTTP.sys", 0),
+    ("Tdx", "NetIO Legacy TDI Support Driver", KERNEL_DRIVER, SYSTEM, False, True, [], "", r"\SystemRoot\system32\drivers\tdx.sys", 0),
+    ("Afd", "Ancillary Function Driver for Winsock", KERNEL_DRIVER, SYSTEM, False, True, [], "", r"\SystemRoot\system32\drivers\afd.sys", 0),
+    ("nsiproxy", "NSI Proxy Service Driver", KERNEL_DRIVER, SYSTEM, False, True, [], "", r"\SystemRoot\system32\drivers\nsiproxy.sys", 0),
+    ("mpsdrv", "Windows Defender Firewall Authorization Driver", KERNEL_DRIVER, DEMAND, False, True, [], "", r"System32\drivers\mpsdrv.sys", 0),
+    ("Srv2", "Server SMB 2.xxx Driver", KERNEL_DRIVER, DEMAND, False, True, [], "", r"System32\DRIVERS\srv2.sys", 0),
+    ("MRxSmb20", "SMB 2.0 MiniRedirector", KERNEL_DRIVER, DEMAND, False, True, [], "", r"system32\DRIVERS\mrxsmb20.sys", 0),
+    ("bowser", "Browser", KERNEL_DRIVER, DEMAND, False, True, [], "", r"system32\DRIVERS\bowser.sys", 0),
+    ("RDPDR", "Remote Desktop Device Redirector Driver", KERNEL_DRIVER, DEMAND, False, True, [], "", r"System32\drivers\rdpdr.sys", 0),
+    # Win32 services (Windows Server 2022 Datacenter with Desktop Experience, Azure image)
+    ("RpcEptMapper", "RPC Endpoint Mapper", SHARE_PROCESS, AUTO, False, True, [], r"NT AUTHORITY\NetworkService", _SVCHOST + "RPCSS -p", 1),
+    ("DcomLaunch", "DCOM Server Process Launcher", SHARE_PROCESS, AUTO, False, True, [], "LocalSystem", _SVCHOST + "DcomLaunch -p", 1),
+    ("RpcSs", "Remote Procedure Call (RPC)", SHARE_PROCESS, AUTO, False, True, ["RpcEptMapper", "DcomLaunch"], r"NT AUTHORITY\NetworkService", _SVCHOST + "rpcss -p", 1),
+    ("BrokerInfrastructure", "Background Tasks Infrastructure Service", SHARE_PROCESS, AUTO, False, True, ["DcomLaunch", "RpcEptMapper", "RpcSs"], "LocalSystem", _SVCHOST + "DcomLaunch -p", 1),
+    ("SystemEventsBroker", "System Events Broker", SHARE_PROCESS, AUTO, False, True, ["RpcEptMapper", "RpcSs"], "LocalSystem", _SVCHOST + "DcomLaunch -p", 1),
+    ("TimeBrokerSvc", "Time Broker", SHARE_PROCESS, DEMAND, False, True, ["RpcEptMapper", "RpcSs"], r"NT AUTHORITY\LocalService", _SVCHOST + "LocalServiceNetworkRestricted -p", 1),
+    ("EventLog", "Windows Event Log", SHARE_PROCESS, AUTO, False, True, [], r"NT AUTHORITY\LocalService", _SVCHOST + "LocalServiceNetworkRestricted -p", 1),
+    ("Winmgmt", "Windows Management Instrumentation", SHARE_PROCESS, AUTO, False, True, ["RPCSS"], "localSystem", _SVCHOST + "netsvcs -p", 1),
+    ("WinRM", "Windows Remote Management (WS-Management)", SHARE_PROCESS, AUTO, False, True, ["RPCSS", "HTTP"], r"NT AUTHORITY\NetworkService", _SVCHOST + "NetworkService -p", 1),
+    ("nsi", "Network Store Interface Service", SHARE_PROCESS, AUTO, False, True, ["rpcss", "nsiproxy"], r"NT AUTHORITY\LocalService", _SVCHOST + "LocalService -p", 1),
+    ("Dnscache", "DNS Client", SHARE_PROCESS, AUTO, False, True, ["nsi"], r"NT AUTHORITY\NetworkService", _SVCHOST + "NetworkService -p", 1),
+    ("Dhcp", "DHCP Client", SHARE_PROCESS, AUTO, False, True, ["NSI", "Afd", "Tdx"], r"NT Authority\LocalService", _SVCHOST + "LocalServiceNetworkRestricted -p", 1),
+    ("BFE", "Base Filtering Engine", SHARE_PROCESS, AUTO, False, True, ["RpcSs"], r"NT AUTHORITY\LocalService", _SVCHOST + "LocalServiceNoNetworkFirewall -p", 1),
+    ("MpsSvc", "Windows Defender Firewall", SHARE_PROCESS, AUTO, False, True, ["mpsdrv", "bfe"], r"NT Authority\LocalService", _SVCHOST + "LocalServiceNoNetworkFirewall -p", 3),
+    ("CryptSvc", "Cryptographic Services", SHARE_PROCESS, AUTO, False, True, ["RpcSs"], r"NT Authority\NetworkService", _SVCHOST + "NetworkService -p", 1),
+    ("KeyIso", "CNG Key Isolation", SHARE_PROCESS, DEMAND, False, True, ["RpcSs"], "LocalSystem", r"%SystemRoot%\system32\lsass.exe", 1),
+    ("SamSs", "Security Accounts Manager", SHARE_PROCESS, AUTO, False, True, ["RPCSS"], "LocalSystem", r"%SystemRoot%\system32\lsass.exe", 1),
+    ("LanmanServer", "Server", SHARE_PROCESS, AUTO, False, True, ["SamSS", "Srv2"], "LocalSystem", _SVCHOST + "smbsvcs", 1),
+    ("LanmanWorkstation", "Workstation", SHARE_PROCESS, AUTO, False, True, ["Bowser", "MRxSmb20", "NSI"], r"NT AUTHORITY\NetworkService", _SVCHOST + "NetworkService -p", 1),
+    ("LSM", "Local Session Manager", SHARE_PROCESS, AUTO, False, True, ["RpcEptMapper", "DcomLaunch", "RpcSs"], "LocalSystem", _SVCHOST + "DcomLaunch -p", 1),
+    ("Schedule", "Task Scheduler", SHARE_PROCESS, AUTO, False, True, ["RPCSS", "SystemEventsBroker"], "LocalSystem", _SVCHOST + "netsvcs -p", 1),
+    ("W32Time", "Windows Time", SHARE_PROCESS, DEMAND, False, True, [], r"NT AUTHORITY\LocalService", _SVCHOST + "LocalService", 1),
+    ("ProfSvc", "User Profile Service", SHARE_PROCESS, AUTO, False, True, ["RpcSs"], "LocalSystem", _SVCHOST + "netsvcs -p", 1),
+    ("UserManager", "User Manager", SHARE_PROCESS, AUTO, False, True, ["RpcSs", "ProfSvc"], "LocalSystem", _SVCHOST + "netsvcs -p", 1),
+    ("gpsvc", "Group Policy Client", SHARE_PROCESS, AUTO, False, True, ["RPCSS"], "LocalSystem", _SVCHOST + "netsvcs -p", 1),
+    ("NlaSvc", "Network Location Awareness", SHARE_PROCESS, AUTO, False, True, ["NSI", "RpcSs", "Dhcp", "Eventlog"], r"NT AUTHORITY\NetworkService", _SVCHOST + "NetworkService -p", 1),
+    ("PlugPlay", "Plug and Play", SHARE_PROCESS, DEMAND, False, True, [], "LocalSystem", _SVCHOST + "DcomLaunch -p", 1),
+    ("Power", "Power", SHARE_PROCESS, AUTO, False, True, [], "LocalSystem", _SVCHOST + "DcomLaunch -p", 1),
+    ("WinHttpAutoProxySvc", "WinHTTP Web Proxy Auto-Discovery Service", SHARE_PROCESS, DEMAND, False, True, ["Dhcp"], r"NT AUTHORITY\LocalService", _SVCHOST + "LocalServiceNetworkRestricted -p", 1),
+    ("iphlpsvc", "IP Helper", SHARE_PROCESS, AUTO, False, True, ["RpcSs", "nsi", "WinHttpAutoProxySvc"], "LocalSystem", _SVCHOST + "NetSvcs -p", 1),
+    ("IKEEXT", "IKE and AuthIP IPsec Keying Modules", SHARE_PROCESS, DEMAND, False, False, ["BFE"], "LocalSystem", _SVCHOST + "netsvcs -p", 1),
+    ("Netman", "Network Connections", SHARE_PROCESS, DEMAND, False, False, ["RpcSs"], "LocalSystem", _SVCHOST + "LocalSystemNetworkRestricted -p", 1),
+    ("Netlogon", "Netlogon", SHARE_PROCESS, DEMAND, False, False, ["LanmanWorkstation"], "LocalSystem", r"%systemroot%\system32\lsass.exe", 1),
+    ("WerSvc", "Windows Error Reporting Service", SHARE_PROCESS, DEMAND, False, False, ["RpcSs"], "localSystem", _SVCHOST + "WerSvcGroup", 1),
+    ("Wecsvc", "Windows Event Collector", SHARE_PROCESS, DEMAND, False, False, ["HTTP", "Eventlog"], r"NT AUTHORITY\NetworkService", _SVCHOST + "NetworkService -p", 1),
+    ("RemoteRegistry", "Remote Registry", SHARE_PROCESS, AUTO, False, True, ["RPCSS"], r"NT AUTHORITY\LocalService", _SVCHOST + "localService -p", 1),
+    ("TermService", "Remote Desktop Services", SHARE_PROCESS, DEMAND, False, True, ["RPCSS"], r"NT Authority\NetworkService", _SVCHOST + "termsvcs", 1),
+    ("SessionEnv", "Remote Desktop Configuration", SHARE_PROCESS, DEMAND, False, True, ["RPCSS", "LanmanWorkstation"], "localSystem", _SVCHOST + "netsvcs -p", 1),
+    ("UmRdpService", "Remote Desktop Services UserMode Port Redirector", SHARE_PROCESS, DEMAND, False, True, ["TermService", "RDPDR"], "localSystem", _SVCHOST + "LocalSystemNetworkRestricted -p", 1),
+    ("Spooler", "Print Spooler", OWN_PROCESS, AUTO, False, True, ["RPCSS", "http"], "LocalSystem", r"%SystemRoot%\System32\spoolsv.exe", 1),
+    ("PrintNotify", "Printer Extensions and Notifications", SHARE_PROCESS, DEMAND, False, False, ["RpcSs"], "LocalSystem", _SVCHOST + "print", 1),
+    ("XblAuthManager", "Xbox Live Auth Manager", SHARE_PROCESS, DEMAND, False, False, [], "LocalSystem", _SVCHOST + "netsvcs -p", 1),
+    ("XblGameSave", "Xbox Live Game Save", SHARE_PROCESS, DEMAND, False, False, ["UserManager", "XblAuthManager"], "LocalSystem", _SVCHOST + "netsvcs -p", 1),
+    ("MapsBroker", "Downloaded Maps Manager", SHARE_PROCESS, AUTO, True, False, [], r"NT AUTHORITY\NetworkService", _SVCHOST + "NetworkService -p", 1),
+    ("lfsvc", "Geolocation Service", SHARE_PROCESS, DEMAND, False, False, ["RpcSs"], "LocalSystem", _SVCHOST + "netsvcs -p", 1),
+    ("SharedAccess", "Internet Connection Sharing (ICS)", SHARE_PROCESS, DEMAND, False, False, ["Netman", "WinMgmt"], "LocalSystem", _SVCHOST + "netsvcs -p", 1),
+    ("AudioEndpointBuilder", "Windows Audio Endpoint Builder", SHARE_PROCESS, DEMAND, False, False, [], "LocalSystem", _SVCHOST + "LocalSystemNetworkRestricted -p", 1),
+    ("Audiosrv", "Windows Audio", OWN_PROCESS, DEMAND, False, False, ["AudioEndpointBuilder", "RpcSs"], r"NT AUTHORITY\LocalService", _SVCHOST + "LocalServiceNetworkRestricted -p", 1),
+    ("ShellHWDetection", "Shell Hardware Detection", SHARE_PROCESS, AUTO, False, True, ["RpcSs"], "LocalSystem", _SVCHOST + "netsvcs -p", 1),
+    ("SSDPSRV", "SSDP Discovery", SHARE_PROCESS, DEMAND, False, False, ["HTTP", "NSI"], r"NT AUTHORITY\LocalService", _SVCHOST + "LocalServiceAndNoImpersonation -p", 1),
+    ("upnphost", "UPnP Device Host", SHARE_PROCESS, DEMAND, False, False, ["SSDPSRV", "HTTP"], r"NT AUTHORITY\LocalService", _SVCHOST + "LocalServiceAndNoImpersonation -p", 1),
+    ("stisvc", "Windows Image Acquisition (WIA)", OWN_PROCESS, DEMAND, False, False, ["RpcSs"], r"NT Authority\LocalService", _SVCHOST + "imgsvc", 1),
+    ("PcaSvc", "Program Compatibility Assistant Service", SHARE_PROCESS, DEMAND, False, False, ["RpcSs"], "LocalSystem", _SVCHOST + "LocalSystemNetworkRestricted -p", 1),
+    ("WpnService", "Windows Push Notifications System Service", OWN_PROCESS, AUTO, False, True, ["rpcss"], "LocalSystem", _SVCHOST + "netsvcs -p", 1),
+    ("TabletInputService", "Touch Keyboard and Handwriting Panel Service", SHARE_PROCESS, DEMAND, False, False, [], "LocalSystem", _SVCHOST + "LocalSystemNetworkRestricted -p", 1),
+    ("bthserv", "Bluetooth Support Service", SHARE_PROCESS, DEMAND, False, False, [], r"NT AUTHORITY\LocalService", _SVCHOST + "LocalService -p", 1),
+    ("wuauserv", "Windows Update", SHARE_PROCESS, DEMAND, False, False, ["rpcss"], "LocalSystem", _SVCHOST + "netsvcs -p", 1),
+    ("UsoSvc", "Update Orchestrator Service", SHARE_PROCESS, AUTO, True, True, ["rpcss"], "LocalSystem", _SVCHOST + "netsvcs -p", 1),
+    ("BITS", "Background Intelligent Transfer Service", SHARE_PROCESS, DEMAND, False, False, ["RpcSs"], "LocalSystem", _SVCHOST + "netsvcs -p", 1),
+    ("TrustedInstaller", "Windows Modules Installer", OWN_PROCESS, DEMAND, False, False, [], "localSystem", r"%SystemRoot%\servicing\TrustedInstaller.exe", 1),
+    ("WaaSMedicSvc", "Windows Update Medic Service", SHARE_PROCESS, DEMAND, False, False, [], "LocalSystem", _SVCHOST + "wusvcs -p", 1),
+    ("WinDefend", "Microsoft Defender Antivirus Service", OWN_PROCESS, AUTO, False, True, ["RpcSs"], "LocalSystem", r'"C:\ProgramData\Microsoft\Windows Defender\Platform\4.18.24090.11-0\MsMpEng.exe"', 1),
+    ("vmictimesync", "Hyper-V Time Synchronization Service", SHARE_PROCESS, DEMAND, False, True, [], r"NT AUTHORITY\LocalService", _SVCHOST + "LocalServiceNetworkRestricted -p", 1),
+    ("WindowsAzureGuestAgent", "Windows Azure Guest Agent", OWN_PROCESS, AUTO, False, True, [], "LocalSystem", r"C:\WindowsAzure\GuestAgent_2.7.41491.1102_2024-01-09_042120\WindowsAzureGuestAgent.exe", 0),
+    ("RdAgent", "RdAgent", OWN_PROCESS, AUTO, False, True, [], "LocalSystem", r"C:\WindowsAzure\Packages\GuestAgent\WaAppAgent.exe", 0),
+]
+
+
+def _key(name: str) -> str:
+    return SERVICES_KEY + "\\" + name
 
 
 class ServiceControlManager:
-    def __init__(self, host):
+    def __init__(self, host, seed: bool = True):
         self.host = host
+        self._rt: dict[str, dict] = {}            # lower name -> runtime
+        self._secrets: dict[str, str] = {}        # lower service name -> password (LSA secret; never in state())
+        self.domain_passwords: dict[str, str] = {}  # lower account -> password the "domain" accepts
+        self._pids = itertools.count(1000, 4)
+        self.clock = time.monotonic
+        if seed:
+            for row in _SEED:
+                self._seed(*row)
 
+    # --- helpers -----------------------------------------------------------------------------
+    @property
+    def _reg(self):
+        return self.host.registry
+
+    def _seed(self, name, display, typ, start, delayed, running, deps, account, image, sid):
+        reg = self._reg
+        k = _key(name)
+        reg.set_value(k, "Type", "REG_DWORD", typ)
+        reg.set_value(k, "Start", "REG_DWORD", start)
+        reg.set_value(k, "ErrorControl", "REG_DWORD", 1)
+        reg.set_value(k, "ImagePath", "REG_EXPAND_SZ", image)
+        reg.set_value(k, "DisplayName", "REG_SZ", display)
+        if deps:
+            reg.set_value(k, "DependOnService", "REG_MULTI_SZ", deps)
+        if account:
+            reg.set_value(k, "ObjectName", "REG_SZ", account)
+        if delayed:
+            reg.set_value(k, "DelayedAutostart", "REG_DWORD", 1)
+        if typ != KERNEL_DRIVER:
+            reg.set_value(k, "ServiceSidType", "REG_DWORD", sid)
+        self._rt[name.lower()] = {"name": name, "status": "running" if running else "stopped",
+                                  "pid": next(self._pids) if running else 0, "marked": False,
+                                  "pending_until": 0.0, "started_at": self.clock() if running else None,
+                                  "start_seconds": 0.0, "start_error": None, "builtin": True}
+
+    def _get(self, name: str) -> dict:
+        rt = self._rt.get(name.lower())
+        if rt is None:
+            raise ScmError(1060, name)
+        self._advance(rt)
+        return rt
+
+    def _advance(self, rt: dict) -> None:
+        if rt["status"] == "start_pending" and self.clock() >= rt["pending_until"]:
+            rt["status"] = "running"
+            rt["started_at"] = self.clock()
+
+    def _writable(self, name: str) -> dict:
+        rt = self._get(name)
+        if rt["marked"]:
+            raise ScmError(1072, name)
+        if name.lower() in PROTECTED:
+            raise ScmError(5, f"changing the configuration of {rt['name']} is denied")
+        return rt
+
+    def _value(self, name: str, value: str, default=None):
+        got = self._reg.get_value(_key(self._get(name)["name"]), value)
+        return default if got is None else got[1]
+
+    def _check_deps(self, name: str, deps: list[str]) -> None:
+        # ChangeServiceConfig/CreateService reject a dependency cycle (ERROR_CIRCULAR_DEPENDENCY).
+        seen, todo = set(), [d.lower() for d in deps if not d.startswith("+")]
+        while todo:
+            d = todo.pop()
+            if d == name.lower():
+                raise ScmError(1059, f"{name} would depend on itself")
+            if d in seen or d not in self._rt:
+                continue
+            seen.add(d)
+            todo.extend(x.lower() for x in self.dependencies(d))
+
+    def _check_account(self, account: str, password: str | None) -> None:
+        a = account.lower()
+        if a in ("", "localsystem", ".\\localsystem", "nt authority\\system",
+                 "nt authority\\localservice", "nt authority\\networkservice") or a.startswith("nt service\\"):
+            return
+        if a.endswith("$") or a in self.domain_passwords or self.host.accounts.exists(account):
+            return
+        raise ScmError(1057, "the account name is invalid or does not exist")
+
+    # --- queries -----------------------------------------------------------------------------
+    def exists(self, name: str) -> bool:
+        return name.lower() in self._rt
+
+    def names(self, include_drivers: bool = False) -> list[str]:
+        out = []
+        for rt in self._rt.values():
+            typ = self._reg.get_value(_key(rt["name"]), "Type", ("", 0))[1]
+            if include_drivers or typ not in (KERNEL_DRIVER, 0x2):
+                out.append(rt["name"])
+        return sorted(out, key=str.lower)
+
+    def canonical(self, name: str) -> str:
+        return self._get(name)["name"]
+
+    def status(self, name: str) -> str:
+        return self._get(name)["status"]
+
+    def started_at(self, name: str) -> float | None:
+        rt = self._rt.get(name.lower())
+        if rt is None:
+            return None
+        self._advance(rt)
+        return rt["started_at"] if rt["status"] == "running" else None
+
+    def marked_for_delete(self, name: str) -> bool:
+        return self._get(name)["marked"]
+
+    def dependencies(self, name: str) -> list[str]:
+        return [d for d in (self._value(name, "DependOnService", []) or []) if not d.startswith("+")]
+
+    def dependents(self, name: str) -> list[str]:
+        """Services whose DependOnService names ``name`` (EnumDependentServices, one level)."""
+        n = name.lower()
+        return sorted((rt["name"] for rt in self._rt.values()
+                       if n in (d.lower() for d in self.dependencies(rt["name"]))), key=str.lower)
+
+    def query(self, name: str) -> dict:
+        rt = self._get(name)
+        k = _key(rt["name"])
+        vals = {n.lower(): v for n, (_kind, v) in self._reg.values(k).items()}
+        return {"name": rt["name"], "status": rt["status"], "pid": rt["pid"], "markedForDelete": rt["marked"],
+                "type": vals.get("type"), "start": vals.get("start"),
+                "delayedAutostart": bool(vals.get("delayedautostart", 0)),
+                "imagePath": vals.get("imagepath"), "displayName": vals.get("displayname"),
+                "description": vals.get("description"), "objectName": vals.get("objectname"),
+                "dependencies": self.dependencies(name), "sidType": vals.get("servicesidtype", 0),
+                "failureActions": vals.get("failureactions"),
+                "failureActionsOnNonCrashFailures": bool(vals.get("failureactionsonnoncrashfailures", 0)),
+                "preshutdownTimeoutMs": vals.get("preshutdowntimeout", 10000),
+                "environment": vals.get("environment")}
+
+    def password_matches(self, name: str, password: str) -> bool:
+        return self._secrets.get(name.lower()) == password
+
+    # --- CreateService / ChangeServiceConfig / ChangeServiceConfig2 / DeleteService ------------------
+    def create(self, name: str, display_name: str, image_path: str, start: int = DEMAND,
+               dependencies: list[str] | None = None, account: str = "LocalSystem",
+               password: str | None = None, service_type: int = OWN_PROCESS) -> None:
+        rt = self._rt.get(name.lower())
+        if rt is not None:
+            raise ScmError(1072 if rt["marked"] else 1073, name)
+        self._check_display_unique(name, display_name)
+        self._check_deps(name, dependencies or [])
+        self._check_account(account, password)
+        k = _key(name)
+        reg = self._reg
+        reg.set_value(k, "Type", "REG_DWORD", service_type)
+        reg.set_value(k, "Start", "REG_DWORD", start)
+        reg.set_value(k, "ErrorControl", "REG_DWORD", 1)
+        reg.set_value(k, "ImagePath", "REG_EXPAND_SZ", image_path)
+        reg.set_value(k, "DisplayName", "REG_SZ", display_name)
+        reg.set_value(k, "ObjectName", "REG_SZ", account or "LocalSystem")
+        if dependencies:
+            reg.set_value(k, "DependOnService", "REG_MULTI_SZ", list(dependencies))
+        if password:
+            self._secrets[name.lower()] = password
+        self._rt[name.lower()] = {"name": name, "status": "stopped", "pid": 0, "marked": False,
+                                  "pending_until": 0.0, "started_at": None, "start_seconds": 0.0,
+                                  "start_error": None, "builtin": False}
+
+    def _check_display_unique(self, name: str, display: str) -> None:
+        for rt in self._rt.values():
+            if rt["name"].lower() == name.lower():
+                continue
+            other = self._reg.get_value(_key(rt["name"]), "DisplayName", ("", ""))[1] or ""
+            if display and (other.lower() == display.lower() or rt["name"].lower() == display.lower()):
+                raise ScmError(1078, f"display name {display!r} is used by {rt['name']}")
+
+    def change_config(self, name: str, *, display_name: str | None = None, image_path: str | None = None,
+                      start: int | None = None, dependencies: list[str] | None = None,
+                      account: str | None = None, password: str | None = None) -> None:
+        """ChangeServiceConfigW: ``None`` means SERVICE_NO_CHANGE (an empty dependency list clears)."""
+        rt = self._writable(name)
+        k = _key(rt["name"])
+        reg = self._reg
+        if display_name is not None:
+            self._check_display_unique(rt["name"], display_name)
+        if dependencies is not None:
+            self._check_deps(rt["name"], dependencies)
+        if account is not None:
+            self._check_account(account, password)
+        if display_name is not None:
+            reg.set_value(k, "DisplayName", "REG_SZ", display_name)
+        if image_path is not None:
+            reg.set_value(k, "ImagePath", "REG_EXPAND_SZ", image_path)
+        if start is not None:
+            reg.set_value(k, "Start", "REG_DWORD", start)
+        if dependencies is not None:
+            if dependencies:
+                reg.set_value(k, "DependOnService", "REG_MULTI_SZ", list(dependencies))
+            else:
+                reg.delete_value(k, "DependOnService")
+        if account is not None:
+            reg.set_value(k, "ObjectName", "REG_SZ", account)
+        if password is not None:
+            self._secrets[name.lower()] = password
+
+    def set_description(self, name: str, description: str) -> None:
+        rt = self._writable(name)
+        if description:
+            self._reg.set_value(_key(rt["name"]), "Description", "REG_SZ", description)
+        else:
+            self._reg.delete_value(_key(rt["name"]), "Description")
+
+    def set_delayed_autostart(self, name: str, delayed: bool) -> None:
+        rt = self._writable(name)
+        if delayed:
+            self._reg.set_value(_key(rt["name"]), "DelayedAutostart", "REG_DWORD", 1)
+        else:
+            self._reg.delete_value(_key(rt["name"]), "DelayedAutostart")
+
+    def set_sid_type(self, name: str, sid_type: int) -> None:
+        if sid_type not in (SID_NONE, SID_UNRESTRICTED, SID_RESTRICTED):
+            raise ScmError(87, f"invalid SID type {sid_type}")
+        rt = self._writable(name)
+        self._reg.set_value(_key(rt["name"]), "ServiceSidType", "REG_DWORD", sid_type)
+
+    def set_failure_actions(self, name: str, reset_seconds: int, actions: list[tuple[int, int]]) -> None:
+        rt = self._writable(name)
+        k = _key(rt["name"])
+        if actions:
+            self._reg.set_value(k, "FailureActions", "REG_BINARY", encode_failure_actions(reset_seconds, actions))
+        else:
+            self._reg.delete_value(k, "FailureActions")
+
+    def set_failure_actions_flag(self, name: str, flag: bool) -> None:
+        rt = self._writable(name)
+        self._reg.set_value(_key(rt["name"]), "FailureActionsOnNonCrashFailures", "REG_DWORD", int(flag))
+
+    def set_preshutdown_timeout(self, name: str, ms: int) -> None:
+        rt = self._writable(name)
+        self._reg.set_value(_key(rt["name"]), "PreshutdownTimeout", "REG_DWORD", int(ms))
+
+    def delete(self, name: str) -> None:
+        """DeleteService: immediate when stopped; otherwise marked (``DeleteFlag``=1) until it stops."""
+        rt = self._writable(name)
+        if rt["status"] == "stopped":
+            self._remove(rt)
+        else:
+            rt["marked"] = True
+            self._reg.set_value(_key(rt["name"]), "DeleteFlag", "REG_DWORD", 1)
+
+    def _remove(self, rt: dict) -> None:
+        self._reg.delete_key(_key(rt["name"]))
+        self._rt.pop(rt["name"].lower(), None)
+        self._secrets.pop(rt["name"].lower(), None)
+
+    # --- StartService / ControlService(STOP) -------------------------------------------------
+    def set_behaviour(self, name: str, *, start_seconds: float | None = None, start_error: int | None = None) -> None:
+        """Test knob: how long a start stays START_PENDING, or the Win32 error the start fails with."""
+        rt = self._get(name)
+        if start_seconds is not None:
+            rt["start_seconds"] = start_seconds
+        rt["start_error"] = start_error
+
+    def start(self, name: str, _chain: tuple = ()) -> None:
+        rt = self._get(name)
+        if rt["marked"]:
+            raise ScmError(1072, name)
+        if rt["status"] in ("running", "start_pending"):
+            raise ScmError(1056, name)
+        start = self._value(name, "Start", DEMAND)
+        if start == DISABLED:
+            raise ScmError(1058, name)
+        for dep in self.dependencies(name):
+            drt = self._rt.get(dep.lower())
+            if drt is None or drt["marked"]:
+                raise ScmError(1075, f"{name} depends on {dep}, which does not exist or is marked for deletion")
+            self._advance(drt)
+            if drt["status"] in ("running", "start_pending"):
+                continue
+            try:
+                self.start(dep, _chain + (name,))
+            except ScmError as e:
+                raise ScmError(1068, f"{name}: dependency {dep} failed to start ({e})") from None
+        if rt["start_error"]:
+            raise ScmError(rt["start_error"], name)
+        self._check_can_start(rt)
+        rt["pid"] = next(self._pids)
+        if rt["start_seconds"] > 0:
+            rt["status"] = "start_pending"
+            rt["pending_until"] = self.clock() + rt["start_seconds"]
+            rt["started_at"] = None
+        else:
+            rt["status"] = "running"
+            rt["started_at"] = self.clock()
+        self._lock_image(rt, True)
+
+    def _image_file(self, rt: dict) -> str | None:
+        """The executable of a service we can check against the file system model (not svchost/drivers)."""
+        if rt["builtin"]:
+            return None
+        image = self._reg.get_value(_key(rt["name"]), "ImagePath", ("", ""))[1] or ""
+        if image.startswith('"'):
+            end = image.find('"', 1)
+            return image[1:end] if end > 0 else None
+        return image.split(" ")[0] if image else None
+
+    def _check_can_start(self, rt: dict) -> None:
+        exe = self._image_file(rt)
+        files = getattr(self.host, "files", None)
+        if exe is not None and hasattr(files, "is_file") and not files.is_file(exe):
+            raise ScmError(2, f"{rt['name']}: the system cannot find the file specified")
+        account = (self._reg.get_value(_key(rt["name"]), "ObjectName", ("", ""))[1] or "").lower()
+        if account in self.domain_passwords and self._secrets.get(rt["name"].lower()) != self.domain_passwords[account]:
+            raise ScmError(1069, f"{rt['name']}: the service did not start due to a logon failure")
+
+    def _lock_image(self, rt: dict, locked: bool) -> None:
+        # The file mapped when the process started stays locked until it exits, whatever the
+        # ImagePath says meanwhile.
+        exe = self._image_file(rt) if locked else rt.get("locked_exe")
+        files = getattr(self.host, "files", None)
+        if exe is not None and hasattr(files, "set_locked"):
+            files.set_locked(exe, locked)
+        rt["locked_exe"] = exe if locked else None
+
+    def stop(self, name: str) -> None:
+        rt = self._get(name)
+        if rt["status"] == "stopped":
+            raise ScmError(1062, name)
+        if rt["name"].lower() in UNSTOPPABLE:
+            raise ScmError(1052, f"{rt['name']} does not accept a stop control")
+        running = [d for d in self.dependents(name) if self.status(d) != "stopped"]
+        if running:
+            raise ScmError(1051, f"{rt['name']} has running dependents: {', '.join(running)}")
+        self._stopped(rt)
+
+    def crash(self, name: str) -> None:
+        """Test knob: the process dies without reporting SERVICE_STOPPED."""
+        self._stopped(self._get(name))
+
+    def _stopped(self, rt: dict) -> None:
+        rt["status"] = "stopped"
+        rt["pid"] = 0
+        rt["started_at"] = None
+        self._lock_image(rt, False)
+        if rt["marked"]:
+            self._remove(rt)
+
+    # --- snapshot ----------------------------------------------------------------------------
     def state(self) -> dict:
-        return {}
+        """Runtime state per service (configuration is in the registry snapshot)."""
+        out = {}
+        for rt in sorted(self._rt.values(), key=lambda r: r["name"].lower()):
+            self._advance(rt)
+            out[rt["name"]] = {"status": rt["status"], "markedForDelete": rt["marked"]}
+        return out

@@ -1,0 +1,1134 @@
+"""winfleet stack config: the `winfleet:` namespace parsed once into typed, validated models.
+
+Public API
+----------
+* ``load_config() -> WinfleetConfig`` — reads every ``winfleet:*`` key of the running stack
+  (``pulumi.Config("winfleet")``; call it before registering any resource).
+* ``load_config_file(path, *, secrets=None, secret_placeholder=None) -> WinfleetConfig`` — reads the
+  ``config:`` section of a ``Pulumi.<stack>.yaml``. A ``secure:`` value is Pulumi-encrypted and cannot be
+  decrypted without the CLI: pass ``secrets={"winfleet:existingHosts[0].password": "..."}`` (key path as in
+  error messages) or ``secret_placeholder="..."`` to substitute every encrypted value; otherwise each
+  encrypted value is reported as a problem.
+* ``parse_config(raw: dict, *, base_dir=None) -> WinfleetConfig`` — validate an already-loaded mapping
+  (top-level keys without the ``winfleet:`` prefix).
+* ``ConfigError(problems)`` (a ``pulumi.RunError``: clean exit, no traceback). ``.problems`` is a list of
+  ``Problem(path, value, allowed)``; the message lists all of them.
+
+Config keys are camelCase (Pulumi convention); Python attributes are snake_case. Secrets
+(``existingHosts[].password``, ``services[].accountPassword``) are ``pydantic.SecretStr``: never in repr,
+error text or logs; wrap them in ``pulumi.Output.secret`` when they leave the model.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import pulumi
+from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
+                      model_validator)
+from pydantic.alias_generators import to_camel
+
+from components import sizing
+from components import windows_facts as wf
+
+NAMESPACE = "winfleet"
+TOP_LEVEL_KEYS = ("mode", "services", "loadBalancer", "rollout", "eventLogs", "baseline", "quota",
+                  "winrm", "dataVolume", "azure", "existingHosts")
+SECRET_FIELDS = {"password", "accountPassword"}
+_REDACTED = "[secret]"
+
+
+# =============================================================================================
+# Errors
+# =============================================================================================
+@dataclass(frozen=True)
+class Problem:
+    path: str          # e.g. "winfleet:services[1].readinessPath"
+    value: Any         # the bad value (secrets redacted), or "<missing>"
+    allowed: str       # what is allowed / how to fix
+
+    def __str__(self) -> str:
+        return f"{self.path}: got {_show(self.value)}; {self.allowed}"
+
+
+class ConfigError(pulumi.RunError):
+    """Invalid stack config. ``problems`` lists every problem; ``str()`` shows them all."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        lines = [f"winfleet stack config has {len(self.problems)} problem(s):"]
+        lines += [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING = _Missing()
+
+
+def _show(value: Any) -> str:
+    if value is MISSING:
+        return "<missing>"
+    if isinstance(value, SecretStr):
+        return _REDACTED
+    try:
+        text = json.dumps(value, default=str)
+    except Exception:  # pragma: no cover - defensive
+        text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def key_path(loc: tuple | list) -> str:
+    """('services', 1, 'readinessPath') -> 'winfleet:services[1].readinessPath'."""
+    out = NAMESPACE + ":"
+    first = True
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(part)):
+            out += ("" if first else ".") + str(part)
+        else:
+            out += f"[{json.dumps(str(part))}]"
+        first = False
+    return out
+
+
+# =============================================================================================
+# Small validators shared by the models
+# =============================================================================================
+def _no_control(v: str, what: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in v):
+        raise ValueError(f"{what} must not contain control characters (newline, tab, NUL, ...)")
+    return v
+
+
+def _windows_abs_path(v: str, drive: Optional[str] = None) -> str:
+    """An absolute local Windows path (X:\\...), no '..', no <>"|?* , optionally on `drive`."""
+    _no_control(v, "path")
+    if not re.fullmatch(r"[A-Za-z]:\\.*", v):
+        raise ValueError("must be an absolute Windows path like 'D:\\logs\\api'")
+    rest = v[3:]
+    if any(c in wf.INVALID_PATH_CHARS for c in rest) or ":" in rest or "/" in rest:
+        raise ValueError('must not contain < > " | ? * : or / after the drive')
+    if any(seg in ("..", ".") for seg in rest.split("\\")):
+        raise ValueError("must not contain '.' or '..' segments")
+    if rest.endswith("\\") and rest:
+        raise ValueError("must not end with a backslash")
+    if drive and v[0].upper() != drive.upper():
+        raise ValueError(f"must be on the data volume {drive.upper()}: (winfleet:dataVolume.driveLetter)")
+    return v
+
+
+def _url_path(v: str) -> str:
+    _no_control(v, "path")
+    if not v.startswith("/"):
+        raise ValueError("must be a URL path starting with '/', e.g. '/readyz'")
+    if v.startswith("//") or any(c.isspace() for c in v) or "#" in v or len(v) > 255:
+        raise ValueError("must be a URL path like '/readyz': no spaces, no '#', not '//', at most 255 chars")
+    return v
+
+
+def parse_cidr(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """Strict CIDR (host bits must be zero); a bare address means /32 or /128."""
+    return ipaddress.ip_network(value, strict=True)
+
+
+AZURE_SERVICE_TAGS = {"virtualnetwork", "azureloadbalancer", "internet"}
+
+
+def _source_list(values: list[str], *, allow_tags: set[str], purpose: str) -> list[str]:
+    out = []
+    for v in values:
+        s = str(v).strip()
+        low = s.lower()
+        if low in wf.ANY_SOURCE_TOKENS and low not in allow_tags:
+            raise ValueError(
+                f"{s!r} opens {purpose} to everyone; allowed: specific CIDRs such as '203.0.113.0/24' "
+                "(never 0.0.0.0/0, ::/0, '*', 'Internet' or 'Any')")
+        if low in AZURE_SERVICE_TAGS:
+            if low not in allow_tags:
+                raise ValueError(f"service tag {s!r} is not allowed for {purpose}; use CIDRs")
+            out.append({"virtualnetwork": "VirtualNetwork", "azureloadbalancer": "AzureLoadBalancer",
+                        "internet": "Internet"}[low])
+            continue
+        try:
+            net = parse_cidr(s)
+        except ValueError as e:
+            raise ValueError(f"{s!r} is not a valid CIDR ({e}); allowed: e.g. '203.0.113.0/24' or '198.51.100.7'")
+        if net.prefixlen == 0:
+            raise ValueError(f"{s!r} opens {purpose} to everyone; allowed: specific CIDRs")
+        if net.version == 4 and net.prefixlen < 8:
+            raise ValueError(f"{s!r} is too broad for {purpose} (prefix shorter than /8); use specific CIDRs")
+        out.append(str(net))
+    if len(set(out)) != len(out):
+        raise ValueError("contains duplicates")
+    return out
+
+
+# =============================================================================================
+# Models
+# =============================================================================================
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
+                              validate_default=False, str_strip_whitespace=False)
+
+
+class BinaryConfig(_Model):
+    url: str
+    sha256: str
+    exe_name: Optional[str] = None   # default "<service name>.exe" (WER LocalDumps key)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        _no_control(v, "url")
+        if not re.fullmatch(r"https://[^\s/?#]+/[^\s]*", v):
+            raise ValueError("must be an https:// URL of the service binary (http is not allowed)")
+        return v
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha(cls, v: str) -> str:
+        if not re.fullmatch(r"[0-9A-Fa-f]{64}", v):
+            raise ValueError("must be the SHA-256 of the binary: 64 hex characters")
+        return v.lower()
+
+    @field_validator("exe_name")
+    @classmethod
+    def _exe(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.exe", v, re.I):
+            raise ValueError("must be a plain file name ending in .exe (letters, digits, . _ -)")
+        return v
+
+
+class LogsConfig(_Model):
+    directory: Optional[str] = None            # default "<drive>:\logs\<name>"
+    max_file_size_mb: int = Field(100, ge=1, le=10240)
+    max_files: int = Field(10, ge=1, le=1000)
+
+    @property
+    def max_size_bytes(self) -> int:
+        return self.max_file_size_mb * 1024 * 1024
+
+
+class CrashDumpsConfig(_Model):
+    enabled: bool = True
+    count: int = Field(5, ge=1, le=100)
+    type: Literal["mini", "full"] = "mini"
+    folder: Optional[str] = None               # default "<drive>:\dumps\<name>"
+    estimated_size_mb: Optional[int] = Field(None, ge=1, le=1_048_576)  # for the quota budget
+
+    @property
+    def size_estimate_mb(self) -> int:
+        """Per-dump size used for the disk budget: configured, else 64 MB (mini) / 4096 MB (full)."""
+        if self.estimated_size_mb:
+            return self.estimated_size_mb
+        return 64 if self.type == "mini" else 4096
+
+
+class RecoveryAction(_Model):
+    action: Literal["restart", "reboot", "none"] = "restart"
+    delay_seconds: int = Field(5, ge=0, le=wf.MAX_RECOVERY_DELAY_SECONDS)
+
+
+def _default_actions() -> list[RecoveryAction]:
+    return [RecoveryAction(action="restart", delay_seconds=d) for d in (5, 10, 30)]
+
+
+class RecoveryConfig(_Model):
+    actions: list[RecoveryAction] = Field(default_factory=_default_actions, min_length=1, max_length=8)
+    reset_period_seconds: int = Field(86400, ge=0, le=30 * 86400)
+    failure_actions_on_non_crash: bool = True   # restart on non-zero exit too (SCM flag)
+
+
+class EventSourceConfig(_Model):
+    log_name: str = "Application"
+    source: Optional[str] = None               # default: the service name
+
+
+class ServiceConfig(_Model):
+    name: str
+    display_name: Optional[str] = None
+    description: str = ""
+    binary: BinaryConfig
+    arguments: list[str] = Field(default_factory=list)
+    install_dir: Optional[str] = None           # default "C:\Program Files\winfleet\<name>"
+    port: int = Field(ge=1024, le=65535)
+    health_path: str = "/healthz"
+    readiness_path: str = "/readyz"
+    readiness_timeout_seconds: int = Field(60, ge=1, le=3600)
+    account: Optional[str] = None               # default virtual account "NT SERVICE\<name>"
+    account_password: Optional[SecretStr] = None
+    start_mode: Literal["auto", "delayed-auto", "manual", "disabled"] = "delayed-auto"
+    sid_type: Literal["unrestricted", "restricted", "none"] = "unrestricted"
+    dependencies: list[str] = Field(default_factory=list)
+    environment: dict[str, str] = Field(default_factory=dict)
+    logs: LogsConfig = Field(default_factory=LogsConfig)
+    recovery: RecoveryConfig = Field(default_factory=RecoveryConfig)
+    preshutdown_timeout_seconds: int = Field(30, ge=1, le=3600)
+    crash_dumps: CrashDumpsConfig = Field(default_factory=CrashDumpsConfig)
+    event_source: Optional[EventSourceConfig] = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not wf.SERVICE_NAME_RE.fullmatch(v):
+            raise ValueError("a service name is 1-64 characters: a letter, then letters, digits, '.', '_' "
+                             "or '-' (no spaces, quotes, slashes or backslashes)")
+        clash = wf.never_disable_match(v)
+        if clash:
+            raise ValueError(f"collides with the Windows service {clash!r}; choose another name")
+        return v
+
+    @field_validator("display_name")
+    @classmethod
+    def _display(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None:
+            _no_control(v, "displayName")
+            if not v.strip() or len(v) > 256:
+                raise ValueError("must be 1-256 characters")
+        return v
+
+    @field_validator("description")
+    @classmethod
+    def _desc(cls, v: str) -> str:
+        if any((ord(c) < 32 and c not in "\t") or ord(c) == 127 for c in v) or len(v) > 1024:
+            raise ValueError("at most 1024 characters, no control characters")
+        return v
+
+    @field_validator("arguments")
+    @classmethod
+    def _args(cls, v: list[str]) -> list[str]:
+        for a in v:
+            _no_control(a, "argument")
+        return v
+
+    @field_validator("install_dir")
+    @classmethod
+    def _install_dir(cls, v: Optional[str]) -> Optional[str]:
+        return None if v is None else _windows_abs_path(v)
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, v: int) -> int:
+        if v in wf.RESERVED_HOST_PORTS:
+            raise ValueError(f"port {v} is reserved for {wf.RESERVED_HOST_PORTS[v]}; "
+                             "use another port in 1024-65535")
+        return v
+
+    @field_validator("health_path", "readiness_path")
+    @classmethod
+    def _paths(cls, v: str) -> str:
+        return _url_path(v)
+
+    @field_validator("dependencies")
+    @classmethod
+    def _deps(cls, v: list[str]) -> list[str]:
+        for d in v:
+            if not wf.WINDOWS_SERVICE_NAME_RE.fullmatch(d):
+                raise ValueError(f"{d!r} is not a service name (letters, digits, . _ - $; no spaces or quotes)")
+        if len({d.lower() for d in v}) != len(v):
+            raise ValueError("contains duplicates")
+        return v
+
+    @field_validator("environment")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        for k, val in v.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,254}", k):
+                raise ValueError(f"variable name {k!r} must match [A-Za-z_][A-Za-z0-9_]*")
+            if "\x00" in str(val):
+                raise ValueError(f"value of {k!r} must not contain NUL")
+        if len({k.upper() for k in v}) != len(v):
+            raise ValueError("variable names differ only by case (Windows environment is case-insensitive)")
+        return v
+
+    @model_validator(mode="after")
+    def _defaults(self) -> "ServiceConfig":
+        if self.display_name is None:
+            self.display_name = self.name
+        if self.install_dir is None:
+            self.install_dir = f"C:\\Program Files\\winfleet\\{self.name}"
+        if self.binary.exe_name is None:
+            self.binary.exe_name = f"{self.name}.exe"
+        if self.account is None:
+            self.account = f"NT SERVICE\\{self.name}"
+        if self.event_source is None:
+            self.event_source = EventSourceConfig()
+        if self.event_source.source is None:
+            self.event_source.source = self.name
+        return self
+
+    # --- derived values the host layer uses -------------------------------------------------
+    @property
+    def is_virtual_account(self) -> bool:
+        return (self.account or "").lower().startswith("nt service\\")
+
+    @property
+    def effective_environment(self) -> dict[str, str]:
+        """The service's environment: `environment` + WINFLEET_LOG_* + GOTRACEBACK (components.sizing)."""
+        return sizing.service_environment(
+            self.environment, log_dir=self.logs.directory, log_max_size_bytes=self.logs.max_size_bytes,
+            log_max_files=self.logs.max_files, dumps_enabled=self.crash_dumps.enabled, service=self.name)
+
+    @property
+    def log_budget_bytes(self) -> int:
+        return sizing.log_budget_bytes(self.logs.max_size_bytes, self.logs.max_files)
+
+    @property
+    def dump_budget_bytes(self) -> int:
+        return sizing.dump_budget_bytes(self.crash_dumps.enabled, self.crash_dumps.count,
+                                        self.crash_dumps.size_estimate_mb * 1024 * 1024)
+
+    @property
+    def disk_budget_bytes(self) -> int:
+        """Logs + dumps this service may write to the data volume (what its NTFS quota must cover)."""
+        return self.log_budget_bytes + self.dump_budget_bytes
+
+
+class LoadBalancerConfig(_Model):
+    public: bool = False
+    probe_interval_seconds: int = Field(5, ge=wf.AZURE_PROBE_MIN_INTERVAL_SECONDS, le=300)
+    unhealthy_threshold: int = Field(2, ge=1, le=100)
+    drain_seconds: int = Field(15, ge=0, le=3600)
+    idle_timeout_minutes: int = Field(4, ge=4, le=100)
+
+
+class RolloutConfig(_Model):
+    batch_size: int = Field(1, ge=1)
+
+
+class EventLogConfig(_Model):
+    max_size_kb: int
+    retention: Literal["circular", "autoBackup", "retain"] = "circular"
+
+    @field_validator("max_size_kb")
+    @classmethod
+    def _size(cls, v: int) -> int:
+        if v < wf.EVENTLOG_MIN_KB:
+            raise ValueError(f"below the Windows minimum of {wf.EVENTLOG_MIN_KB} KB (1 MB); "
+                             f"allowed: {wf.EVENTLOG_MIN_KB}..{wf.EVENTLOG_MAX_KB} KB in multiples of 64 KB")
+        if v > wf.EVENTLOG_MAX_KB:
+            raise ValueError(f"above the maximum of {wf.EVENTLOG_MAX_KB} KB")
+        if v % wf.EVENTLOG_MULTIPLE_KB:
+            lo = v // 64 * 64
+            raise ValueError(f"event log sizes are multiples of 64 KB; use {lo} or {lo + 64}")
+        return v
+
+
+def default_event_logs() -> dict[str, EventLogConfig]:
+    return {name: EventLogConfig(max_size_kb=kb) for name, kb in wf.CIS_EVENTLOG_MIN_KB.items()}
+
+
+class BaselineConfig(_Model):
+    name: Literal["go-host-minimal", "ms-server-2016-ok", "none"] = "go-host-minimal"
+    services: list[str] = Field(default_factory=list)   # explicit extra services to disable
+
+    @field_validator("services")
+    @classmethod
+    def _services(cls, v: list[str]) -> list[str]:
+        errs = []
+        for s in v:
+            if not wf.WINDOWS_SERVICE_NAME_RE.fullmatch(s):
+                errs.append(f"{s!r} is not a service name (match by service name, not display name)")
+            elif wf.never_disable_match(s):
+                errs.append(f"{s!r} must never be disabled on a WinRM-managed host "
+                            f"(never-disable list in components/windows_facts.py)")
+        if len({s.lower() for s in v}) != len(v):
+            errs.append("contains duplicates")
+        if errs:
+            raise ValueError("; ".join(errs))
+        return v
+
+
+class QuotaConfig(_Model):
+    headroom: float = Field(1.5, ge=1.0, le=10.0)   # limit = budget x headroom
+    enforce: bool = True
+
+
+class WinrmConfig(_Model):
+    allowed_sources: list[str] = Field(default_factory=list)
+    connect_via: Literal["public", "private"] = "private"
+    auth: Literal["ntlm", "basic", "kerberos"] = "ntlm"
+
+    @field_validator("allowed_sources")
+    @classmethod
+    def _sources(cls, v: list[str]) -> list[str]:
+        return _source_list(v, allow_tags={"virtualnetwork"}, purpose="WinRM (5986)")
+
+
+class DataVolumeConfig(_Model):
+    drive_letter: str = "D"
+    label: str = "winfleet-data"
+
+    @field_validator("drive_letter")
+    @classmethod
+    def _letter(cls, v: str) -> str:
+        v = v.rstrip(":").upper()
+        if not re.fullmatch(r"[D-Z]", v):
+            raise ValueError("a drive letter D-Z (C: is the OS disk)")
+        return v
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9 _-]{1,32}", v):
+            raise ValueError("an NTFS volume label: 1-32 letters, digits, space, '_' or '-'")
+        return v
+
+
+class ImageConfig(_Model):
+    publisher: str = "MicrosoftWindowsServer"
+    offer: str = "WindowsServer"
+    sku: str = "2022-datacenter-azure-edition"
+    version: str = "latest"
+
+
+class AzureConfig(_Model):
+    location: Optional[str] = None              # falls back to azure-native:location
+    resource_group_name: Optional[str] = None   # default: auto-named "<namePrefix>-rg-xxxx"
+    name_prefix: str = "winfleet"
+    host_name_prefix: str = "go"
+    host_count: int = Field(2, ge=1, le=100)
+    vm_size: str = "Standard_D2s_v5"
+    zones: list[str] = Field(default_factory=lambda: ["1", "2", "3"])
+    image: ImageConfig = Field(default_factory=ImageConfig)
+    admin_username: str = "winfleetadmin"
+    os_disk_type: Literal["Premium_LRS", "StandardSSD_LRS", "Standard_LRS", "Premium_ZRS",
+                          "StandardSSD_ZRS"] = "Premium_LRS"
+    os_disk_size_gb: Optional[int] = Field(None, ge=127, le=4095)
+    data_disk_size_gb: int = Field(64, ge=wf.AZURE_DATA_DISK_MIN_GB, le=wf.AZURE_DATA_DISK_MAX_GB)
+    data_disk_type: Literal["Premium_LRS", "StandardSSD_LRS", "Standard_LRS", "Premium_ZRS",
+                            "StandardSSD_ZRS"] = "Premium_LRS"
+    client_sources: list[str] = Field(default_factory=list)
+    dns_prefix: Optional[str] = None
+    vnet_address_space: str = "10.40.0.0/16"
+    subnet_prefix: str = "10.40.1.0/24"
+    trusted_launch: bool = True
+    time_zone: str = "UTC"
+    cert_validity_days: int = Field(730, ge=1, le=3650)
+    key_vault_retention_days: int = Field(90, ge=7, le=90)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("location")
+    @classmethod
+    def _loc(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not re.fullmatch(r"[a-z][a-z0-9]{2,40}", v):
+            raise ValueError("an Azure region name such as 'westeurope' (lowercase, no spaces)")
+        return v
+
+    @field_validator("resource_group_name")
+    @classmethod
+    def _rg(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not re.fullmatch(r"[-\w._()]{1,89}[-\w_()]", v):
+            raise ValueError("1-90 characters: letters, digits, '-', '_', '.', '(' or ')'; not ending in '.'")
+        return v
+
+    @field_validator("name_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9-]{1,14}", v) or "--" in v or v.endswith("-"):
+            raise ValueError("2-15 characters: lowercase letters, digits, single '-'; starting with a letter, "
+                             "not ending with '-' (it prefixes the Key Vault and load balancer names)")
+        return v
+
+    @field_validator("host_name_prefix")
+    @classmethod
+    def _host_prefix(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,11}", v) or "--" in v or v.endswith("-"):
+            raise ValueError("1-12 lowercase letters, digits or '-', starting with a letter "
+                             "(computer names '<prefix>-<n>' must fit Windows' 15-character limit)")
+        return v
+
+    @field_validator("vm_size")
+    @classmethod
+    def _size(cls, v: str) -> str:
+        if not re.fullmatch(r"Standard_[A-Za-z0-9_]+", v):
+            raise ValueError("an Azure VM size such as 'Standard_D2s_v5'")
+        return v
+
+    @field_validator("zones")
+    @classmethod
+    def _zones(cls, v: list[str]) -> list[str]:
+        v = [str(z) for z in v]
+        if any(z not in ("1", "2", "3") for z in v) or len(set(v)) != len(v):
+            raise ValueError("availability zones are distinct values from '1', '2', '3' ([] for no zones)")
+        return v
+
+    @field_validator("admin_username")
+    @classmethod
+    def _admin(cls, v: str) -> str:
+        if (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v) or len(v) > wf.AZURE_ADMIN_USERNAME_MAX
+                or v.endswith(".")):
+            raise ValueError(f"1-{wf.AZURE_ADMIN_USERNAME_MAX} letters, digits, '.', '_', '-'; not ending in '.'")
+        if v.lower() in wf.AZURE_RESERVED_ADMIN_USERNAMES:
+            raise ValueError("Azure rejects this reserved admin name (e.g. 'administrator', 'admin', 'root'); "
+                             "choose another")
+        return v
+
+    @field_validator("client_sources")
+    @classmethod
+    def _clients(cls, v: list[str]) -> list[str]:
+        return _source_list(v, allow_tags={"virtualnetwork", "internet"}, purpose="service ports")
+
+    @field_validator("dns_prefix")
+    @classmethod
+    def _dns(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not re.fullmatch(r"[a-z][a-z0-9-]{1,40}[a-z0-9]", v):
+            raise ValueError("3-42 characters: lowercase letters, digits, '-'; starts with a letter "
+                             "(DNS labels are '<dnsPrefix>-<host>')")
+        return v
+
+    @field_validator("vnet_address_space", "subnet_prefix")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        try:
+            net = parse_cidr(v)
+        except ValueError as e:
+            raise ValueError(f"a private IPv4 CIDR such as '10.40.0.0/16' ({e})")
+        if net.version != 4 or not net.is_private or net.prefixlen > 29:
+            raise ValueError("a private IPv4 CIDR of /29 or larger, e.g. '10.40.0.0/16'")
+        return str(net)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9 ().+:_-]{1,64}", v):
+            raise ValueError("a Windows time zone id such as 'UTC' or 'W. Europe Standard Time'")
+        return v
+
+    def host_names(self) -> list[str]:
+        return [f"{self.host_name_prefix}-{i}" for i in range(self.host_count)]
+
+
+class ExistingHostDataDisk(_Model):
+    disk_number: Optional[int] = Field(None, ge=0, le=255)
+    lun: Optional[int] = Field(None, ge=0, le=63)
+    size_gb: Optional[int] = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> "ExistingHostDataDisk":
+        if self.disk_number is not None and self.lun is not None:
+            raise ValueError("give diskNumber or lun, not both (or neither if the volume is already online)")
+        return self
+
+
+class ExistingHostConfig(_Model):
+    name: str
+    host: str
+    port: int = Field(wf.WINRM_HTTPS_PORT, ge=1, le=65535)
+    username: str
+    password: SecretStr
+    ca_pem: Optional[str] = None
+    ca_pem_file: Optional[str] = None
+    cert_sha256: Optional[str] = None
+    tls_server_name: Optional[str] = None
+    auth: Optional[Literal["ntlm", "basic", "kerberos"]] = None    # default winfleet:winrm.auth
+    data_disk: ExistingHostDataDisk = Field(default_factory=ExistingHostDataDisk)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not wf.COMPUTER_NAME_RE.fullmatch(v):
+            raise ValueError("a host name: 1-15 letters, digits or '-', not all digits")
+        return v
+
+    @field_validator("host", "tls_server_name")
+    @classmethod
+    def _host(cls, v: Optional[str]) -> Optional[str]:
+        if v is None:
+            return v
+        try:
+            ipaddress.ip_address(v)
+            return v
+        except ValueError:
+            pass
+        if not re.fullmatch(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*", v):
+            raise ValueError("a DNS name or an IP address (no scheme, no port)")
+        return v
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, v: int) -> int:
+        if v == wf.WINRM_HTTP_PORT:
+            raise ValueError("5985 is WinRM over plain HTTP; winfleet only connects over HTTPS (default 5986)")
+        return v
+
+    @field_validator("username")
+    @classmethod
+    def _user(cls, v: str) -> str:
+        _no_control(v, "username")
+        if not v or len(v) > 256 or any(c in v for c in '"/[]:;|=,+*?<>'):
+            raise ValueError("a user name such as 'winfleet' or 'LAB\\winfleet' (no quotes or / [ ] : ; | = , + * ? < >)")
+        return v
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value():
+            raise ValueError("must not be empty (set it with `pulumi config set --secret --path ...`)")
+        return v
+
+    @field_validator("cert_sha256")
+    @classmethod
+    def _fp(cls, v: Optional[str]) -> Optional[str]:
+        if v is None:
+            return v
+        norm = v.replace(":", "").replace(" ", "").lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", norm):
+            raise ValueError("the SHA-256 fingerprint of the host's certificate: 64 hex digits (colons allowed)")
+        return norm
+
+    @field_validator("ca_pem")
+    @classmethod
+    def _pem(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None:
+            _check_pem(v)
+        return v
+
+    @model_validator(mode="after")
+    def _trust(self) -> "ExistingHostConfig":
+        if not (self.ca_pem or self.ca_pem_file or self.cert_sha256):
+            raise ValueError("give caPem, caPemFile or certSha256 so the host certificate is validated "
+                             "(there is no 'ignore certificate' option)")
+        if self.ca_pem and self.ca_pem_file:
+            raise ValueError("give caPem or caPemFile, not both")
+        return self
+
+
+def _check_pem(text: str) -> None:
+    from cryptography import x509
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ValueError("must be PEM text containing '-----BEGIN CERTIFICATE-----'")
+    try:
+        certs = x509.load_pem_x509_certificates(text.encode())
+    except ValueError as e:
+        raise ValueError(f"is not a readable PEM certificate bundle ({e})")
+    if not certs:
+        raise ValueError("contains no certificate")
+
+
+class WinfleetConfig(_Model):
+    mode: Literal["azure", "existingHosts"] = "azure"
+    services: list[ServiceConfig] = Field(default_factory=list)
+    load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    event_logs: dict[str, EventLogConfig] = Field(default_factory=default_event_logs)
+    baseline: BaselineConfig = Field(default_factory=BaselineConfig)
+    quota: QuotaConfig = Field(default_factory=QuotaConfig)
+    winrm: WinrmConfig = Field(default_factory=WinrmConfig)
+    data_volume: DataVolumeConfig = Field(default_factory=DataVolumeConfig)
+    azure: Optional[AzureConfig] = None
+    existing_hosts: list[ExistingHostConfig] = Field(default_factory=list)
+
+    @field_validator("event_logs", mode="before")
+    @classmethod
+    def _merge_logs(cls, v: Any) -> Any:
+        # Given logs override the CIS defaults log by log; the four CIS logs are always managed.
+        if isinstance(v, dict):
+            merged: dict[str, Any] = {k: e.model_dump(by_alias=True) for k, e in default_event_logs().items()}
+            for k, e in v.items():
+                if isinstance(e, dict) and k in merged:
+                    merged[k] = {**merged[k], **e}
+                else:
+                    merged[k] = e
+            return merged
+        return v
+
+    @field_validator("event_logs")
+    @classmethod
+    def _log_names(cls, v: dict[str, EventLogConfig]) -> dict[str, EventLogConfig]:
+        for k in v:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 ._/-]{0,254}", k):
+                raise ValueError(f"{k!r} is not an event log name (e.g. 'Application', "
+                                 "'Microsoft-Windows-PowerShell/Operational')")
+        return v
+
+    # --- derived -------------------------------------------------------------------------------
+    def host_names(self) -> list[str]:
+        if self.mode == "azure":
+            return self.azure.host_names() if self.azure else []
+        return [h.name for h in self.existing_hosts]
+
+    def service(self, name: str) -> ServiceConfig:
+        for s in self.services:
+            if s.name.lower() == name.lower():
+                return s
+        raise KeyError(name)
+
+    def quota_sizing(self, svc: ServiceConfig) -> "sizing.QuotaSizing":
+        """NTFS quota for `svc` (components.sizing.quota_sizing with winfleet:quota.headroom)."""
+        return sizing.quota_sizing(svc.log_budget_bytes, svc.dump_budget_bytes, self.quota.headroom)
+
+    def quota_limit_bytes(self, svc: ServiceConfig) -> int:
+        return self.quota_sizing(svc).limit_bytes
+
+    @property
+    def required_preshutdown_seconds(self) -> int:
+        lb = self.load_balancer
+        return sizing.required_preshutdown_seconds(lb.probe_interval_seconds, lb.unhealthy_threshold,
+                                                   lb.drain_seconds)
+
+
+# =============================================================================================
+# Cross-field rules (run once every section parsed)
+# =============================================================================================
+def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path]) -> list[Problem]:
+    P: list[Problem] = []
+
+    def add(loc: tuple, value: Any, allowed: str) -> None:
+        P.append(Problem(key_path(loc), value, allowed))
+
+    drive = cfg.data_volume.drive_letter
+    svcs = cfg.services
+    # --- per service paths on the data volume, defaults filled in -------------------------------
+    for i, s in enumerate(svcs):
+        if s.logs.directory is None:
+            s.logs.directory = f"{drive}:\\logs\\{s.name}"
+        if s.crash_dumps.folder is None:
+            s.crash_dumps.folder = f"{drive}:\\dumps\\{s.name}"
+        for loc, val in ((("services", i, "logs", "directory"), s.logs.directory),
+                         (("services", i, "crashDumps", "folder"), s.crash_dumps.folder)):
+            try:
+                _windows_abs_path(val, drive)
+            except ValueError as e:
+                add(loc, val, str(e))
+        # account
+        acct = s.account or ""
+        low = acct.lower()
+        builtin = {"localsystem", "nt authority\\system", "nt authority\\localservice",
+                   "nt authority\\networkservice"}
+        if low.startswith("nt service\\"):
+            if low != f"nt service\\{s.name.lower()}":
+                add(("services", i, "account"), acct,
+                    f"a virtual account must be the service's own: 'NT SERVICE\\{s.name}'")
+            if s.account_password is not None:
+                add(("services", i, "accountPassword"), s.account_password,
+                    "virtual and built-in accounts have no password; remove accountPassword")
+            if s.sid_type == "none":
+                add(("services", i, "sidType"), s.sid_type,
+                    "a virtual account (NT SERVICE\\...) needs a service SID: 'unrestricted' or 'restricted'")
+        elif low in builtin:
+            if s.account_password is not None:
+                add(("services", i, "accountPassword"), s.account_password,
+                    "built-in accounts have no password; remove accountPassword")
+        elif re.fullmatch(r"(\.|[A-Za-z0-9][A-Za-z0-9.-]{0,62})\\[A-Za-z0-9._ -]{1,64}|[A-Za-z0-9._-]{1,64}@[A-Za-z0-9.-]+", acct):
+            if s.account_password is None or not s.account_password.get_secret_value():
+                add(("services", i, "accountPassword"), MISSING,
+                    f"account {acct!r} needs accountPassword (a Pulumi secret); or use the default "
+                    f"virtual account 'NT SERVICE\\{s.name}'")
+        else:
+            add(("services", i, "account"), acct,
+                f"allowed: 'NT SERVICE\\{s.name}' (default), 'LocalSystem', 'NT AUTHORITY\\LocalService', "
+                "'NT AUTHORITY\\NetworkService', or 'DOMAIN\\user' / '.\\user' / 'user@domain' with accountPassword")
+        # crash dumps need GOTRACEBACK=wer
+        tb = {k.upper(): v for k, v in s.environment.items()}.get("GOTRACEBACK")
+        if s.crash_dumps.enabled and tb is not None and tb != "wer":
+            add(("services", i, "environment", "GOTRACEBACK"), tb,
+                "crash dumps are enabled: GOTRACEBACK must be 'wer' (or unset; winfleet sets it)")
+        for k in s.environment:
+            if k.upper() in sizing.RESERVED_ENV:
+                add(("services", i, "environment", k), s.environment[k],
+                    f"{k} is set by winfleet from services[{i}].logs; set the logs block instead")
+        # self dependency
+        if s.name.lower() in (d.lower() for d in s.dependencies):
+            add(("services", i, "dependencies"), s.dependencies, "a service cannot depend on itself")
+        # graceful shutdown covers LB drain
+        lb = cfg.load_balancer
+        need = cfg.required_preshutdown_seconds
+        if s.preshutdown_timeout_seconds < need:
+            add(("services", i, "preshutdownTimeoutSeconds"), s.preshutdown_timeout_seconds,
+                f"must be >= winfleet:loadBalancer.probeIntervalSeconds x unhealthyThreshold + drainSeconds "
+                f"= {lb.probe_interval_seconds} x {lb.unhealthy_threshold} + {lb.drain_seconds} = {need} "
+                "so the load balancer stops sending traffic before the service stops")
+
+    # --- uniqueness ----------------------------------------------------------------------------
+    def dupes(values: list, loc_of, what: str, norm=lambda x: x):
+        seen: dict = {}
+        for i, v in enumerate(values):
+            key = norm(v)
+            if key in seen:
+                add(loc_of(i), v, f"duplicate {what}: already used by {key_path(loc_of(seen[key]))}")
+            else:
+                seen[key] = i
+
+    dupes([s.name for s in svcs], lambda i: ("services", i, "name"), "service name (case-insensitive)",
+          str.lower)
+    dupes([s.port for s in svcs], lambda i: ("services", i, "port"), "port")
+    dupes([s.binary.exe_name for s in svcs], lambda i: ("services", i, "binary", "exeName"),
+          "exe name (WER LocalDumps is keyed by exe name)", lambda x: (x or "").lower())
+    dupes([s.logs.directory for s in svcs], lambda i: ("services", i, "logs", "directory"),
+          "log directory", lambda x: (x or "").lower())
+    dupes([s.crash_dumps.folder for s in svcs], lambda i: ("services", i, "crashDumps", "folder"),
+          "dump folder", lambda x: (x or "").lower())
+
+    # --- dependency cycles among our services ----------------------------------------------------
+    names = {s.name.lower(): i for i, s in enumerate(svcs)}
+    graph = {s.name.lower(): [d.lower() for d in s.dependencies if d.lower() in names and d.lower() != s.name.lower()]
+             for s in svcs}
+    state: dict[str, int] = {}
+
+    def visit(n: str, stack: list[str]) -> Optional[list[str]]:
+        state[n] = 1
+        for m in graph[n]:
+            if state.get(m) == 1:
+                return stack + [n, m]
+            if not state.get(m):
+                c = visit(m, stack + [n])
+                if c:
+                    return c
+        state[n] = 2
+        return None
+
+    for n in graph:
+        if not state.get(n):
+            cyc = visit(n, [])
+            if cyc:
+                i = names[cyc[-2]]
+                add(("services", i, "dependencies"), svcs[i].dependencies,
+                    "dependency cycle: " + " -> ".join(cyc) + "; the SCM cannot start such services")
+                break
+
+    # --- baseline must not disable our own services ------------------------------------------------
+    own = {s.name.lower() for s in svcs}
+    for j, b in enumerate(cfg.baseline.services):
+        if b.lower() in own:
+            add(("baseline", "services", j), b, "is one of this stack's Go services; it cannot be disabled")
+
+    # --- mode-specific ----------------------------------------------------------------------------
+    if cfg.mode == "azure":
+        if cfg.azure is None:
+            cfg.azure = AzureConfig()
+        az = cfg.azure
+        if az.location is None:
+            add(("azure", "location"), MISSING,
+                "required in azure mode: an Azure region such as 'westeurope' (or set azure-native:location)")
+        if not cfg.winrm.allowed_sources:
+            add(("winrm", "allowedSources"), [],
+                "required in azure mode: the CIDRs allowed to reach WinRM/HTTPS 5986 (your egress IP or VPN range)")
+        if cfg.winrm.connect_via == "public" and az.dns_prefix is None:
+            add(("azure", "dnsPrefix"), MISSING,
+                "required when winfleet:winrm.connectVia is 'public': hosts get '<dnsPrefix>-<host>.<region>."
+                "cloudapp.azure.com' and the WinRM certificate is issued for that name")
+        if cfg.load_balancer.public and not az.client_sources:
+            add(("azure", "clientSources"), [],
+                "a public load balancer needs the client CIDRs allowed to the service ports "
+                "(or 'Internet' to publish deliberately)")
+        vnet, subnet = parse_cidr(az.vnet_address_space), parse_cidr(az.subnet_prefix)
+        if not subnet.subnet_of(vnet):
+            add(("azure", "subnetPrefix"), az.subnet_prefix, f"must lie inside azure.vnetAddressSpace {vnet}")
+        # hosts at .10 upwards, the internal LB frontend at .5 (see components/azure/network.py)
+        if subnet.num_addresses - 1 < 10 + az.host_count:
+            add(("azure", "subnetPrefix"), az.subnet_prefix,
+                f"too small for {az.host_count} hosts (host addresses start at offset 10); use a larger subnet")
+        for name in az.host_names():
+            if len(name) > wf.COMPUTER_NAME_MAX:
+                add(("azure", "hostNamePrefix"), az.host_name_prefix,
+                    f"computer name {name!r} exceeds Windows' {wf.COMPUTER_NAME_MAX}-character limit")
+                break
+        if az.dns_prefix:
+            longest = f"{az.dns_prefix}-{az.host_names()[-1]}"
+            if len(longest) > 63:
+                add(("azure", "dnsPrefix"), az.dns_prefix, f"DNS label {longest!r} exceeds 63 characters")
+        if _has_temp_disk(az.vm_size) and drive == "D":
+            add(("dataVolume", "driveLetter"), drive,
+                f"VM size {az.vm_size} has a local temporary disk that Windows mounts as D:; "
+                "use another letter such as 'F' (logs and dumps on D: would be lost)")
+        hosts = az.host_count
+        # data disk must hold every service's quota
+        total = sum(cfg.quota_limit_bytes(s) for s in svcs)
+        cap = az.data_disk_size_gb * 1024 ** 3
+        if total > cap * 0.9:
+            add(("azure", "dataDiskSizeGb"), az.data_disk_size_gb,
+                f"too small: the services' quotas (budget x winfleet:quota.headroom {cfg.quota.headroom}) need "
+                f"{total / 1024 ** 3:.1f} GiB, which must fit in 90% of the data disk; "
+                f"use at least {int(total / 0.9 / 1024 ** 3) + 1}")
+    else:
+        if not cfg.existing_hosts:
+            add(("existingHosts",), [] if "existingHosts" in raw else MISSING,
+                "existingHosts mode needs at least one host {name, host, username, password, caPem|caPemFile|certSha256}")
+        if cfg.load_balancer.public:
+            add(("loadBalancer", "public"), True, "no load balancer is created in existingHosts mode; remove it")
+        dupes([h.name for h in cfg.existing_hosts], lambda i: ("existingHosts", i, "name"),
+              "host name (case-insensitive)", str.lower)
+        dupes([(h.host.lower(), h.port) for h in cfg.existing_hosts], lambda i: ("existingHosts", i, "host"),
+              "endpoint host:port")
+        for i, h in enumerate(cfg.existing_hosts):
+            if h.auth is None:
+                h.auth = cfg.winrm.auth
+            if h.ca_pem_file:
+                p = Path(h.ca_pem_file)
+                if not p.is_absolute():
+                    p = (base_dir or Path.cwd()) / p
+                try:
+                    text = p.read_text()
+                    _check_pem(text)
+                    h.ca_pem = text
+                except OSError as e:
+                    add(("existingHosts", i, "caPemFile"), h.ca_pem_file,
+                        f"cannot be read ({e.strerror}); give a PEM file path relative to the project directory")
+                except ValueError as e:
+                    add(("existingHosts", i, "caPemFile"), h.ca_pem_file, str(e))
+            if h.data_disk.size_gb:
+                total = sum(cfg.quota_limit_bytes(s) for s in svcs)
+                if total > h.data_disk.size_gb * 1024 ** 3 * 0.9:
+                    add(("existingHosts", i, "dataDisk", "sizeGb"), h.data_disk.size_gb,
+                        f"too small for the services' quotas ({total / 1024 ** 3:.1f} GiB needed within 90%)")
+        hosts = len(cfg.existing_hosts)
+    if hosts > 1 and cfg.rollout.batch_size >= hosts:
+        add(("rollout", "batchSize"), cfg.rollout.batch_size,
+            f"must be smaller than the number of hosts ({hosts}) so some hosts keep serving during a rollout")
+    if cfg.winrm.auth == "kerberos" and cfg.mode == "azure":
+        add(("winrm", "auth"), "kerberos", "Azure VMs created here are not domain-joined; use 'ntlm' (default) or 'basic'")
+    return P
+
+
+def _has_temp_disk(size: str) -> bool:
+    """Heuristic from Azure size naming: v2-v4 sizes (except some v4) and any 'd' feature letter have a temp disk."""
+    m = re.fullmatch(r"Standard_([A-Za-z]+)(\d+)(-\d+)?([a-z]*)(?:_[A-Za-z0-9]+)*?(?:_v(\d+))?", size)
+    if not m:
+        return False
+    family, feats, version = m.group(1), m.group(4), m.group(5)
+    if "d" in feats:
+        return True
+    if version is None or int(version) <= 3:
+        return family.upper() not in ("B",)  # A/D/E/F v1-v3 have temp disks; B-series usually too small to matter
+    return False
+
+
+# =============================================================================================
+# Entry points
+# =============================================================================================
+def _pydantic_problems(err: ValidationError, raw: dict) -> list[Problem]:
+    out = []
+    for e in err.errors(include_url=False):
+        loc = tuple(p for p in e["loc"] if p not in ("__root__",))
+        leaf = next((p for p in reversed(loc) if isinstance(p, str)), "")
+        value = e.get("input", MISSING)
+        if leaf in SECRET_FIELDS or isinstance(value, SecretStr):
+            value = _REDACTED
+        t, msg = e["type"], e["msg"]
+        if t == "missing":
+            value, allowed = MISSING, "required"
+        elif t == "extra_forbidden":
+            allowed = "unknown key; check the spelling (keys are camelCase, see docs/config.md)"
+        elif t in ("value_error", "assertion_error"):
+            allowed = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        else:
+            allowed = msg[0].lower() + msg[1:] if msg else t
+        if isinstance(value, dict) and any(k in SECRET_FIELDS for k in value):
+            value = {k: (_REDACTED if k in SECRET_FIELDS else v) for k, v in value.items()}
+        out.append(Problem(key_path(loc), value, allowed))
+    return out
+
+
+def parse_config(raw: dict, *, base_dir: Optional[Path | str] = None) -> WinfleetConfig:
+    """Validate a mapping of top-level `winfleet:` keys (without the prefix). Raises ConfigError."""
+    problems: list[Problem] = []
+    for k in raw:
+        if k not in TOP_LEVEL_KEYS:
+            problems.append(Problem(f"{NAMESPACE}:{k}", raw[k], f"unknown key; allowed: {', '.join(TOP_LEVEL_KEYS)}"))
+    data = {k: v for k, v in raw.items() if k in TOP_LEVEL_KEYS and v is not None}
+    # A section for the other target mode is a mistake, not something to validate.
+    mode = data.get("mode", "azure")
+    other = {"azure": "existingHosts", "existingHosts": "azure"}.get(mode) if isinstance(mode, str) else None
+    if other and other in data:
+        problems.append(Problem(key_path((other,)), "[...]" if other == "existingHosts" else "{...}",
+                                f"only used when winfleet:mode is '{other}' (mode is '{mode}'); remove it"))
+        del data[other]
+    try:
+        cfg = WinfleetConfig.model_validate(data)
+    except ValidationError as e:
+        problems += _pydantic_problems(e, raw)
+        raise ConfigError(problems) from None
+    problems += _semantic_problems(cfg, raw, Path(base_dir) if base_dir else None)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def _coerce(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def load_config() -> WinfleetConfig:
+    """Read every `winfleet:*` key of the running stack (pulumi.Config) and validate it."""
+    from pulumi.runtime import config as rcfg
+    cfg = pulumi.Config(NAMESPACE)
+    keys = set(rcfg.CONFIG.get().keys()) | set(rcfg.get_config_env().keys())
+    raw: dict[str, Any] = {}
+    for full in sorted(keys):
+        if full.startswith(NAMESPACE + ":"):
+            short = full.split(":", 1)[1]
+            raw[short] = _coerce(cfg.get(short))
+    if "azure" in raw or raw.get("mode", "azure") == "azure":
+        loc = pulumi.Config("azure-native").get("location")
+        if loc:
+            az = raw.get("azure") if isinstance(raw.get("azure"), dict) else ({} if "azure" not in raw else raw["azure"])
+            if isinstance(az, dict) and "location" not in az:
+                raw["azure"] = {**az, "location": loc}
+    return parse_config(raw, base_dir=Path.cwd())
+
+
+def load_config_file(path: str | os.PathLike, *, secrets: Optional[dict[str, str]] = None,
+                     secret_placeholder: Optional[str] = None) -> WinfleetConfig:
+    """Read the `config:` section of a Pulumi.<stack>.yaml (keys `winfleet:<key>`).
+
+    Encrypted values (`{secure: ...}`) cannot be decrypted without the Pulumi CLI. Each is replaced by
+    ``secrets[<key path>]`` (key paths as in error messages, e.g. "winfleet:existingHosts[0].password"),
+    else by ``secret_placeholder`` if given; otherwise it is reported as a problem.
+    """
+    import yaml
+    p = Path(path)
+    doc = yaml.safe_load(p.read_text()) or {}
+    section = doc.get("config") or {}
+    problems: list[Problem] = []
+    secrets = secrets or {}
+
+    def subst(value: Any, loc: tuple) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"secure"}:
+                kp = key_path(loc)
+                if kp in secrets:
+                    return secrets[kp]
+                if secret_placeholder is not None:
+                    return secret_placeholder
+                problems.append(Problem(kp, _REDACTED,
+                                        "is Pulumi-encrypted and cannot be decrypted without the CLI; pass "
+                                        "secrets={key path: value} or secret_placeholder= to load_config_file"))
+                return "<encrypted>"
+            return {k: subst(v, loc + (k,)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [subst(v, loc + (i,)) for i, v in enumerate(value)]
+        return value
+
+    raw: dict[str, Any] = {}
+    for full, value in section.items():
+        if isinstance(full, str) and full.startswith(NAMESPACE + ":"):
+            short = full.split(":", 1)[1]
+            raw[short] = subst(value, (short,))
+    loc = section.get("azure-native:location")
+    if loc and raw.get("mode", "azure") == "azure":
+        az = raw.get("azure") or {}
+        if isinstance(az, dict) and "location" not in az:
+            raw["azure"] = {**az, "location": loc}
+    if problems:
+        try:
+            parse_config(raw, base_dir=p.parent)
+        except ConfigError as e:
+            problems += e.problems
+        raise ConfigError(problems)
+    return parse_config(raw, base_dir=p.parent)

@@ -1,0 +1,144 @@
+"""`Fleet`: the whole stack from a validated `WinfleetConfig`.
+
+    Fleet("winfleet", load_config())
+
+* targets: ``AzureHosts`` (network, LB + probes, VMs; cfg.mode == "azure") or ``existing_hosts(cfg)``;
+* per host a ``winfleet:index:Host`` component (named after the host) holding the host-wide resources:
+  ``<host>/data`` (DataVolume), ``<host>/eventlogs`` (EventLogSettings), ``<host>/baseline``
+  (ServiceBaseline) — each waits for the host (``HostTarget.depends_on``, the VM);
+* per service a ``GoService`` (components/go_service.py): quota, crash dumps and the WindowsService on
+  every host, after the host's data volume, rolled out in batches (``winfleet:rollout.batchSize``).
+
+Outputs (``Fleet.outputs``, exported by ``__main__.py``): ``hosts`` (names), ``services`` (per service:
+``serviceUrl``, ``batches``, and per host ``state`` + ``readinessUrl``).
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pulumi
+
+from components.go_service import GoService, GoServiceArgs
+
+TYPE = "winfleet:index:Fleet"
+HOST_TYPE = "winfleet:index:Host"
+
+
+def _azure_hosts(name: str, cfg, opts):
+    from components.azure import AzureHosts
+    return AzureHosts(name, cfg, opts)
+
+
+def _existing_hosts(cfg):
+    from components.targets import existing_hosts
+    return existing_hosts(cfg)
+
+
+def event_log_inputs(cfg) -> list[dict]:
+    return [{"name": name, "maxSizeKb": log.max_size_kb, "retention": log.retention}
+            for name, log in cfg.event_logs.items()]
+
+
+def baseline_inputs(cfg) -> dict:
+    """ServiceBaseline inputs: the baseline's services resolved to a list, minus our own services."""
+    from components.host.baselines import resolve_baseline
+    own = [s.name for s in cfg.services]
+    return {"baselineName": cfg.baseline.name,
+            "services": resolve_baseline(cfg.baseline.name, cfg.baseline.services, own),
+            "managedServices": own}
+
+
+def data_volume_inputs(cfg, data_disk: dict) -> dict:
+    out = {"driveLetter": cfg.data_volume.drive_letter, "label": cfg.data_volume.label, "fileSystem": "NTFS"}
+    for key in ("lun", "diskNumber"):
+        if data_disk.get(key) is not None:
+            out[key] = data_disk[key]
+    return out
+
+
+class FleetHost(pulumi.ComponentResource):
+    """The host-wide resources of one host (not the services: those span hosts in GoService)."""
+
+    def __init__(self, target, cfg, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(HOST_TYPE, target.name, None, opts)
+        from components.host.data_volume import DataVolume
+        from components.host.event_log_settings import EventLogSettings
+        from components.host.service_baseline import ServiceBaseline
+
+        self.target = target
+        on_host = pulumi.ResourceOptions(parent=self, depends_on=list(target.depends_on or []))
+        conn = {"connection": target.connection}
+        self.data_volume = DataVolume(f"{target.name}/data", {**conn, **data_volume_inputs(cfg, target.data_disk or {})},
+                                      on_host)
+        self.event_logs = EventLogSettings(f"{target.name}/eventlogs", {**conn, "logs": event_log_inputs(cfg)}, on_host)
+        self.baseline = None
+        if cfg.baseline.name != "none" or cfg.baseline.services:
+            self.baseline = ServiceBaseline(f"{target.name}/baseline", {**conn, **baseline_inputs(cfg)}, on_host)
+        self.register_outputs({"name": target.name})
+
+
+class Fleet(pulumi.ComponentResource):
+    """See the module docstring. Attributes: ``targets``, ``hosts`` (name -> FleetHost),
+    ``services`` (name -> GoService), ``azure`` (AzureHosts or None), ``outputs`` (dict of Outputs)."""
+
+    def __init__(self, name: str, cfg, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(TYPE, name, None, opts)
+        self.cfg = cfg
+        self.azure = None
+        if cfg.mode == "azure":
+            self.azure = _azure_hosts(name, cfg, pulumi.ResourceOptions(parent=self))
+            self.targets = list(self.azure.hosts)
+        else:
+            self.targets = list(_existing_hosts(cfg))
+
+        self.hosts: dict[str, FleetHost] = {}
+        for t in self.targets:
+            self.hosts[t.name] = FleetHost(t, cfg, pulumi.ResourceOptions(parent=self))
+
+        self.services: dict[str, GoService] = {}
+        ws_by_service: dict[str, dict[str, pulumi.Resource]] = {}
+        for svc in _dependency_order(cfg.services):
+            args = GoServiceArgs.from_config(
+                cfg, svc, self.targets,
+                host_dependencies={n: [fh.data_volume] for n, fh in self.hosts.items()},
+                service_dependencies=ws_by_service,
+                service_url=self._service_url(svc.name))
+            gs = GoService(svc.name, args, pulumi.ResourceOptions(parent=self))
+            self.services[svc.name] = gs
+            ws_by_service[svc.name.lower()] = gs.windows_services
+
+        self.outputs: dict[str, Any] = {
+            "mode": cfg.mode,
+            "hosts": [t.name for t in self.targets],
+            "services": {n: {"serviceUrl": gs.service_url, "batches": gs.batches, "hosts": gs.host_outputs}
+                         for n, gs in self.services.items()},
+        }
+        self.register_outputs(self.outputs)
+
+    def _service_url(self, service: str):
+        """The LB URL of the service's port (Azure mode); no balancer in existingHosts mode."""
+        endpoints = getattr(self.azure, "service_endpoints", None) or {}
+        ep = endpoints.get(service)
+        return ep.url if ep is not None else None
+
+
+def _dependency_order(services: list) -> list:
+    """Services ordered so an SCM dependency among our services comes first (config rejects cycles)."""
+    names = {s.name.lower(): s for s in services}
+    out, seen = [], set()
+
+    def visit(s, stack=()):
+        key = s.name.lower()
+        if key in seen:
+            return
+        if key in stack:
+            raise ValueError(f"service dependency cycle through {s.name!r}")
+        for d in s.dependencies:
+            if d.lower() in names:
+                visit(names[d.lower()], stack + (key,))
+        seen.add(key)
+        out.append(s)
+
+    for s in services:
+        visit(s)
+    return out

@@ -1,0 +1,240 @@
+"""`GoService`: one declaration per Go service, spanning every host, rolled out batch by batch.
+
+Per host (children of the GoService component, named ``<service>@<host>[/<part>]``):
+
+* ``NtfsQuota``   ``api@web-0/quota``  — the service account's quota on the data volume, sized from the
+  log + dump budget x headroom (components.sizing), never below the budget (skipped for LocalSystem,
+  which NTFS charges to Administrators and never limits);
+* ``CrashDumps``  ``api@web-0/dumps``  — WER LocalDumps for the exe + a dump folder the account can
+  write (only when crash dumps are on; the service then gets ``GOTRACEBACK=wer``);
+* ``WindowsService`` ``api@web-0``     — binary (URL + SHA-256), SCM registration, event source, log
+  directory with an ACL for the account, environment (user variables + WINFLEET_LOG_* + GOTRACEBACK),
+  recovery actions (+ restart on non-crash failures), pre-shutdown timeout, and the readiness gate:
+  create/update only succeed once ``http://localhost:<port><readinessPath>`` answers 200.
+
+Roll-out order, expressed as Pulumi dependencies so the engine honours it: the hosts are cut into
+batches of ``rollout.batchSize`` (declaration order); every WindowsService in batch b ``depends_on``
+every WindowsService of the same service in batch b-1. The engine only starts a resource's
+create/update when its dependencies' steps have finished, and stops launching steps at the first
+failure — so a change to the binary or configuration reaches batch b only after batch b-1 is
+running the new version *and ready*, and a readiness failure stops the roll-out at that batch.
+Every per-host resource also depends on the host (``HostTarget.depends_on``: the VM) and on the
+host's data volume; a service that depends on another service of this stack (SCM dependency) also
+depends on that service's WindowsService on the same host.
+
+The LB rule and readiness probe for the port are built by the Azure layer (``AzureHosts``: the
+VMs, and so every host resource, already wait for the load balancer); the GoService receives the
+service URL (``AzureHosts.service_endpoints[name].url``) for its output.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pulumi
+
+from components import sizing
+
+MIB = 1024 * 1024
+TYPE = "winfleet:index:GoService"
+
+
+def _exempt_from_quota(account: str) -> bool:
+    """LocalSystem's files are owned by (and charged to) Administrators, who have no limit."""
+    return account.strip().lower() in ("localsystem", "nt authority\\system", ".\\localsystem")
+
+
+# ---------------------------------------------------------------------------------------------
+# pure input builders (unit-tested without Pulumi)
+# ---------------------------------------------------------------------------------------------
+def service_inputs(svc, *, lb=None) -> dict:
+    """WindowsService inputs (without `connection`) from a `ServiceConfig`. Validates the shutdown
+    budget against the load balancer's detection time when `lb` (LoadBalancerConfig) is given."""
+    if lb is not None:
+        problem = sizing.preshutdown_problem(svc.name, svc.preshutdown_timeout_seconds, lb.probe_interval_seconds,
+                                             lb.unhealthy_threshold, lb.drain_seconds)
+        if problem:
+            raise sizing.SizingError(problem)
+    env = sizing.service_environment(svc.environment, log_dir=svc.logs.directory,
+                                     log_max_size_bytes=svc.logs.max_file_size_mb * MIB,
+                                     log_max_files=svc.logs.max_files, dumps_enabled=svc.crash_dumps.enabled,
+                                     service=svc.name)
+    inputs: dict[str, Any] = {
+        "serviceName": svc.name,
+        "displayName": svc.display_name or svc.name,
+        "description": svc.description,
+        "binaryUrl": svc.binary.url,
+        "binarySha256": svc.binary.sha256,
+        "installDir": svc.install_dir,
+        "arguments": list(svc.arguments),
+        "account": svc.account,
+        "startMode": svc.start_mode,
+        "dependencies": list(svc.dependencies),
+        "sidType": svc.sid_type,
+        "environment": env,
+        "recovery": {
+            "actions": [{"action": a.action, "delaySeconds": a.delay_seconds} for a in svc.recovery.actions],
+            "resetPeriodSeconds": svc.recovery.reset_period_seconds,
+            "failureActionsOnNonCrash": svc.recovery.failure_actions_on_non_crash,
+        },
+        "preshutdownTimeoutSeconds": svc.preshutdown_timeout_seconds,
+        "eventSource": {"logName": svc.event_source.log_name, "source": svc.event_source.source or svc.name},
+        "logs": {"directory": svc.logs.directory, "maxSizeBytes": svc.logs.max_file_size_mb * MIB,
+                 "maxFiles": svc.logs.max_files},
+        "port": svc.port,
+        "healthPath": svc.health_path,
+        "readinessPath": svc.readiness_path,
+        "readinessTimeoutSeconds": svc.readiness_timeout_seconds,
+    }
+    if svc.account_password is not None:
+        inputs["accountPassword"] = pulumi.Output.secret(svc.account_password.get_secret_value())
+    return inputs
+
+
+def quota_sizing(svc, headroom: float) -> sizing.QuotaSizing:
+    log_budget = sizing.log_budget_bytes(svc.logs.max_file_size_mb * MIB, svc.logs.max_files)
+    dump_budget = sizing.dump_budget_bytes(svc.crash_dumps.enabled, svc.crash_dumps.count,
+                                           svc.crash_dumps.size_estimate_mb * MIB)
+    return sizing.quota_sizing(log_budget, dump_budget, headroom)
+
+
+def quota_inputs(svc, *, drive: str, headroom: float, enforce: bool) -> Optional[dict]:
+    """NtfsQuota inputs (without `connection`), or None when the account is exempt from quotas."""
+    if _exempt_from_quota(svc.account or ""):
+        return None
+    q = quota_sizing(svc, headroom)
+    return {"volume": f"{drive.rstrip(':').upper()}:", "account": svc.account, **q.as_inputs(),
+            "enforce": bool(enforce)}
+
+
+def dumps_inputs(svc) -> Optional[dict]:
+    """CrashDumps inputs (without `connection`), or None when dumps are off."""
+    if not svc.crash_dumps.enabled:
+        return None
+    return {"exeName": svc.binary.exe_name or f"{svc.name}.exe", "dumpFolder": svc.crash_dumps.folder,
+            "dumpCount": svc.crash_dumps.count, "dumpType": svc.crash_dumps.type, "account": svc.account}
+
+
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class GoServiceArgs:
+    """What a GoService needs. Build it with `GoServiceArgs.from_config(cfg, svc, hosts, ...)`."""
+
+    service: Any                                   # components.config.ServiceConfig
+    hosts: list                                    # list[components.targets.HostTarget]
+    data_drive: str = "D"
+    quota_headroom: float = 1.5
+    quota_enforce: bool = True
+    batch_size: int = 1
+    load_balancer: Any = None                      # components.config.LoadBalancerConfig (shutdown check)
+    host_dependencies: dict[str, list[pulumi.Resource]] = field(default_factory=dict)  # host -> [DataVolume, ...]
+    service_dependencies: dict[str, dict[str, pulumi.Resource]] = field(default_factory=dict)
+    # ^ other services of this stack: service name (lower) -> host name -> its WindowsService
+    service_url: Optional[pulumi.Input[str]] = None  # LB frontend URL of this port (AzureHosts.service_endpoints)
+
+    @classmethod
+    def from_config(cls, cfg, svc, hosts, **kw) -> "GoServiceArgs":
+        return cls(service=svc, hosts=list(hosts), data_drive=cfg.data_volume.drive_letter,
+                   quota_headroom=cfg.quota.headroom, quota_enforce=cfg.quota.enforce,
+                   batch_size=cfg.rollout.batch_size, load_balancer=cfg.load_balancer, **kw)
+
+
+def _address(h) -> pulumi.Output:
+    """Where the host is reached for the readiness URL: private IP, else the WinRM endpoint's host."""
+    ip = getattr(h, "private_ip", None)
+    if ip is not None:
+        return pulumi.Output.from_input(ip)
+    return pulumi.Output.unsecret(pulumi.Output.from_input(h.connection).apply(
+        lambda c: (c or {}).get("host")))
+
+
+class GoService(pulumi.ComponentResource):
+    """See the module docstring. Attributes after construction:
+
+    * ``windows_services``: host name -> WindowsService; ``quotas``/``crash_dumps``: host name -> resource
+    * ``batches``: the roll-out batches (lists of host names), in order
+    * ``host_outputs``: host name -> Output {"state", "readinessUrl", "batch"}
+    * ``service_url``: Output[str] (LB frontend) or None when there is no balancer (existing hosts)
+    """
+
+    def __init__(self, name: str, args: GoServiceArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(TYPE, name, None, opts)
+        from components.host.crash_dumps import CrashDumps
+        from components.host.ntfs_quota import NtfsQuota
+        from components.host.windows_service import WindowsService
+
+        svc = args.service
+        self.service_name = svc.name
+        base_inputs = service_inputs(svc, lb=args.load_balancer)
+        q_inputs = quota_inputs(svc, drive=args.data_drive, headroom=args.quota_headroom, enforce=args.quota_enforce)
+        d_inputs = dumps_inputs(svc)
+        if q_inputs is None:
+            pulumi.log.warn(f"service {svc.name!r} runs as {svc.account}: NTFS charges its files to Administrators, "
+                            "which quotas never limit; no quota is set. Use the default 'NT SERVICE\\<name>' "
+                            "account to enforce the log/dump budget.", self)
+
+        host_names = [h.name for h in args.hosts]
+        self.batches = sizing.rollout_batches(host_names, args.batch_size)
+        batch_of = {h: i for i, batch in enumerate(self.batches) for h in batch}
+        by_name = {h.name: h for h in args.hosts}
+
+        self.windows_services: dict[str, pulumi.Resource] = {}
+        self.quotas: dict[str, pulumi.Resource] = {}
+        self.crash_dumps: dict[str, pulumi.Resource] = {}
+        self.host_outputs: dict[str, pulumi.Output] = {}
+        previous_batch: list[pulumi.Resource] = []
+        own_deps = [d.lower() for d in svc.dependencies]
+
+        for b, batch in enumerate(self.batches):
+            this_batch: list[pulumi.Resource] = []
+            for host_name in batch:
+                h = by_name[host_name]
+                host_deps = list(h.depends_on or []) + list(args.host_dependencies.get(host_name, []))
+                prefix = f"{svc.name}@{host_name}"
+                local: list[pulumi.Resource] = []
+                if q_inputs is not None:
+                    self.quotas[host_name] = NtfsQuota(
+                        f"{prefix}/quota", {"connection": h.connection, **q_inputs},
+                        pulumi.ResourceOptions(parent=self, depends_on=host_deps))
+                    local.append(self.quotas[host_name])
+                if d_inputs is not None:
+                    self.crash_dumps[host_name] = CrashDumps(
+                        f"{prefix}/dumps", {"connection": h.connection, **d_inputs},
+                        pulumi.ResourceOptions(parent=self, depends_on=host_deps))
+                    local.append(self.crash_dumps[host_name])
+                # SCM dependencies on other services of this stack: register those first on this host
+                peers = [args.service_dependencies[d][host_name] for d in own_deps
+                         if d in args.service_dependencies and host_name in args.service_dependencies[d]]
+                ws = WindowsService(
+                    prefix, {"connection": h.connection, **base_inputs},
+                    pulumi.ResourceOptions(parent=self,
+                                           depends_on=host_deps + local + peers + previous_batch))
+                self.windows_services[host_name] = ws
+                this_batch.append(ws)
+                url = pulumi.Output.concat("http://", _address(h), f":{svc.port}{svc.readiness_path}")
+                state = ws.state.apply(_service_status) if hasattr(ws, "state") else pulumi.Output.from_input(None)
+                self.host_outputs[host_name] = pulumi.Output.all(state=state, readinessUrl=url).apply(
+                    lambda o, b=b: {"state": o["state"], "readinessUrl": o["readinessUrl"], "batch": b})
+            previous_batch = this_batch
+
+        self.service_url: Optional[pulumi.Output[str]] = (
+            pulumi.Output.from_input(args.service_url) if args.service_url is not None else None)
+        self.register_outputs({
+            "serviceName": svc.name,
+            "batches": self.batches,
+            "hosts": self.host_outputs,
+            "serviceUrl": self.service_url,
+        })
+
+
+def _service_status(state: Any) -> Optional[str]:
+    """The SCM state from a WindowsService's live `state` output (e.g. "Running")."""
+    if not isinstance(state, dict):
+        return None
+    for key in ("status", "state", "serviceState"):
+        if isinstance(state.get(key), str):
+            return state[key]
+    svc = state.get("service")
+    if isinstance(svc, dict):
+        return _service_status(svc)
+    return None

@@ -1,0 +1,598 @@
+"""Shared plumbing of winfleet's host resources (Pulumi dynamic resources over WinRM).
+
+How to write a host resource
+============================
+
+A resource is three pieces: an input model, a provider (a ``HostResourceProvider`` subclass that
+implements a DSC-like Get/Test/Set triad plus restore), and a ``HostResource`` subclass that gives
+it its type token. Everything else — check, diff, create/update/delete/read, the host journal,
+locking, secrets — lives here::
+
+    class EventLogSettingsInputs(HostInputs):          # pydantic v2, camelCase aliases, extra=forbid
+        logs: list[LogSpec]                              # `connection` is inherited
+
+    class EventLogSettingsProvider(HostResourceProvider):
+        kind = "EventLogSettings"                        # token name, journal key prefix
+        model = EventLogSettingsInputs
+        replace_keys = ()                                # camelCase input names whose change = replace
+        delete_before_replace = False                    # True when old and new cannot coexist
+
+        def journal_scope(self, inputs) -> str           # journal key = "<kind>/<scope>" (see journal.py)
+        def identity(self, inputs) -> str                # holder id; unique per resource on the host
+        def read_state(self, host, inputs) -> dict       # Get:  one read op -> live state (JSON)
+        def prior_of(self, inputs, current) -> dict      # item -> live value of every item we manage
+        def plan(self, inputs, current) -> list[dict]    # Test: pure Python, no I/O, [] = converged
+                                                         # (or plan_in_context(inputs, current, ctx))
+        def restore_plan(self, inputs, prior, current) -> list[dict]   # changes putting `prior` back
+        def apply(self, host, inputs, changes, prior) -> dict          # Set: run the apply op, return state
+        def live_inputs(self, inputs, current) -> dict   # optional: live state in input shape (drift)
+        def report(self, inputs, state) -> dict          # optional: trim the `state` output
+        def check_inputs(self, inputs) -> list[tuple[str, str]]        # optional cross-field rules
+
+    class EventLogSettings(HostResource, module="winfleet", name="EventLogSettings"):
+        provider_class = EventLogSettingsProvider
+
+``host`` in the hooks is a ``HostSession``: call ``host.run(op, params)`` for each op (never import
+the executor yourself). ``inputs`` is the validated model instance. ``changes`` are plain JSON dicts
+(primitive changes the driver applies in order); ``current``/state are what the read/apply drivers
+return. Plans may raise ``Refused(field, message)`` for something only the live host can tell us
+(an exempt account, a disk that holds somebody else's volume): the op fails with that message
+before anything is changed.
+
+What the base does
+------------------
+* ``check``: validates with the model (unknown keys rejected, so typos surface in preview), then
+  ``check_inputs``; one ``CheckFailure`` per problem, named by its input path
+  (``logs[1].maxSizeKb``) with a message that says what is allowed. Unknown values (preview before
+  the VM exists) are never reported as failures. Returns the normalised inputs.
+* ``diff``: local only (zero WinRM requests). Compares normalised inputs, ignores ``__provider``
+  and outputs, names changed keys; keys in ``replace_keys`` (and a change of
+  ``connection.hostName``, i.e. another machine) are replaces.
+* ``create``/``update``: under a per-(host, journal key) lock: ``journal.read`` -> ``read_state``
+  -> ``plan``; the journal entry (prior values, holders) is attached to the **first** op of the
+  apply as the executor's ``journal={"write": ...}`` envelope, so the host records the prior
+  value before anything changes. Items an update stops managing are restored in the same apply.
+  A create whose apply fails is rolled back (best effort; if that fails too, the journal keeps the
+  prior values and the next create or delete uses them). A failed update keeps Pulumi's old state
+  and the journal, so the next run completes it. No changes -> no apply op.
+  Outs = normalised inputs + ``state`` (live, after apply), ``prior`` (recorded prior values of our
+  items), ``changed`` (bool), ``changes`` (the primitive changes applied).
+  WinRM requests: create/update = 3 (journal.read, read, apply); converged = 2 (+1 to record the
+  journal entry the first time).
+* ``read``: live state (``state``) and ``drift``, the input keys whose live value (``live_inputs``)
+  differs from the desired one, so ``pulumi refresh`` shows drift; ``diff`` turns a non-empty
+  ``drift`` into an update (never a replace, even for a drifted replace key), which converges it.
+* ``delete``: releases our items; items nobody else holds are restored to their prior value
+  (journal first, then the ``prior`` recorded in state), then the journal entry is cleared (or
+  rewritten for the remaining holders) only after the restore succeeded.
+
+Rules this module keeps for you: nothing unpicklable on the provider object (it is dill-pickled
+into state; endpoints, sessions and locks are created inside methods or kept at module level); the
+executor is reached through the module-level ``run_op``/``make_endpoint`` (tests may patch them);
+``connection`` (and ``secret_outputs``) are secret outputs; secret-wrapped inputs are unwrapped.
+Reserved output names: ``state``, ``prior``, ``changed``, ``changes``, ``drift``.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Optional
+
+import pulumi
+import pulumi.dynamic as dyn
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from .journal import Entry, journal_key, lock_for
+
+log = logging.getLogger("winfleet.host")
+
+PROVIDER_KEY = "__provider"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"        # pulumi.runtime.rpc.UNKNOWN
+_SIG_KEY = "4dabf18193072939515e22adb298388d"           # pulumi.runtime.rpc._special_sig_key
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"        # pulumi.runtime.rpc._special_secret_sig
+OUTPUT_KEYS = ("state", "prior", "changed", "changes", "drift")
+DEFAULT_TIMEOUT = 300.0
+
+
+# ---------------------------------------------------------------------------------------------
+# The executor, reached only through these two module-level functions (tests patch them).
+def make_endpoint(connection: dict):
+    from components.winrm import Endpoint
+    return Endpoint.from_inputs(connection)
+
+
+def run_op(endpoint, op: str, params: dict, *, journal: dict | None = None, timeout: float = DEFAULT_TIMEOUT) -> dict:
+    from components.winrm import run_op as _run_op
+    return _run_op(endpoint, op, params, journal=journal, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------------------------
+class Refused(Exception):
+    """A plan refuses to touch the host; ``field`` names the input responsible."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class HostResourceError(Exception):
+    """Raised out of create/update/delete/read with the resource and host named."""
+
+
+# ---------------------------------------------------------------------------------------------
+class Model(BaseModel):
+    """Base of input models: camelCase aliases, unknown keys rejected, frozen."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
+                              frozen=True, str_strip_whitespace=False)
+
+    def dump(self) -> dict:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+_SHA256 = re.compile(r"^[0-9a-fA-F:\s]{64,95}$")
+
+
+class Connection(Model):
+    """The contract's ``connection`` (docs/CONTRACTS.md). The password never appears in repr."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=5986, ge=1, le=65535)
+    username: str = Field(min_length=1)
+    password: str = Field(default="", repr=False)
+    auth: Literal["ntlm", "basic", "kerberos"] = "ntlm"
+    ca_pem: Optional[str] = Field(default=None, repr=False)
+    cert_sha256: Optional[str] = None
+    tls_server_name: Optional[str] = None
+    host_name: Optional[str] = None
+
+    @field_validator("cert_sha256")
+    @classmethod
+    def _sha(cls, v):
+        if v is not None and not _SHA256.match(v):
+            raise ValueError("must be the SHA-256 of the server certificate: 64 hex digits")
+        return v
+
+    @model_validator(mode="after")
+    def _trust(self):
+        if not self.ca_pem and not self.cert_sha256:
+            raise ValueError("needs caPem (CA bundle, PEM) or certSha256 (pinned certificate); "
+                             "there is no option to skip certificate validation")
+        if self.auth != "kerberos" and not self.password:
+            raise ValueError(f"password is required for auth {self.auth!r}")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.host_name or f"{self.host}:{self.port}"
+
+
+class HostInputs(Model):
+    """Every host resource's inputs start with ``connection``."""
+
+    connection: Connection
+
+
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class PlanContext:
+    """What the journal knows, for ``plan_in_context``.
+
+    ``prior``: item -> recorded prior value (journal first); ``held``: items this resource already
+    held before this run (so "the volume on that disk is ours"); ``others``: item -> {holder: claim}
+    of the other resources sharing an item.
+    """
+
+    others: dict = field(default_factory=dict)
+    held: frozenset = frozenset()
+    prior: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+class HostSession:
+    """One resource operation's view of a host: runs ops and attaches journal envelopes.
+
+    * a journal ``write`` armed with ``write_before`` goes on the next op (before anything changes);
+    * a ``clear`` (or a rewrite) armed with ``after_success`` goes on the op called with
+      ``final=True`` or, failing that, on a ``journal.read`` sent by ``flush``.
+    """
+
+    def __init__(self, connection: dict, timeout: float = DEFAULT_TIMEOUT):
+        self.endpoint = make_endpoint(connection)
+        self.label = connection.get("hostName") or f"{connection.get('host')}:{connection.get('port', 5986)}"
+        self.timeout = timeout
+        self.requests = 0
+        self._before: Optional[dict] = None
+        self._after: Optional[dict] = None
+
+    def run(self, op: str, params: dict, *, final: bool = False) -> dict:
+        journal = {}
+        if self._before is not None:
+            journal["write"] = self._before
+        if final and self._after is not None:
+            if "write" in self._after and "write" in journal:
+                final = False        # one write per envelope: the rewrite goes out in flush()
+            else:
+                journal.update(self._after)
+        self.requests += 1
+        result = run_op(self.endpoint, op, params, journal=journal or None, timeout=self.timeout)
+        self._before = None
+        if final and self._after is not None:
+            self._after = None
+        return result
+
+    def state(self, op: str, params: dict, **kw) -> dict:
+        return self.run(op, params, **kw).get("state") or {}
+
+    def read_journal(self, keys: list[str]) -> dict:
+        return self.state("journal.read", {"keys": list(keys)}).get("entries") or {}
+
+    def write_before(self, key: str, value: dict) -> None:
+        self._before = {"key": key, "value": value}
+
+    def after_success(self, key: str, value: Optional[dict]) -> None:
+        self._after = {"clear": key} if value is None else {"write": {"key": key, "value": value}}
+
+    def flush(self) -> None:
+        """Send whatever journal envelope is still armed (on a harmless ``journal.read``)."""
+        if self._before is not None or self._after is not None:
+            journal = {}
+            if self._before is not None:
+                journal["write"] = self._before
+            if self._after is not None:
+                if "write" in self._after and "write" in journal:
+                    self.requests += 1
+                    run_op(self.endpoint, "journal.read", {"keys": []}, journal=journal, timeout=self.timeout)
+                    journal = {}
+                journal.update(self._after)
+            self._before = self._after = None
+            self.requests += 1
+            run_op(self.endpoint, "journal.read", {"keys": []}, journal=journal, timeout=self.timeout)
+
+
+# ---------------------------------------------------------------------------------------------
+def unwrap_secrets(value: Any) -> Any:
+    """Replace Pulumi secret-signature dicts by their plain value, recursively."""
+    if isinstance(value, dict):
+        if value.get(_SIG_KEY) == _SECRET_SIG:
+            return unwrap_secrets(value.get("value"))
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
+
+
+def has_unknown(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(has_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_unknown(v) for v in value)
+    return value == UNKNOWN
+
+
+def _path(loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(inputs)"
+
+
+def _at(value: Any, loc) -> Any:
+    for part in loc:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def _error_message(err: dict) -> str:
+    msg = err.get("msg", "invalid")
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    if err.get("type") == "extra_forbidden":
+        msg = "unknown input (check the spelling; inputs are camelCase)"
+    return msg
+
+
+# ---------------------------------------------------------------------------------------------
+class HostResourceProvider(dyn.ResourceProvider):
+    """Base provider; see the module docstring. Subclasses hold no instance state."""
+
+    kind: ClassVar[str] = ""
+    model: ClassVar[type[HostInputs]] = HostInputs
+    replace_keys: ClassVar[tuple[str, ...]] = ()
+    delete_before_replace: ClassVar[bool] = False
+    op_timeout: ClassVar[float] = DEFAULT_TIMEOUT
+    # The serialized provider is a class reference plus an empty dict: nothing secret is captured.
+    serialize_as_secret_always = False
+
+    # ---- hooks (override) ------------------------------------------------------------------
+    def journal_scope(self, inputs) -> str:
+        raise NotImplementedError
+
+    def identity(self, inputs) -> str:
+        return self.journal_scope(inputs)
+
+    def read_state(self, host: HostSession, inputs) -> dict:
+        raise NotImplementedError
+
+    def prior_of(self, inputs, current: dict) -> dict:
+        raise NotImplementedError
+
+    def claims(self, inputs) -> dict:
+        """item -> claim (JSON) recorded with our holder id; other holders see it in ``others``."""
+        return {}
+
+    def plan(self, inputs, current: dict) -> list[dict]:
+        raise NotImplementedError
+
+    def plan_in_context(self, inputs, current: dict, ctx: "PlanContext") -> list[dict]:
+        """Like ``plan``, for resources that need the journal's view (see ``PlanContext``)."""
+        return self.plan(inputs, current)
+
+    def restore_plan(self, inputs, prior: dict, current: dict) -> list[dict]:
+        raise NotImplementedError
+
+    def plan_after_release(self, inputs, current: dict, ctx: "PlanContext") -> list[dict]:
+        """On delete, for items other resources still hold (``ctx.others``: their claims): changes
+        that follow from our claim going away (e.g. stop enforcing a shared volume). Default: none."""
+        return []
+
+    def apply(self, host: HostSession, inputs, changes: list[dict], prior: dict) -> dict:
+        raise NotImplementedError
+
+    def live_inputs(self, inputs, current: dict) -> dict:
+        return inputs.dump()
+
+    def report(self, inputs, state: dict) -> dict:
+        """The ``state`` output: by default what read/apply returned; override to trim it."""
+        return state
+
+    def check_inputs(self, inputs) -> list[tuple[str, str]]:
+        return []
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def journal_key(self, inputs) -> str:
+        return journal_key(self.kind, self.journal_scope(inputs))
+
+    def resource_id(self, inputs) -> str:
+        return f"{inputs.connection.label}/{self.kind}/{self.identity(inputs)}"
+
+    def parse(self, props: dict):
+        """Validated model from inputs or outputs (outputs and ``__provider`` are ignored)."""
+        props = unwrap_secrets({k: v for k, v in (props or {}).items()
+                                if k != PROVIDER_KEY and k not in OUTPUT_KEYS})
+        return self.model.model_validate(props)
+
+    def _session(self, inputs) -> HostSession:
+        return HostSession(inputs.connection.dump(), timeout=self.op_timeout)
+
+    def _fail(self, what: str, inputs, exc: Exception) -> HostResourceError:
+        label = inputs.connection.label if inputs is not None else "?"
+        if isinstance(exc, Refused):
+            msg = f"{self.kind} on {label}: {what} refused: {exc.field}: {exc.message}"
+        else:
+            msg = f"{self.kind} on {label}: {what} failed: {exc}"
+        return HostResourceError(msg)
+
+    def _outs(self, inputs, state: dict, prior: dict, changes: list[dict]) -> dict:
+        return {**inputs.dump(), "state": self.report(inputs, state), "prior": prior, "changed": bool(changes),
+                "changes": changes, "drift": []}
+
+    # ---- check -----------------------------------------------------------------------------
+    def check(self, _olds: dict, news: dict) -> dyn.CheckResult:
+        raw = unwrap_secrets({k: v for k, v in (news or {}).items()
+                              if k != PROVIDER_KEY and not (k in OUTPUT_KEYS and v is None)})
+        failures: list[dyn.CheckFailure] = []
+        try:
+            inputs = self.model.model_validate(raw)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = err.get("loc", ())
+                if has_unknown(_at(raw, loc)) or (not loc and has_unknown(raw)):
+                    continue  # not known yet (preview): the engine checks again with real values
+                path = _path(loc)
+                failures.append(dyn.CheckFailure(path, f"{path}: {_error_message(err)}"))
+            return dyn.CheckResult(raw, failures)
+        for path, msg in self.check_inputs(inputs):
+            failures.append(dyn.CheckFailure(path, f"{path}: {msg}"))
+        return dyn.CheckResult(inputs.dump() if not failures else raw, failures)
+
+    # ---- diff (local only) -----------------------------------------------------------------
+    def diff(self, _id: str, olds: dict, news: dict) -> dyn.DiffResult:
+        old = unwrap_secrets({k: v for k, v in (olds or {}).items() if k != PROVIDER_KEY and k not in OUTPUT_KEYS})
+        new = unwrap_secrets({k: v for k, v in (news or {}).items() if k != PROVIDER_KEY})
+        try:
+            old = self.model.model_validate(old).dump()
+        except ValidationError:
+            pass
+        if not has_unknown(new):
+            try:
+                new = self.model.model_validate(new).dump()
+            except ValidationError:
+                pass
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) or has_unknown(new.get(k)))
+        replaces = [k for k in changed if k in self.replace_keys]
+        # Drift found by `read` (refresh) is converged in place by an update, never by a replace.
+        drift = [k for k in ((olds or {}).get("drift") or []) if k in new]
+        changed = sorted(set(changed) | set(drift))
+        if "connection" in changed:
+            oc, nc = old.get("connection") or {}, new.get("connection") or {}
+            if has_unknown(nc) or (oc.get("hostName") or oc.get("host")) != (nc.get("hostName") or nc.get("host")):
+                replaces.append("connection")
+        replaces = sorted(set(replaces))
+        stables = sorted(k for k in set(old) & set(new) if k not in changed)
+        return dyn.DiffResult(changes=bool(changed), replaces=replaces, stables=stables,
+                              delete_before_replace=bool(replaces) and self.delete_before_replace)
+
+    # ---- create / update -------------------------------------------------------------------
+    def create(self, props: dict) -> dyn.CreateResult:
+        inputs = self.parse(props)
+        try:
+            outs = self._converge(inputs, None, None)
+        except Exception as exc:
+            raise self._fail("create", inputs, exc) from exc
+        return dyn.CreateResult(self.resource_id(inputs), outs)
+
+    def update(self, _id: str, olds: dict, news: dict) -> dyn.UpdateResult:
+        inputs = self.parse(news)
+        try:
+            old_inputs = self.parse(olds)
+        except ValidationError:
+            old_inputs = None
+        try:
+            outs = self._converge(inputs, old_inputs, unwrap_secrets(olds or {}))
+        except Exception as exc:
+            raise self._fail("update", inputs, exc) from exc
+        return dyn.UpdateResult(outs)
+
+    def _converge(self, inputs, old_inputs, old_outs) -> dict:
+        host = self._session(inputs)
+        key = self.journal_key(inputs)
+        holder = self.identity(inputs)
+        old_holder = self.identity(old_inputs) if old_inputs is not None else None
+        with lock_for(host.label, key):
+            raw = host.read_journal([key]).get(key)
+            entry = Entry.parse(raw, self.kind)
+            before = entry.copy()
+            current = self.read_state(host, inputs)
+            live = self.prior_of(inputs, current)
+            old_prior = dict((old_outs or {}).get("prior") or {})
+            for item in live:                     # state's record beats the live value
+                if item in old_prior and item not in entry.prior:
+                    live[item] = copy.deepcopy(old_prior[item])
+            ctx = PlanContext(others=entry.others(holder), held=frozenset(entry.items_of(holder)))
+            prior = entry.hold(holder, live, self.claims(inputs))
+            ctx.prior = prior
+            pre = entry.copy()
+            freed = entry.release(holder, [i for i in entry.items_of(holder) if i not in live])
+            if old_holder is not None and old_holder != holder:
+                freed.update(entry.release(old_holder, entry.items_of(old_holder)))
+            for item, value in old_prior.items():   # journal lost but state remembers
+                if item not in live and item not in freed and item not in entry.holders:
+                    freed[item] = value
+            changes = list(self.plan_in_context(inputs, current, ctx))
+            if freed:
+                changes += self.restore_plan(old_inputs or inputs, freed, current)
+            if changes:
+                if pre != before:
+                    host.write_before(key, pre.to_value())
+                if entry != pre:
+                    host.after_success(key, None if entry.empty else entry.to_value())
+                try:
+                    state = self.apply(host, inputs, changes, prior)
+                    host.flush()
+                except Exception as exc:
+                    if old_inputs is None:
+                        self._rollback(inputs, key, holder, exc)
+                    raise
+            else:
+                state = current
+                if entry != before:
+                    if entry.empty:
+                        host.after_success(key, None)
+                    else:
+                        host.write_before(key, entry.to_value())
+                host.flush()
+        return self._outs(inputs, state, prior, changes)
+
+    def _rollback(self, inputs, key: str, holder: str, exc: Exception) -> None:
+        """A create failed part-way: put back what it changed (best effort, journal kept on failure)."""
+        try:
+            host = self._session(inputs)
+            entry = Entry.parse(host.read_journal([key]).get(key), self.kind)
+            freed = entry.release(holder, entry.items_of(holder))
+            current = self.read_state(host, inputs)
+            changes = self.restore_plan(inputs, freed, current) if freed else []
+            host.after_success(key, None if entry.empty else entry.to_value())
+            if changes:
+                self.apply(host, inputs, changes, freed)
+            host.flush()
+            log.warning("%s: create failed (%s); rolled back %d change(s)", self.kind, exc, len(changes))
+        except Exception as rb_exc:  # the journal still holds the prior values
+            log.warning("%s: rollback after failed create also failed: %s", self.kind, rb_exc)
+
+    # ---- read ------------------------------------------------------------------------------
+    def read(self, id_: str, props: dict) -> dyn.ReadResult:
+        inputs = self.parse(props)
+        try:
+            current = self.read_state(self._session(inputs), inputs)
+        except Exception as exc:
+            raise self._fail("read", inputs, exc) from exc
+        outs = {k: v for k, v in unwrap_secrets(props).items() if k != PROVIDER_KEY}
+        outs.update(inputs.dump())
+        outs["state"] = self.report(inputs, current)
+        outs["drift"] = self.drift(inputs, current)
+        return dyn.ReadResult(id_, outs)
+
+    def drift(self, inputs, current: dict) -> list[str]:
+        """Input keys whose live value differs from the desired one (``live_inputs`` vs inputs)."""
+        want = inputs.dump()
+        live = self.live_inputs(inputs, current)
+        return sorted(k for k in want if k != "connection" and live.get(k) != want.get(k))
+
+    # ---- delete ----------------------------------------------------------------------------
+    def delete(self, _id: str, props: dict) -> None:
+        inputs = self.parse(props)
+        try:
+            self.restore(inputs, unwrap_secrets(props))
+        except Exception as exc:
+            raise self._fail("delete", inputs, exc) from exc
+
+    def restore(self, inputs, outs: dict) -> None:
+        host = self._session(inputs)
+        key = self.journal_key(inputs)
+        holder = self.identity(inputs)
+        recorded = dict(outs.get("prior") or {})
+        with lock_for(host.label, key):
+            entry = Entry.parse(host.read_journal([key]).get(key), self.kind)
+            before = entry.copy()
+            items = sorted(set(entry.items_of(holder)) | set(recorded))
+            in_journal = set(entry.holders) | set(entry.prior)
+            freed = entry.release(holder, items)
+            for item in items:                     # state lost on the host side: use our record
+                if item not in freed and item not in in_journal and item in recorded:
+                    freed[item] = recorded[item]
+            shared = [i for i in items if i in entry.holders]      # still held by other resources
+            if not freed and not shared and entry == before:
+                return
+            current = self.read_state(host, inputs) if (freed or shared) else {}
+            changes = self.restore_plan(inputs, freed, current) if freed else []
+            if shared:
+                ctx = PlanContext(others={i: dict(entry.holders[i]) for i in shared},
+                                  held=frozenset(), prior={i: entry.prior.get(i) for i in shared})
+                changes += self.plan_after_release(inputs, current, ctx)
+            if entry != before:
+                host.after_success(key, None if entry.empty else entry.to_value())
+            if changes:
+                self.apply(host, inputs, changes, freed)
+            host.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+class HostResource(dyn.Resource):
+    """Base of the resource classes: ``Name(resource_name, inputs: dict, opts=None)``.
+
+    Subclass with ``class X(HostResource, module="winfleet", name="X"): provider_class = XProvider``
+    for the token ``pulumi-python:dynamic/winfleet:X``.
+    """
+
+    provider_class: ClassVar[type[HostResourceProvider]]
+    secret_outputs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, resource_name: str, inputs: dict, opts: Optional[pulumi.ResourceOptions] = None):
+        props = dict(inputs)
+        for key in OUTPUT_KEYS:
+            props.setdefault(key, None)
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["connection", *self.secret_outputs]))
+        super().__init__(self.provider_class(), resource_name, props, opts)

@@ -1,0 +1,746 @@
+"""WindowsService: a Go program registered with the Service Control Manager, deployed over WinRM.
+
+Inputs (engine names; docs/CONTRACTS.md): ``serviceName`` (replace), ``displayName``, ``description``,
+``binaryUrl``, ``binarySha256``, ``exeName`` (default ``<serviceName>.exe``), ``installDir``, ``arguments``, ``account``, ``accountPassword`` (secret),
+``startMode``, ``dependencies``, ``sidType``, ``environment``, ``recovery``, ``preshutdownTimeoutSeconds``,
+``eventSource``, ``logs``, ``port``, ``healthPath``, ``readinessPath``, ``readinessTimeoutSeconds``,
+``readinessPollSeconds``.
+
+What one apply does on the host (ops ``service.read`` then ``service.apply``; the readiness wait is
+inside ``service.apply`` to save a round trip):
+
+1. ``download``: the binary is fetched on the host into a temp file and its SHA-256 verified
+   *before anything else*; a bad checksum changes nothing.
+2. install/log directories (+ an explicit ACE for the service account), ``create`` if missing.
+3. a binary replacement stops the service first, moves the old binary aside, puts the new one
+   in place, deletes the old one (the old binary is kept until the new one is in place).
+4. ChangeServiceConfig / ChangeServiceConfig2 items that differ, ``Environment`` (REG_MULTI_SZ,
+   only written when non-empty: an empty value makes the service fail with error 87 —
+   kardianos/service#331), the event source.
+5. start (or restart when the binary, command line, account, SID type or environment changed),
+   then the **readiness gate**: ``http://localhost:<port><readinessPath>`` polled every
+   ``readinessPollSeconds`` until 200 or ``readinessTimeoutSeconds``; otherwise the op fails with the
+   last status and body.
+
+Services are matched by service name only (the drivers read ``HKLM\\SYSTEM\\CurrentControlSet\\
+Services\\<name>`` and compare ``ServiceName``; never ``Get-Service <display name>``).
+
+Journal items (key ``WindowsService/<name>``): ``service`` (did it exist before winfleet?),
+``eventsource``, ``dir:<path>`` and ``file:<path>``: each records the prior state so that delete
+(or the rollback of a failed create) removes exactly what we created and restores what we
+changed. A service, binary or directory that existed before winfleet and is not ours is refused,
+not adopted.
+"""
+from __future__ import annotations
+
+import re
+import struct
+from typing import Literal, Optional
+from urllib.parse import urlparse
+
+from pydantic import Field, field_validator, model_validator
+
+from components.windows_facts import INVALID_PATH_CHARS, SERVICE_NAME_RE, WINDOWS_SERVICE_NAME_RE
+
+from .base import HostInputs, HostResource, HostResourceProvider, Model, Refused
+from .journal import item_name
+
+# --------------------------------------------------------------------------------------------
+# Windows constants (winnt.h / winsvc.h)
+START_TYPES = {"auto": (2, False), "delayed-auto": (2, True), "manual": (3, False), "disabled": (4, False)}
+SID_TYPES = {"none": 0, "unrestricted": 1, "restricted": 3}            # SERVICE_SID_TYPE_*
+ACTION_TYPES = {"none": 0, "restart": 1, "reboot": 2}                  # SC_ACTION_TYPE
+BUILTIN_ACCOUNTS = {"localsystem": "LocalSystem", "nt authority\\system": "LocalSystem",
+                    ".\\localsystem": "LocalSystem",
+                    "nt authority\\localservice": "NT AUTHORITY\\LocalService",
+                    "nt authority\\networkservice": "NT AUTHORITY\\NetworkService"}
+DEFAULT_INSTALL_ROOT = "C:\\Program Files\\winfleet"
+EVENTCREATE = "%SystemRoot%\\System32\\EventCreate.exe"
+DEFAULT_PRESHUTDOWN_MS = 10000   # SERVICE_PRESHUTDOWN_INFO default since build 15063 (windows_domain.md §3.4)
+
+_PATH_RE = re.compile(r"^[A-Za-z]:\\")
+_EVENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.()-]{0,127}$")
+_ENV_NAME_RE = re.compile(r"^[^=\x00-\x1f][^=\x00-\x1f]{0,254}$")
+_HTTP_PATH_RE = re.compile(r"^/[\x21-\x7e]{0,1023}$")
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+EXE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.exe$", re.IGNORECASE)
+
+
+def _no_nul(v: str, what: str) -> str:
+    if "\x00" in v:
+        raise ValueError(f"{what} must not contain NUL characters")
+    return v
+
+
+def windows_path_problem(p: str) -> str | None:
+    """Why ``p`` is not an absolute local Windows directory path we accept, or None."""
+    if not _PATH_RE.match(p):
+        return "must be an absolute local path such as D:\\services\\api (drive letter, colon, backslash)"
+    rest = p[3:]
+    if any(c in INVALID_PATH_CHARS or ord(c) < 32 for c in rest) or ":" in rest:
+        return 'must not contain < > " | ? * : or control characters after the drive'
+    if any(part in ("..", ".") for part in rest.split("\\")):
+        return "must not contain . or .. segments"
+    if "\\\\" in rest or "/" in rest:
+        return "must use single backslashes as separators"
+    return None
+
+
+def norm_path(p: str) -> str:
+    p = p.rstrip("\\")
+    return p[0].upper() + p[1:] if len(p) > 2 else p.upper() + "\\"
+
+
+# --------------------------------------------------------------------------------------------
+# Command lines: ImagePath is "<quoted exe>" + arguments escaped exactly like Go's syscall.EscapeArg
+# (the rules CommandLineToArgvW and the Go runtime's parser undo), so a hostile argument stays one
+# argument, literally.
+def escape_arg(s: str) -> str:
+    if s == "":
+        return '""'
+    if not any(c in s for c in '"\\ \t'):
+        return s
+    has_space = " " in s or "\t" in s
+    out, slashes = [], 0
+    if has_space:
+        out.append('"')
+    for c in s:
+        if c == "\\":
+            slashes += 1
+            out.append(c)
+        elif c == '"':
+            out.append("\\" * slashes + '\\"')
+            slashes = 0
+        else:
+            slashes = 0
+            out.append(c)
+    if has_space:
+        out.append("\\" * slashes + '"')
+    return "".join(out)
+
+
+def image_path(exe: str, arguments: list[str]) -> str:
+    # The executable path is always quoted: an unquoted path with spaces is CWE-428
+    # (windows_config_anchors.md §6 item 5); exe paths cannot contain '"' (validated).
+    return " ".join([f'"{exe}"'] + [escape_arg(a) for a in arguments])
+
+
+def split_command_line(cmd: str) -> list[str]:
+    """CommandLineToArgvW: argv[0] is taken verbatim up to its closing quote; the rest follows the
+    2n / 2n+1 backslash rules."""
+    i, n = 0, len(cmd)
+    if cmd.startswith('"'):
+        end = cmd.find('"', 1)
+        end = n if end < 0 else end
+        argv = [cmd[1:end]]
+        i = end + 1
+    else:
+        j = i
+        while j < n and cmd[j] not in " \t":
+            j += 1
+        argv = [cmd[i:j]]
+        i = j
+    while True:
+        while i < n and cmd[i] in " \t":
+            i += 1
+        if i >= n:
+            return argv
+        arg, quoted = [], False
+        while i < n and (quoted or cmd[i] not in " \t"):
+            if cmd[i] == "\\":
+                j = i
+                while j < n and cmd[j] == "\\":
+                    j += 1
+                if j < n and cmd[j] == '"':
+                    arg.append("\\" * ((j - i) // 2))
+                    if (j - i) % 2:
+                        arg.append('"')
+                        i = j + 1
+                    else:
+                        i = j
+                    continue
+                arg.append(cmd[i:j])
+                i = j
+            elif cmd[i] == '"':
+                if quoted and i + 1 < n and cmd[i + 1] == '"':
+                    arg.append('"')
+                    i += 2
+                    continue
+                quoted = not quoted
+                i += 1
+            else:
+                arg.append(cmd[i])
+                i += 1
+        argv.append("".join(arg))
+
+
+# --------------------------------------------------------------------------------------------
+# SERVICE_FAILURE_ACTIONS in the registry (``FailureActions`` REG_BINARY): DWORD dwResetPeriod,
+# DWORD lpRebootMsg, DWORD lpCommand, DWORD cActions, DWORD lpsaActions, then cActions x
+# {DWORD SC_ACTION_TYPE, DWORD delay ms}. Only the reset period and the actions matter to us.
+def decode_failure_actions(hexdata: str | None) -> tuple[int, list[tuple[int, int]]] | None:
+    if not hexdata:
+        return None
+    raw = bytes.fromhex(hexdata.replace(",", "").replace(" ", ""))
+    if len(raw) < 20:
+        return None
+    reset, _msg, _cmd, count, _ptr = struct.unpack_from("<5I", raw, 0)
+    count = min(count, (len(raw) - 20) // 8)
+    actions = [struct.unpack_from("<2I", raw, 20 + 8 * i) for i in range(count)]
+    return reset, [(int(t), int(d)) for t, d in actions]
+
+
+# --------------------------------------------------------------------------------------------
+class RecoveryAction(Model):
+    action: Literal["restart", "reboot", "none"]
+    delay_seconds: int = Field(default=0, ge=0, le=86400)
+
+
+def _default_actions() -> list[RecoveryAction]:
+    # windows_domain.md §4.5: restart/5 s, restart/30 s, restart/120 s, reset 1 day, non-crash flag on.
+    return [RecoveryAction(action="restart", delay_seconds=s) for s in (5, 30, 120)]
+
+
+class Recovery(Model):
+    actions: list[RecoveryAction] = Field(default_factory=_default_actions, max_length=16)
+    reset_period_seconds: int = Field(default=86400, ge=0, le=0xFFFFFFFF)
+    failure_actions_on_non_crash: bool = True
+
+
+class EventSource(Model):
+    log_name: str = "Application"
+    source: Optional[str] = None
+
+    @field_validator("log_name", "source")
+    @classmethod
+    def _name(cls, v):
+        if v is not None and not _EVENT_NAME_RE.match(v):
+            raise ValueError("must be 1-128 characters: letters, digits, space, '_', '.', '(', ')', '-' "
+                             "(it becomes a registry key name under Services\\EventLog)")
+        return v
+
+
+class Logs(Model):
+    directory: str
+    max_size_bytes: Optional[int] = Field(default=None, ge=1)
+    max_files: Optional[int] = Field(default=None, ge=1, le=10000)
+
+    @field_validator("directory")
+    @classmethod
+    def _dir(cls, v):
+        problem = windows_path_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return norm_path(v)
+
+
+class WindowsServiceInputs(HostInputs):
+    service_name: str
+    display_name: Optional[str] = Field(default=None, max_length=256)
+    description: Optional[str] = Field(default=None, max_length=1024)
+    binary_url: str
+    exe_name: Optional[str] = None
+    binary_sha256: str
+    install_dir: Optional[str] = None
+    arguments: list[str] = Field(default_factory=list, max_length=64)
+    account: Optional[str] = None
+    account_password: Optional[str] = Field(default=None, repr=False)
+    start_mode: Literal["auto", "delayed-auto", "manual", "disabled"] = "auto"
+    dependencies: list[str] = Field(default_factory=list, max_length=32)
+    sid_type: Literal["unrestricted", "restricted", "none"] = "unrestricted"
+    environment: dict[str, str] = Field(default_factory=dict)
+    recovery: Recovery = Field(default_factory=Recovery)
+    preshutdown_timeout_seconds: Optional[int] = Field(default=None, ge=1, le=3600)
+    event_source: Optional[EventSource] = None
+    logs: Optional[Logs] = None
+    port: Optional[int] = Field(default=None, ge=1, le=65535)
+    health_path: Optional[str] = None
+    readiness_path: Optional[str] = None
+    readiness_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    readiness_poll_seconds: float = Field(default=2.0, ge=0.01, le=60)
+
+    @field_validator("service_name")
+    @classmethod
+    def _service_name(cls, v):
+        if not SERVICE_NAME_RE.match(v):
+            raise ValueError("must start with a letter and be at most 64 characters of letters, digits, "
+                             "'.', '_' or '-' (it is also a file name, a WER LocalDumps key and the virtual "
+                             "account NT SERVICE\\<name>; spaces, quotes and slashes are not allowed)")
+        return v
+
+    @field_validator("display_name", "description")
+    @classmethod
+    def _text(cls, v, info):
+        return v if v is None else _no_nul(v, info.field_name)
+
+    @field_validator("binary_url")
+    @classmethod
+    def _url(cls, v):
+        u = urlparse(v)
+        if u.scheme not in ("https", "http") or not u.netloc or any(c.isspace() or ord(c) < 32 for c in v):
+            raise ValueError("must be an http(s) URL without spaces (the host downloads it; the SHA-256 "
+                             "check protects its content)")
+        return v
+
+    @field_validator("binary_sha256")
+    @classmethod
+    def _sha(cls, v):
+        if not _HEX64.match(v):
+            raise ValueError("must be the SHA-256 of the binary: 64 hex digits")
+        return v.lower()
+
+    @field_validator("install_dir")
+    @classmethod
+    def _install_dir(cls, v):
+        if v is None:
+            return v
+        problem = windows_path_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return norm_path(v)
+
+    @field_validator("exe_name")
+    @classmethod
+    def _exe(cls, v):
+        if v is not None and not EXE_NAME_RE.match(v):
+            raise ValueError("must be a plain file name ending in .exe (letters, digits, '.', '_', '-'); "
+                             "it is also the WER LocalDumps key of the program")
+        return v
+
+    @field_validator("arguments")
+    @classmethod
+    def _args(cls, v):
+        for a in v:
+            _no_nul(a, "arguments")
+        return v
+
+    @field_validator("dependencies")
+    @classmethod
+    def _deps(cls, v):
+        seen = set()
+        for d in v:
+            if not WINDOWS_SERVICE_NAME_RE.match(d):
+                raise ValueError(f"{d!r} is not a service name (letters, digits, '_', '.', '-', '$', '@'; "
+                                 "match by service name, not display name)")
+            if d.lower() in seen:
+                raise ValueError(f"{d!r} is listed twice (service names are case-insensitive)")
+            seen.add(d.lower())
+        return v
+
+    @field_validator("environment")
+    @classmethod
+    def _env(cls, v):
+        seen = set()
+        for k, val in v.items():
+            if not _ENV_NAME_RE.match(k):
+                raise ValueError(f"variable name {k!r} must be non-empty, without '=' or control characters")
+            if k.lower() in seen:
+                raise ValueError(f"variable {k!r} is given twice (Windows variable names are case-insensitive)")
+            seen.add(k.lower())
+            _no_nul(val, f"environment[{k}]")
+        return dict(sorted(v.items(), key=lambda kv: kv[0].lower()))
+
+    @field_validator("health_path", "readiness_path")
+    @classmethod
+    def _http_path(cls, v):
+        if v is not None and not _HTTP_PATH_RE.match(v):
+            raise ValueError("must start with '/' and contain only visible ASCII characters (no spaces)")
+        return v
+
+    @model_validator(mode="after")
+    def _defaults(self):
+        # Normalise once here, so diff compares filled-in values and outputs show what is applied.
+        name = self.service_name
+        if self.display_name is None:
+            object.__setattr__(self, "display_name", name)
+        if self.description is None:
+            object.__setattr__(self, "description", "")
+        if self.exe_name is None:
+            object.__setattr__(self, "exe_name", f"{name}.exe")
+        if self.install_dir is None:
+            object.__setattr__(self, "install_dir", f"{DEFAULT_INSTALL_ROOT}\\{name}")
+        if self.account is None:
+            object.__setattr__(self, "account", f"NT SERVICE\\{name}")
+        else:
+            object.__setattr__(self, "account", BUILTIN_ACCOUNTS.get(self.account.lower(), self.account))
+        if self.event_source is not None and self.event_source.source is None:
+            object.__setattr__(self, "event_source", EventSource(log_name=self.event_source.log_name, source=name))
+        return self
+
+    # -- derived ---------------------------------------------------------------------------------
+    @property
+    def exe_path(self) -> str:
+        return f"{self.install_dir}\\{self.exe_name}"
+
+    @property
+    def image_path(self) -> str:
+        return image_path(self.exe_path, self.arguments)
+
+    @property
+    def account_kind(self) -> str:
+        return account_kind(self.account, self.service_name)
+
+    @property
+    def ready_path(self) -> Optional[str]:
+        return self.readiness_path or self.health_path
+
+    def environment_block(self) -> list[str] | None:
+        return [f"{k}={v}" for k, v in self.environment.items()] or None
+
+
+def service_sid(name: str) -> str:
+    """The per-service SID of ``NT SERVICE\\<name>``: S-1-5-80- followed by the SHA-1 of the upper-cased
+    name (UTF-16LE) as five little-endian DWORDs — what ``sc.exe showsid`` prints; it exists before the
+    service does, so an ACL can be granted to it first (e.g. TrustedInstaller ->
+    S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464)."""
+    import hashlib
+    digest = hashlib.sha1(name.upper().encode("utf-16-le")).digest()
+    return "S-1-5-80-" + "-".join(str(x) for x in struct.unpack("<5I", digest))
+
+
+def account_sid(account: str) -> str | None:
+    """The SID to grant for ``account`` when we can compute it locally (virtual accounts), else None."""
+    if account.lower().startswith("nt service\\"):
+        return service_sid(account.split("\\", 1)[1])
+    return None
+
+
+def account_kind(account: str, service: str) -> str:
+    """virtual | builtin | gmsa | user | invalid-virtual."""
+    a = account.lower()
+    if a in {v.lower() for v in BUILTIN_ACCOUNTS.values()}:
+        return "builtin"
+    if a.startswith("nt service\\"):
+        return "virtual" if a[len("nt service\\"):] == service.lower() else "invalid-virtual"
+    if a.endswith("$"):
+        return "gmsa"
+    return "user"
+
+
+# --------------------------------------------------------------------------------------------
+class WindowsServiceProvider(HostResourceProvider):
+    kind = "WindowsService"
+    model = WindowsServiceInputs
+    replace_keys = ("serviceName",)
+    # A renamed service usually keeps its port: the old one must be gone before the new one's
+    # readiness gate runs, or the gate would be answered by the old process.
+    delete_before_replace = True
+    op_timeout = 600.0
+
+    # ---- checks ------------------------------------------------------------------------------
+    def check_inputs(self, i: WindowsServiceInputs) -> list[tuple[str, str]]:
+        out = []
+        kind = i.account_kind
+        if kind == "invalid-virtual":
+            out.append(("account", f"a virtual account must be NT SERVICE\\{i.service_name} (the service's own "
+                                   "name); use a gMSA (DOMAIN\\name$) or a domain user for another identity"))
+        if kind == "user" and not i.account_password:
+            out.append(("accountPassword", f"account {i.account!r} is a user account: accountPassword is "
+                                           "required (a gMSA ends with '$' and has no password)"))
+        if kind in ("virtual", "builtin", "gmsa") and i.account_password:
+            out.append(("accountPassword", f"must not be set for a {kind} account (Windows manages its password)"))
+        if kind == "user" and not re.match(r"^([A-Za-z0-9._-]+|\.)\\[^\\/\"\[\]:;|=,+*?<>@\x00-\x1f]{1,104}$|"
+                                           r"^[^\\/\"@\x00-\x1f]+@[A-Za-z0-9.-]+$", i.account):
+            out.append(("account", "must be DOMAIN\\user, .\\user, user@domain.example, a gMSA DOMAIN\\name$, "
+                                   f"NT SERVICE\\{i.service_name}, LocalSystem, NT AUTHORITY\\LocalService or "
+                                   "NT AUTHORITY\\NetworkService"))
+        if kind == "virtual" and i.sid_type == "none":
+            out.append(("sidType", "a virtual account (NT SERVICE\\<name>) needs a service SID: use "
+                                   "unrestricted or restricted"))
+        for n, d in enumerate(i.dependencies):
+            if d.lower() == i.service_name.lower():
+                out.append((f"dependencies[{n}]", "a service cannot depend on itself"))
+        if i.ready_path and i.port is None:
+            out.append(("port", "is required when readinessPath or healthPath is set (the readiness gate polls "
+                                 "http://localhost:<port><path>)"))
+        if i.readiness_poll_seconds > i.readiness_timeout_seconds:
+            out.append(("readinessPollSeconds", "must not exceed readinessTimeoutSeconds"))
+        if any(a.action == "reboot" for a in i.recovery.actions):
+            pass  # allowed (SC_ACTION_REBOOT); policies may forbid it
+        if i.logs is not None and i.logs.directory.lower() == i.install_dir.lower():
+            out.append(("logs.directory", "must differ from installDir (the service account may write logs, "
+                                          "not its own binary)"))
+        return out
+
+    # ---- journal scope -----------------------------------------------------------------------
+    def journal_scope(self, i) -> str:
+        return i.service_name.lower()
+
+    # ---- Get ---------------------------------------------------------------------------------
+    def _read_params(self, i) -> dict:
+        return {"name": i.service_name, "binaryPath": i.exe_path,
+                "eventSource": i.event_source.dump() if i.event_source else None,
+                "dirs": self._dirs_with_ancestors(i)}
+
+    @staticmethod
+    def _managed_dirs(i) -> list[tuple[str, str]]:
+        dirs = [(i.install_dir, "ReadAndExecute")]
+        if i.logs is not None:
+            dirs.append((i.logs.directory, "Modify"))
+        return dirs
+
+    def _dirs_with_ancestors(self, i) -> list[str]:
+        out = []
+        for d, _r in self._managed_dirs(i):
+            parts = d.split("\\")
+            for k in range(2, len(parts) + 1):
+                p = "\\".join(parts[:k])
+                if p not in out:
+                    out.append(p)
+        return out
+
+    def read_state(self, host, i) -> dict:
+        return host.state("service.read", self._read_params(i))
+
+    # ---- prior values ------------------------------------------------------------------------
+    def prior_of(self, i, cur: dict) -> dict:
+        dirs = {d["path"].lower(): d for d in cur.get("dirs") or []}
+        prior = {"service": {"name": i.service_name, "exists": bool(cur.get("exists"))},
+                 item_name("file", i.exe_path): {"path": i.exe_path, "exists": bool((cur.get("binary") or {}).get("exists"))}}
+        for d, _rights in self._managed_dirs(i):
+            live = dirs.get(d.lower()) or {"exists": False, "acl": []}
+            # the highest ancestor that does not exist yet: what removing "our" directory must remove
+            top = None
+            parts = d.split("\\")
+            for k in range(2, len(parts) + 1):
+                p = "\\".join(parts[:k])
+                if not (dirs.get(p.lower()) or {}).get("exists"):
+                    top = p
+                    break
+            prior[item_name("dir", d)] = {"path": d, "exists": bool(live.get("exists")), "createdFrom": top,
+                                          "account": i.account, "ace": _explicit_ace(live, i.account)}
+        if i.event_source is not None:
+            es = cur.get("eventSource") or {}
+            prior["eventsource"] = {"logName": i.event_source.log_name, "source": i.event_source.source,
+                                    "values": es.get("values")}
+        return prior
+
+    # ---- Test --------------------------------------------------------------------------------
+    def plan_in_context(self, i: WindowsServiceInputs, cur: dict, ctx) -> list[dict]:
+        """Refuse to adopt what winfleet did not create: the journal's prior value (recorded the first
+        time, before anything changed) says whether the service / binary existed before us."""
+        if (ctx.prior.get("service") or {}).get("exists"):
+            raise Refused("serviceName", f"a service named {i.service_name} already exists on the host and was "
+                                         "not created by winfleet (no journal entry); winfleet does not adopt "
+                                         "services: remove it or choose another serviceName")
+        if (ctx.prior.get(item_name("file", i.exe_path)) or {}).get("exists"):
+            raise Refused("installDir", f"{i.exe_path} already exists and was not placed by winfleet; "
+                                        "choose an empty installDir")
+        return self.plan(i, cur)
+
+    def plan(self, i: WindowsServiceInputs, cur: dict) -> list[dict]:
+        svc = cur.get("service") if cur.get("exists") else None
+        if svc and svc.get("markedForDelete"):
+            raise Refused("serviceName", f"service {svc['name']} is marked for deletion on the host; it disappears "
+                                         "once it stops and every handle to it is closed (or after a reboot)")
+        steps: list[dict] = []
+        binary = cur.get("binary") or {}
+        need_binary = not binary.get("exists") or (binary.get("sha256") or "").lower() != i.binary_sha256
+        if need_binary:
+            steps.append({"do": "download", "url": i.binary_url, "sha256": i.binary_sha256, "path": i.exe_path})
+        start, delayed = START_TYPES[i.start_mode]
+        restart = False
+        if svc is None:
+            steps.append({"do": "create", "displayName": i.display_name, "imagePath": i.image_path, "start": start,
+                          "dependencies": list(i.dependencies), "account": i.account,
+                          "password": i.account_password})
+            live_cfg = None
+        else:
+            live_cfg = svc
+        dirs = {d["path"].lower(): d for d in cur.get("dirs") or []}
+        for d, rights in self._managed_dirs(i):
+            live = dirs.get(d.lower()) or {"exists": False, "acl": []}
+            if not live.get("exists") or not _has_rights(live, i.account, rights):
+                steps.append({"do": "mkdir", "path": d, "grant": i.account, "sid": account_sid(i.account),
+                              "rights": rights})
+        running = svc is not None and svc.get("status") in ("Running", "StartPending")
+        if need_binary:
+            if running:
+                steps.append({"do": "stop"})
+                running = False
+            steps.append({"do": "install_binary", "path": i.exe_path})
+            restart = True
+        if live_cfg is not None:
+            cfg = {}
+            if live_cfg.get("displayName") != i.display_name:
+                cfg["displayName"] = i.display_name
+            if live_cfg.get("imagePath") != i.image_path:
+                cfg["imagePath"] = i.image_path
+                restart = True
+            if live_cfg.get("start") != start:
+                cfg["start"] = start
+            if [d.lower() for d in live_cfg.get("dependencies") or []] != [d.lower() for d in i.dependencies]:
+                cfg["dependencies"] = list(i.dependencies)
+            if (live_cfg.get("objectName") or "").lower() != i.account.lower():
+                cfg["account"] = i.account
+                restart = True
+            if i.account_kind == "user":
+                # A password cannot be read back: every update of a user-account service re-sets it
+                # (and restarts the service, which is when Windows uses it). An identical second run
+                # makes no update call at all (diff is local), so this does not break idempotency.
+                cfg["account"] = i.account
+                cfg["password"] = i.account_password
+                restart = True
+            if cfg:
+                steps.append({"do": "config", **cfg})
+        live = live_cfg or {}
+        if (live.get("description") or "") != i.description:
+            steps.append({"do": "description", "value": i.description})
+        if start == 2 and bool(live.get("delayedAutostart")) != delayed:
+            steps.append({"do": "delayed", "value": delayed})
+        if live.get("sidType", 0 if live_cfg else None) != SID_TYPES[i.sid_type]:
+            steps.append({"do": "sidType", "value": SID_TYPES[i.sid_type]})
+            restart = restart or live_cfg is not None
+        want_fa = (i.recovery.reset_period_seconds,
+                   [(ACTION_TYPES[a.action], a.delay_seconds * 1000) for a in i.recovery.actions])
+        got_fa = decode_failure_actions(live.get("failureActions"))
+        if (got_fa or (None, [])) != want_fa and not (not want_fa[1] and (got_fa is None or not got_fa[1])):
+            steps.append({"do": "failureActions", "resetSeconds": want_fa[0],
+                          "actions": [{"type": t, "delayMs": d} for t, d in want_fa[1]]})
+        if bool(live.get("failureActionsOnNonCrashFailures")) != i.recovery.failure_actions_on_non_crash:
+            steps.append({"do": "failureFlag", "value": i.recovery.failure_actions_on_non_crash})
+        if i.preshutdown_timeout_seconds is not None:
+            if live.get("preshutdownTimeoutMs") != i.preshutdown_timeout_seconds * 1000:
+                steps.append({"do": "preshutdown", "ms": i.preshutdown_timeout_seconds * 1000})
+        env = i.environment_block()
+        if (live.get("environment") or None) != env:
+            steps.append({"do": "environment", "value": env})
+            restart = restart or live_cfg is not None
+        if i.event_source is not None:
+            want = _event_source_values()
+            if (cur.get("eventSource") or {}).get("values") != want:
+                steps.append({"do": "eventSource", "logName": i.event_source.log_name,
+                              "source": i.event_source.source, "values": want})
+        if i.start_mode == "disabled":
+            if running:
+                steps.append({"do": "stop"})
+        elif not running:
+            steps.append({"do": "start"})
+        elif restart:
+            steps.append({"do": "restart"})
+        return steps
+
+    # ---- restore -----------------------------------------------------------------------------
+    def restore_plan(self, i, prior: dict, cur: dict) -> list[dict]:
+        steps = self._restore_steps(i, prior)
+        for s in steps:
+            s["restore"] = True
+        return steps
+
+    @staticmethod
+    def _restore_steps(i, prior: dict) -> list[dict]:
+        steps: list[dict] = []
+        svc = prior.get("service")
+        if svc is not None and not svc.get("exists"):
+            steps.append({"do": "delete", "name": svc.get("name")})
+        es = prior.get("eventsource")
+        if es is not None:
+            steps.append({"do": "eventSource", "logName": es["logName"], "source": es["source"],
+                          "values": es.get("values")})
+        for item, p in sorted(prior.items()):
+            if item.startswith("file:") and not p.get("exists"):
+                steps.append({"do": "removeFile", "path": p["path"]})
+        dirs = [p for item, p in prior.items() if item.startswith("dir:")]
+        for p in sorted(dirs, key=lambda p: -len(p["path"])):
+            if not p.get("exists"):
+                steps.append({"do": "removeDir", "path": p["path"], "upTo": p.get("createdFrom") or p["path"]})
+            elif p.get("ace") is None:
+                steps.append({"do": "revoke", "path": p["path"], "identity": p.get("account") or i.account,
+                              "sid": account_sid(p.get("account") or i.account)})
+        return steps
+
+    # ---- Set ---------------------------------------------------------------------------------
+    def apply(self, host, i: WindowsServiceInputs, changes: list[dict], prior: dict) -> dict:
+        restoring = all(c.get("restore") for c in changes)
+        params = self._read_params(i)
+        params["steps"] = changes
+        params["startTimeoutSeconds"] = 60
+        gate = (not restoring and i.start_mode != "disabled" and i.ready_path is not None and i.port is not None)
+        params["readiness"] = ({"port": i.port, "path": i.ready_path, "timeoutSeconds": i.readiness_timeout_seconds,
+                                "pollSeconds": i.readiness_poll_seconds} if gate else None)
+        if restoring:
+            # The delete step names the service to delete; everything else comes from the params.
+            for c in changes:
+                if c["do"] == "delete":
+                    params["name"] = c.get("name") or i.service_name
+        return host.state("service.apply", params, final=True)
+
+    def _outs(self, inputs, state: dict, prior: dict, changes: list[dict]) -> dict:
+        # ``changes`` is a plain output: never let the account password into it (accountPassword
+        # itself is a secret output).
+        return super()._outs(inputs, state, prior, redact_changes(changes))
+
+    # ---- drift -------------------------------------------------------------------------------
+    def live_inputs(self, i: WindowsServiceInputs, cur: dict) -> dict:
+        out = i.dump()
+        svc = cur.get("service") if cur.get("exists") else None
+        if svc is None:
+            # Gone from the host: report the service fields as absent so the next up re-creates it.
+            for k in ("displayName", "description", "account", "startMode", "binarySha256"):
+                out[k] = None
+            return out
+        out["displayName"] = svc.get("displayName")
+        out["description"] = svc.get("description") or ""
+        out["account"] = BUILTIN_ACCOUNTS.get((svc.get("objectName") or "").lower(), svc.get("objectName"))
+        start = svc.get("start")
+        out["startMode"] = {2: "delayed-auto" if svc.get("delayedAutostart") else "auto", 3: "manual",
+                            4: "disabled"}.get(start, f"start={start}")
+        out["dependencies"] = list(svc.get("dependencies") or [])
+        out["sidType"] = {v: k for k, v in SID_TYPES.items()}.get(svc.get("sidType"), str(svc.get("sidType")))
+        env = {}
+        for line in svc.get("environment") or []:
+            k, _, v = line.partition("=")
+            env[k] = v
+        out["environment"] = env
+        argv = split_command_line(svc.get("imagePath") or "")
+        out["arguments"] = argv[1:]
+        fa = decode_failure_actions(svc.get("failureActions")) or (0, [])
+        names = {v: k for k, v in ACTION_TYPES.items()}
+        out["recovery"] = {"actions": [{"action": names.get(t, str(t)), "delaySeconds": d // 1000} for t, d in fa[1]],
+                           "resetPeriodSeconds": fa[0],
+                           "failureActionsOnNonCrash": bool(svc.get("failureActionsOnNonCrashFailures"))}
+        if i.preshutdown_timeout_seconds is not None:
+            ms = svc.get("preshutdownTimeoutMs")
+            out["preshutdownTimeoutSeconds"] = (ms if ms is not None else DEFAULT_PRESHUTDOWN_MS) // 1000
+        binary = cur.get("binary") or {}
+        out["binarySha256"] = binary.get("sha256")
+        return out
+
+
+def redact_changes(changes: list[dict]) -> list[dict]:
+    out = []
+    for c in changes:
+        c = dict(c)
+        if c.get("password") is not None:
+            c["password"] = "[secret]"
+        out.append(c)
+    return out
+
+
+def _event_source_values() -> dict:
+    # What golang.org/x/sys/windows/svc/eventlog.InstallAsEventCreate writes (windows_domain.md §3.3).
+    return {"CustomSource": {"kind": "REG_DWORD", "data": 1},
+            "EventMessageFile": {"kind": "REG_EXPAND_SZ", "data": EVENTCREATE},
+            "TypesSupported": {"kind": "REG_DWORD", "data": 7}}
+
+
+def _explicit_ace(live_dir: dict, account: str) -> dict | None:
+    sid = account_sid(account)
+    for a in live_dir.get("acl") or []:
+        ident = (a.get("identity") or "").lower()
+        if not a.get("inherited") and (ident == account.lower() or (sid is not None and ident == sid.lower())):
+            return {"identity": a["identity"], "rights": a.get("rights")}
+    return None
+
+
+def _has_rights(live_dir: dict, account: str, rights: str) -> bool:
+    ace = _explicit_ace(live_dir, account)
+    if ace is None:
+        return False
+    got = ace.get("rights") or ""
+    return rights in got or "FullControl" in got or (rights == "ReadAndExecute" and "Modify" in got)
+
+
+class WindowsService(HostResource, module="winfleet", name="WindowsService"):
+    provider_class = WindowsServiceProvider
+    secret_outputs = ("accountPassword",)

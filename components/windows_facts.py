@@ -1,0 +1,113 @@
+"""Windows and Azure facts the config rules rely on. Each constant names its source.
+
+Sources are summarised in /work/shared/research/windows_domain.md (cited by section) and
+/work/shared/research/winrm_transport.md; DESIGN.md "Domain facts worth keeping in mind".
+Keep this module free of Pulumi and pydantic imports: policies and host code import it too.
+"""
+from __future__ import annotations
+
+import re
+
+# --------------------------------------------------------------------------------------------
+# Services that must never be disabled on a WinRM-managed Go-service host.
+# Source: DESIGN.md "Never disable on a WinRM-managed server: WinRM, RpcSs, RpcEptMapper, DcomLaunch,
+# EventLog, Winmgmt, LSM, SamSs, Schedule, W32Time (Kerberos), CryptSvc, BFE, MpsSvc, Dhcp, Dnscache,
+# nsi, and the Azure guest agent". Match by *service name* only (case-insensitive), never display name.
+NEVER_DISABLE_CORE: frozenset[str] = frozenset({
+    "WinRM", "RpcSs", "RpcEptMapper", "DcomLaunch", "EventLog", "Winmgmt", "LSM", "SamSs",
+    "Schedule", "W32Time", "CryptSvc", "BFE", "MpsSvc", "Dhcp", "Dnscache", "nsi",
+    # Azure guest agent (WindowsAzureGuestAgent; RdAgent on older images).
+    "WindowsAzureGuestAgent", "RdAgent",
+})
+
+# Extended list from windows_domain.md §1.4 (MS "Do not disable" guidance for WS2016, WinRM's
+# DependOnService, Azure "prepare a Windows VHD" minimum connectivity services, crash dumps (§4),
+# patching). RemoteRegistry and TermService are deliberately NOT here: CIS/STIG hardening may disable
+# them and WinRM does not need them (RDP is never opened by this pack).
+NEVER_DISABLE_EXTENDED: frozenset[str] = frozenset({
+    "HTTP",                                   # WinRM DependOnService (http.sys)
+    "WerSvc", "Wecsvc",                       # MS "Do not disable"; WER writes our crash dumps
+    "SystemEventsBroker", "TimeBrokerSvc",    # MS "Do not disable" (Task Scheduler needs them)
+    "LanmanServer",                           # MS "Needed for remote management, IPC$"
+    "IKEEXT", "iphlpsvc", "Netlogon", "Netman",  # Azure VHD doc: minimum for VM connectivity
+    "ProfSvc", "KeyIso", "UserManager", "Power", "PlugPlay", "gpsvc", "NlaSvc",
+    "UsoSvc", "wuauserv", "TrustedInstaller", "BITS",  # patching (AutomaticByPlatform)
+    "vmictimesync",                           # Hyper-V time sync (Kerberos clock skew)
+})
+
+NEVER_DISABLE: frozenset[str] = NEVER_DISABLE_CORE | NEVER_DISABLE_EXTENDED
+_NEVER_DISABLE_LOWER = {s.lower(): s for s in NEVER_DISABLE}
+
+
+def never_disable_match(service_name: str) -> str | None:
+    """The canonical never-disable name matching `service_name` (case-insensitive), else None."""
+    return _NEVER_DISABLE_LOWER.get(service_name.strip().lower())
+
+
+# --------------------------------------------------------------------------------------------
+# Event logs. Source: windows_domain.md §5.1 — wevtutil.md: "The minimum log size is 1048576 bytes
+# (1024KB) and log files are always multiples of 64KB"; policy CSP maximum 2147483647 KB.
+EVENTLOG_MIN_KB = 1024
+EVENTLOG_MULTIPLE_KB = 64
+EVENTLOG_MAX_KB = 2_147_483_647 // 64 * 64   # largest multiple of 64 KB within the policy limit
+# CIS WS2022 v4.0.0 18.10.26.x / DISA WS2022 STIG (windows_domain.md §5.2).
+CIS_EVENTLOG_MIN_KB: dict[str, int] = {
+    "Application": 32768, "Security": 196608, "Setup": 32768, "System": 32768,
+}
+# Retention modes (windows_domain.md §5.3): circular = /rt:false /ab:false, autoBackup = /rt:true
+# /ab:true, retain = /rt:true /ab:false.
+EVENTLOG_RETENTION_MODES = ("circular", "autoBackup", "retain")
+
+# --------------------------------------------------------------------------------------------
+# Ports. WinRM HTTP 5985 / HTTPS 5986 (winrm_transport.md §4.2: "Do not open 5985");
+# 47001 is the WinRM internal (loopback) listener used by PowerShell remoting; RDP 3389; SSH 22.
+WINRM_HTTP_PORT = 5985
+WINRM_HTTPS_PORT = 5986
+WINRM_INTERNAL_PORT = 47001
+RDP_PORT = 3389
+SSH_PORT = 22
+RESERVED_HOST_PORTS: dict[int, str] = {
+    SSH_PORT: "SSH", 135: "RPC endpoint mapper", 139: "NetBIOS", 445: "SMB", RDP_PORT: "RDP",
+    WINRM_HTTP_PORT: "WinRM HTTP", WINRM_HTTPS_PORT: "WinRM HTTPS", WINRM_INTERNAL_PORT: "WinRM internal",
+}
+# Sources that mean "everyone" in an NSG rule (Azure service tags + wildcards).
+ANY_SOURCE_TOKENS = frozenset({"*", "any", "internet", "0.0.0.0/0", "::/0", "0.0.0.0"})
+
+# --------------------------------------------------------------------------------------------
+# Services (SCM). Service names: up to 256 chars, no '/' or '\' (CreateServiceW docs). We are stricter
+# (letters, digits, '.', '_', '-') because the name is also a file name, a WER LocalDumps key and the
+# virtual account `NT SERVICE\<name>`.
+SERVICE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
+# Any Windows service name we may reference (dependencies, baseline lists): no '/', '\', quotes,
+# control characters; spaces are legal in SCM names but rare — we reject them to keep matching exact.
+WINDOWS_SERVICE_NAME_RE = re.compile(r"^[A-Za-z0-9_.$-][A-Za-z0-9_.$@-]{0,255}$")
+# DESIGN.md: "Pre-shutdown timeout ... the default is 10 s on current Windows Server".
+DEFAULT_PRESHUTDOWN_SECONDS = 10
+# SC_ACTION delays are DWORD milliseconds; we cap at one day.
+MAX_RECOVERY_DELAY_SECONDS = 86400
+
+# --------------------------------------------------------------------------------------------
+# Computer names: NetBIOS limit of 15 characters (Azure: "Windows computer name cannot be more than
+# 15 characters long"); letters, digits, hyphens; not only digits.
+COMPUTER_NAME_MAX = 15
+COMPUTER_NAME_RE = re.compile(r"^(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9-]{0,14}$")
+
+# Azure osProfile.adminUsername (Microsoft.Compute API reference): max 20 chars for Windows, cannot end
+# in '.', and these are disallowed.
+AZURE_ADMIN_USERNAME_MAX = 20
+AZURE_RESERVED_ADMIN_USERNAMES = frozenset(s.lower() for s in {
+    "administrator", "admin", "user", "user1", "test", "user2", "test1", "user3", "admin1", "1", "123",
+    "a", "actuser", "adm", "admin2", "aspnet", "backup", "console", "david", "guest", "john", "owner",
+    "root", "server", "sql", "support", "support_388945a0", "sys", "test2", "test3", "user4", "user5",
+})
+
+# Azure Load Balancer health probes: interval 5 s minimum (LB probe docs); probe threshold >= 1.
+AZURE_PROBE_MIN_INTERVAL_SECONDS = 5
+AZURE_PROBE_MAX_INTERVAL_SECONDS = 2147483646 // 1000  # effectively unbounded; we cap lower in config
+# Azure reserves the first four and the last address of each subnet (VNet FAQ).
+AZURE_SUBNET_RESERVED_LOW = 4
+# Managed data disk size range (GiB) for Premium/Standard SSD/HDD.
+AZURE_DATA_DISK_MIN_GB, AZURE_DATA_DISK_MAX_GB = 1, 32767
+
+# Windows path characters that are never valid in a file name (Naming Files, Paths, and Namespaces).
+INVALID_PATH_CHARS = set('<>"|?*')

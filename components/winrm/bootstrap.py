@@ -1,0 +1,103 @@
+"""The fixed PowerShell bootstrap and the stdin payload (docs/CONTRACTS.md, "Host ops").
+
+The command line is always ``COMMAND_LINE`` (~3 KB, far below cmd.exe's 8,191 characters):
+``powershell.exe ... -EncodedCommand <BOOTSTRAP as UTF-16LE base64>``. Everything else — the
+driver script text and the op's JSON envelope — travels over stdin:
+
+    <scripts/lib/common.ps1>\n<scripts/ops/<op>.ps1> \0\0\0\0 {"op":..,"params":..,"journal":..}
+
+User data appears only inside the JSON envelope, never in script text or on the command line.
+The bootstrap dot-sources the part of the script above ``COMMON_MARKER`` (common.ps1, so its
+helpers are visible to the driver) and runs the rest (the driver, ``param($P)``) as a child
+script block with the envelope's ``params``.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import re
+from pathlib import Path
+
+SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
+SEPARATOR = b"\0\0\0\0"
+COMMON_MARKER = "#winfleet:end-of-common"
+OP_NAME = re.compile(r"^[a-z][a-z0-9]*(\.[a-z][a-zA-Z0-9-]*)+$")
+
+BOOTSTRAP = r"""$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+try { [Console]::InputEncoding = New-Object System.Text.UTF8Encoding $false } catch { $null = $_ }
+try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { $null = $_ }
+$wfRaw = $input | Out-String
+$wfExit = 1
+try {
+    $wfParts = $wfRaw.Split([string[]]@("`0`0`0`0"), 2, [StringSplitOptions]::None)
+    if ($wfParts.Length -ne 2) { throw 'winfleet bootstrap: the payload has no JSON envelope' }
+    $wfScripts = $wfParts[0].Split([string[]]@('#winfleet:end-of-common'), 2, [StringSplitOptions]::None)
+    if ($wfScripts.Length -ne 2) { throw 'winfleet bootstrap: the payload has no common.ps1 marker' }
+    $wfEnvelope = ConvertFrom-Json -InputObject $wfParts[1]
+    . ([ScriptBlock]::Create($wfScripts[0]))
+    $wfJournal = $wfEnvelope.journal
+    if ($null -ne $wfJournal -and $null -ne $wfJournal.write) {
+        Write-Journal -Key $wfJournal.write.key -Json (ConvertTo-Json -InputObject $wfJournal.write.value -Depth 20 -Compress)
+    }
+    $wfOut = @(& ([ScriptBlock]::Create($wfScripts[1])) $wfEnvelope.params)
+    if ($wfOut.Count -lt 1) { throw "winfleet bootstrap: op $($wfEnvelope.op) returned nothing" }
+    if ($null -ne $wfJournal -and $null -ne $wfJournal.clear) { Clear-Journal -Key $wfJournal.clear }
+    $wfDoc = @{ ok = $true; result = $wfOut[-1] }
+    $wfExit = 0
+} catch {
+    $wfCode = 'UNHANDLED'
+    if ($null -ne $_.Exception.Data -and $_.Exception.Data.Contains('WinfleetCode')) {
+        $wfCode = [string]$_.Exception.Data['WinfleetCode']
+    }
+    $wfDoc = @{ ok = $false; error = @{ code = $wfCode; message = $_.Exception.Message } }
+}
+[Console]::Out.Write((ConvertTo-Json -InputObject $wfDoc -Depth 20 -Compress))
+exit $wfExit
+"""
+
+ENCODED_COMMAND = base64.b64encode(BOOTSTRAP.encode("utf-16-le")).decode("ascii")
+COMMAND_LINE = ("powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass "
+                f"-EncodedCommand {ENCODED_COMMAND}")
+
+
+def _read_text(path: Path) -> str:
+    text = path.read_bytes().decode("utf-8")
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+@functools.lru_cache(maxsize=None)
+def _common_text() -> str:
+    return _read_text(SCRIPTS_DIR / "lib" / "common.ps1")
+
+
+@functools.lru_cache(maxsize=None)
+def op_script(op: str) -> str:
+    """The script part of the payload: common.ps1 + "\\n" + scripts/ops/<op>.ps1."""
+    if not OP_NAME.match(op):
+        raise ValueError(f"invalid op name {op!r} (expected <area>.<verb>)")
+    path = SCRIPTS_DIR / "ops" / f"{op}.ps1"
+    if not path.is_file():
+        raise ValueError(f"op {op!r} has no driver script scripts/ops/{op}.ps1")
+    return _common_text() + "\n" + _read_text(path)
+
+
+def envelope_json(op: str, params: dict, journal: dict | None) -> str:
+    if not isinstance(params, dict):
+        raise ValueError("op params must be a dict")
+    if journal is not None:
+        if not isinstance(journal, dict) or not set(journal) <= {"write", "clear"}:
+            raise ValueError('journal must be {"write": {"key": k, "value": v}} and/or {"clear": k}')
+        w = journal.get("write")
+        if w is not None and (not isinstance(w, dict) or set(w) != {"key", "value"} or not isinstance(w["key"], str)):
+            raise ValueError('journal.write must be {"key": str, "value": JSON}')
+        if journal.get("clear") is not None and not isinstance(journal["clear"], str):
+            raise ValueError("journal.clear must be a key (str)")
+    return json.dumps({"op": op, "params": params, "journal": journal},
+                      ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def build_payload(op: str, params: dict, journal: dict | None = None) -> bytes:
+    """The full stdin payload (UTF-8, no BOM)."""
+    return op_script(op).encode("utf-8") + SEPARATOR + envelope_json(op, params, journal).encode("utf-8")

@@ -1,0 +1,379 @@
+"""Run one host op over WinRM: ``run_op(endpoint, op, params, journal=None, timeout=120.0)``.
+
+Per op, on a pooled shell (pool.py): Command (the fixed bootstrap) -> Send x n (the payload,
+chunked under MaxEnvelopeSize) -> Receive x m (our own deadline; pywinrm's loop has none) ->
+Signal terminate. The first op on a host also pays Create and the NTLM handshake.
+
+Failures map to the typed errors of errors.py. Transient ones (connection refused/reset while a
+VM boots, 5xx without a WS-Man fault) retry with exponential backoff, bounded by attempts and the
+deadline; a shell that hits a quota/operations-limit fault or vanished is recreated once; auth,
+TLS and validation failures never retry. Ops are idempotent (DESIGN.md), so re-running an op whose
+first attempt may have reached the host is safe.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import tempfile
+import threading
+import time
+
+import requests
+from requests.adapters import HTTPAdapter
+from winrm.exceptions import (InvalidCredentialsError, WinRMError, WinRMOperationTimeoutError,
+                              WinRMTransportError, WSManFaultError)
+from winrm.protocol import Protocol
+from winrm.transport import Transport
+
+from . import bootstrap
+from .endpoint import Endpoint
+from .errors import (AuthenticationFailed, EnvelopeTooLarge, ExecutorConfigError, HostUnreachable,
+                     MalformedOutput, OperationTimedOut, OpFailed, ShellQuotaExceeded,
+                     TlsValidationFailed, WinfleetHostError, WsmanFault)
+from .pool import POOL, Shell
+
+log = logging.getLogger("winfleet.winrm")
+
+# --- tunables (module constants so tests and the benchmark can adjust them) -------------------
+SEND_CHUNK_BYTES = 96 * 1024      # raw stdin bytes per Send: base64 -> 128 KiB < 150 KiB MaxEnvelopeSizekb (old hosts)
+OPERATION_TIMEOUT_MAX = 20        # WS-Man OperationTimeout (s) of one Receive long-poll
+READ_TIMEOUT_MARGIN = 10          # requests read timeout = operation timeout + margin (pywinrm requires >)
+RETRY_ATTEMPTS = 6                # total attempts for transient failures
+RETRY_BACKOFF = 0.25              # first backoff (s), doubled each time ...
+RETRY_BACKOFF_MAX = 4.0           # ... up to this
+CODEPAGE = 65001
+
+# WS-Man / WinRS fault codes we react to (research/winrm_transport.md §1.9, §3.3)
+WSMAN_OPERATION_TIMEOUT = 2150858793     # 0x80338029 Receive had no output within OperationTimeout
+WSMAN_SHELL_NOT_FOUND = 2150858843       # 0x8033805B the ShellId is unknown (expired, host restarted)
+WSMAN_QUOTA_MAX_SHELLS = 2150859173      # 0x803381A5 MaxShellsPerUser
+WSMAN_QUOTA_MAX_OPERATIONS = 2150859174  # 0x803381A6 MaxConcurrentOperationsPerUser (reused shell)
+_RECREATE_CODES = {WSMAN_SHELL_NOT_FOUND, WSMAN_QUOTA_MAX_SHELLS, WSMAN_QUOTA_MAX_OPERATIONS}
+
+
+class _Recreate(Exception):
+    """Internal: the shell must be replaced and the op tried once more."""
+
+    def __init__(self, error: WinfleetHostError):
+        self.error = error
+
+
+# --- TLS: CA file / pinned SHA-256 / server name ------------------------------------------------
+_ca_files: dict[str, str] = {}
+_ca_lock = threading.Lock()
+
+
+def _ca_file(pem: str) -> str:
+    """requests wants a CA *file*: write each distinct PEM once per process."""
+    digest = hashlib.sha256(pem.encode()).hexdigest()[:16]
+    with _ca_lock:
+        path = _ca_files.get(digest)
+        if path is None or not os.path.exists(path):
+            fd, path = tempfile.mkstemp(prefix=f"winfleet-ca-{digest}-", suffix=".pem")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(pem)
+            _ca_files[digest] = path
+        return path
+
+
+class _TlsAdapter(HTTPAdapter):
+    """Adds urllib3's ``assert_fingerprint`` (pinning) and a TLS server name override."""
+
+    def __init__(self, fingerprint: str | None, server_name: str | None):
+        self._fingerprint = fingerprint
+        self._server_name = server_name
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
+        if self._fingerprint:
+            pool_kwargs["assert_fingerprint"] = self._fingerprint
+        if self._server_name:
+            pool_kwargs["server_hostname"] = self._server_name
+            pool_kwargs["assert_hostname"] = self._server_name
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+
+class _WinfleetTransport(Transport):
+    """pywinrm's Transport, with our TLS adapter mounted on every session it builds."""
+
+    _winfleet_adapter_args: tuple = (None, None)
+
+    def build_session(self):
+        fresh = self.session is None
+        session = super().build_session()
+        if fresh:
+            session.mount("https://", _TlsAdapter(*self._winfleet_adapter_args))
+        return session
+
+
+def _new_protocol(ep: Endpoint) -> Protocol:
+    transport = {"ntlm": "ntlm", "basic": "basic", "kerberos": "kerberos"}[ep.auth]
+    validate = bool(ep.ca_pem)
+    protocol = Protocol(
+        endpoint=ep.url,
+        transport=transport,
+        username=ep.username,
+        password=ep.password,
+        server_cert_validation="validate" if validate else "ignore",  # "ignore" only with a pinned SHA-256
+        ca_trust_path=_ca_file(ep.ca_pem) if validate else None,
+        read_timeout_sec=OPERATION_TIMEOUT_MAX + READ_TIMEOUT_MARGIN,
+        operation_timeout_sec=OPERATION_TIMEOUT_MAX,
+        message_encryption="never",   # HTTPS only: TLS protects the messages
+        send_cbt=True,
+        proxy=None,                   # never pick up HTTPS_PROXY from a CI environment
+        kerberos_hostname_override=ep.tls_server_name if ep.auth == "kerberos" else None,
+    )
+    protocol.transport.__class__ = _WinfleetTransport
+    protocol.transport._winfleet_adapter_args = (ep.cert_sha256, ep.tls_server_name)
+    return protocol
+
+
+# --- error mapping -----------------------------------------------------------------------------
+def _redact(text, ep: Endpoint) -> str:
+    text = str(text)
+    if ep.password:
+        text = text.replace(ep.password, "***")
+    return text
+
+
+def _classify(exc: BaseException, ep: Endpoint, op: str, phase: str) -> WinfleetHostError:
+    host = ep.label
+    if isinstance(exc, WinfleetHostError):
+        return exc
+    if isinstance(exc, InvalidCredentialsError):
+        return AuthenticationFailed(host, op, f"the host rejected the credentials of {ep.username!r} "
+                                              f"(auth {ep.auth}) during {phase}")
+    if isinstance(exc, requests.exceptions.SSLError):
+        return TlsValidationFailed(host, op, "TLS validation of the server certificate failed during "
+                                             f"{phase}: {_redact(_ssl_reason(exc), ep)}")
+    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+        return HostUnreachable(host, op, f"{ep.url} unreachable during {phase}: {_redact(_conn_reason(exc), ep)}")
+    if isinstance(exc, WinRMOperationTimeoutError):
+        return WsmanFault(host, op, f"WS-Man OperationTimeout during {phase}", code="WSMAN_TIMEOUT",
+                          wsman_code=WSMAN_OPERATION_TIMEOUT, phase=phase)
+    if isinstance(exc, WSManFaultError):
+        reason = _redact((exc.reason or "").strip(), ep)
+        details = dict(wsman_code=exc.wsman_fault_code, wmi_code=exc.wmierror_code,
+                       subcode=exc.fault_subcode, http_status=exc.code, phase=phase)
+        codes = {exc.wsman_fault_code, exc.wmierror_code}
+        if codes & {WSMAN_QUOTA_MAX_SHELLS, WSMAN_QUOTA_MAX_OPERATIONS}:
+            return ShellQuotaExceeded(host, op, f"WS-Man quota fault during {phase}: {reason}", **details)
+        return WsmanFault(host, op, f"WS-Man fault during {phase}: {reason} "
+                                    f"(subcode {exc.fault_subcode}, code {exc.wsman_fault_code or exc.wmierror_code})",
+                          **details)
+    if isinstance(exc, WinRMTransportError):
+        status = exc.code
+        if status == 413:
+            return EnvelopeTooLarge(host, op, f"HTTP 413 during {phase}: a request exceeded the host's "
+                                              "MaxEnvelopeSizekb", http_status=413, phase=phase)
+        if isinstance(status, int) and status >= 500:
+            err = HostUnreachable(host, op, f"HTTP {status} from the WinRM service during {phase} "
+                                            "(service starting or overloaded)", http_status=status, phase=phase)
+            return err
+        return WsmanFault(host, op, f"unexpected HTTP {status} during {phase}", http_status=status, phase=phase)
+    if isinstance(exc, WinRMError):
+        msg = _redact(str(exc), ep)
+        if "kerberos" in msg.lower():
+            return ExecutorConfigError(host, op, msg)
+        return WsmanFault(host, op, f"WinRM error during {phase}: {msg}", phase=phase)
+    if isinstance(exc, (StopIteration, AssertionError, ValueError)) or type(exc).__name__ == "ParseError":
+        return MalformedOutput(host, op, f"unparseable WS-Man response during {phase}: {type(exc).__name__}")
+    return WinfleetHostError(host, op, f"{type(exc).__name__} during {phase}: {_redact(exc, ep)}",
+                             code="TRANSPORT_ERROR")
+
+
+def _ssl_reason(exc) -> str:
+    text = str(exc)
+    m = re.search(r"(certificate verify failed[^)'\"]*|Fingerprints did not match[^)'\"]*|hostname [^)'\"]*)", text)
+    return m.group(1) if m else text[:300]
+
+
+def _conn_reason(exc) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Connection reset", "RemoteDisconnected", "Connection aborted",
+                   "timed out", "Name or service not known", "No route to host"):
+        if marker in text:
+            return marker
+    return text[:300]
+
+
+# --- the op --------------------------------------------------------------------------------------
+def _open_shell(ep: Endpoint) -> Shell:
+    protocol = _new_protocol(ep)
+    try:
+        shell_id = protocol.open_shell(codepage=CODEPAGE, noprofile=True)
+    except BaseException:
+        try:
+            protocol.transport.close_session()
+        except Exception:
+            pass
+        raise
+    log.debug("opened shell %s on %s", shell_id, ep.label)
+    return Shell(ep, protocol, shell_id)
+
+
+def _call(ep, op, phase, fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except WinRMOperationTimeoutError:
+        if phase == "Receive":
+            raise       # the Receive loop polls again
+        raise _classify(WinRMOperationTimeoutError(), ep, op, phase) from None
+    except Exception as exc:
+        raise _classify(exc, ep, op, phase) from None
+
+
+def _execute(shell: Shell, op: str, payload: bytes, deadline: float) -> tuple[bytes, bytes, int]:
+    ep, p, sid = shell.endpoint, shell.protocol, shell.shell_id
+    p.operation_timeout_sec = OPERATION_TIMEOUT_MAX
+    command_id = _call(ep, op, "Command", p.run_command, sid, bootstrap.COMMAND_LINE, console_mode_stdin=False)
+    shell.commands += 1
+    finished = False
+    try:
+        for start in range(0, len(payload), SEND_CHUNK_BYTES):
+            end = start + SEND_CHUNK_BYTES >= len(payload)
+            _call(ep, op, "Send", p.send_command_input, sid, command_id, payload[start:start + SEND_CHUNK_BYTES], end=end)
+            if time.monotonic() > deadline:
+                raise OperationTimedOut(ep.label, op, "deadline passed while sending the payload")
+        stdout, stderr = [], []
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining < 1:
+                raise OperationTimedOut(ep.label, op, "the op did not finish before its deadline "
+                                                      f"({len(b''.join(stdout))} bytes of output so far)")
+            p.operation_timeout_sec = max(1, min(OPERATION_TIMEOUT_MAX, int(remaining)))
+            try:
+                out, err, rc, done = _call(ep, op, "Receive", p.get_command_output_raw, sid, command_id)
+            except WinRMOperationTimeoutError:
+                continue   # no output within OperationTimeout: expected for long ops, poll again
+            stdout.append(out)
+            stderr.append(err)
+            if done:
+                finished = True
+                return b"".join(stdout), b"".join(stderr), rc
+    finally:
+        p.operation_timeout_sec = OPERATION_TIMEOUT_MAX
+        try:
+            if not finished:
+                # stop the process first (ctrl_c), then terminate; a failing signal leaves the
+                # shell in an unknown state, which the caller discards
+                _signal(p, sid, command_id, "ctrl_c")
+            p.cleanup_command(sid, command_id)
+        except Exception as exc:
+            if finished:
+                raise _classify(exc, ep, op, "Signal") from None
+
+
+def _signal(p: Protocol, sid: str, command_id: str, code: str) -> None:
+    import xmltodict
+    req = {"env:Envelope": p.build_wsman_header(
+        resource_uri="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd",
+        action="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Signal", shell_id=sid)}
+    sig = req["env:Envelope"].setdefault("env:Body", {}).setdefault("rsp:Signal", {})
+    sig["@CommandId"] = command_id
+    sig["rsp:Code"] = f"http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/{code}"
+    try:
+        p.send_message(xmltodict.unparse(req))
+    except Exception:
+        pass
+
+
+def _parse_output(ep: Endpoint, op: str, stdout: bytes, stderr: bytes, rc: int) -> dict:
+    host = ep.label
+    err_text = _redact(_clean_stderr(stderr), ep)
+    text = stdout.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+    if not text:
+        raise MalformedOutput(host, op, f"no output (exit code {rc})" + (f"; stderr: {err_text[:500]}" if err_text else ""),
+                              exit_code=rc)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        raise MalformedOutput(host, op, f"stdout is not JSON (exit code {rc}): {_redact(text[:200], ep)!r}"
+                              + (f"; stderr: {err_text[:500]}" if err_text else ""), exit_code=rc) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("ok"), bool):
+        raise MalformedOutput(host, op, f"stdout JSON has no boolean 'ok' (exit code {rc})", exit_code=rc)
+    if not doc["ok"]:
+        error = doc.get("error")
+        if not isinstance(error, dict):
+            raise MalformedOutput(host, op, "ok=false without an error object", exit_code=rc)
+        raise OpFailed(host, op, _redact(error.get("message", ""), ep), code=str(error.get("code") or "OP_FAILED"),
+                       exit_code=rc)
+    result = doc.get("result")
+    if rc != 0:
+        raise MalformedOutput(host, op, f"ok=true but exit code {rc}", exit_code=rc)
+    if not isinstance(result, dict) or not isinstance(result.get("changed"), bool) or not isinstance(result.get("state"), dict):
+        raise MalformedOutput(host, op, "result must be {\"changed\": bool, \"state\": {...}}", exit_code=rc)
+    return result
+
+
+def _clean_stderr(stderr: bytes) -> str:
+    text = stderr.decode("utf-8", errors="replace").lstrip("\ufeff")
+    if text.startswith("#< CLIXML"):
+        parts = re.findall(r"<S S=\"Error\">(.*?)</S>", text, flags=re.S)
+        text = "".join(parts).replace("_x000D__x000A_", "\n") or text
+    return text.strip()
+
+
+def run_op(endpoint, op: str, params: dict | None = None, journal: dict | None = None,
+           timeout: float = 120.0) -> dict:
+    """Run host op ``op`` with ``params`` on ``endpoint``; return ``{"changed", "state"}``.
+
+    ``endpoint`` is an ``Endpoint`` or the contract's connection dict. Raises a
+    ``WinfleetHostError`` subclass (host, op, code, message) on failure. Thread-safe.
+    """
+    ep = Endpoint.from_inputs(endpoint)
+    try:
+        payload = bootstrap.build_payload(op, {} if params is None else params, journal)
+    except (ValueError, TypeError) as exc:
+        raise ExecutorConfigError(ep.label, op, str(exc)) from None
+    started = time.monotonic()
+    deadline = started + timeout
+    attempt, recreated = 0, False
+    while True:
+        attempt += 1
+        try:
+            result = _run_once(ep, op, payload, deadline)
+            log.debug("%s on %s: ok in %.3fs (attempt %d)", op, ep.label, time.monotonic() - started, attempt)
+            return result
+        except _Recreate as rec:
+            if recreated:
+                raise rec.error from None
+            recreated = True
+            log.info("%s on %s: %s; recreating the shell once", op, ep.label, rec.error.code)
+            continue
+        except WinfleetHostError as err:
+            if not err.retryable or attempt >= RETRY_ATTEMPTS:
+                raise
+            delay = min(RETRY_BACKOFF_MAX, RETRY_BACKOFF * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+            if time.monotonic() + delay >= deadline:
+                raise
+            log.info("%s on %s: %s (attempt %d), retrying in %.2fs", op, ep.label, err.code, attempt, delay)
+            time.sleep(delay)
+
+
+def _run_once(ep: Endpoint, op: str, payload: bytes, deadline: float) -> dict:
+    try:
+        shell = POOL.acquire(ep, lambda e: _call(e, op, "Create", _open_shell, e), deadline)
+    except TimeoutError:
+        raise OperationTimedOut(ep.label, op, "no pooled shell became free before the deadline") from None
+    except ShellQuotaExceeded as err:
+        POOL.close_idle(ep)           # MaxShellsPerUser: free our idle shells, then try once more
+        raise _Recreate(err) from None
+    healthy = False
+    try:
+        stdout, stderr, rc = _execute(shell, op, payload, deadline)
+        healthy = True
+    except WsmanFault as err:
+        if {err.wsman_code, err.wmi_code} & _RECREATE_CODES:
+            raise _Recreate(err) from None
+        raise
+    finally:
+        if healthy:
+            POOL.release(shell)
+        else:
+            POOL.discard(shell)
+    return _parse_output(ep, op, stdout, stderr, rc)

@@ -1,0 +1,76 @@
+# eventlog.read {"logs": [name]} -> {"changed": false, "state": {"logs": [log]}}
+# log: {request, exists, name, classic, maxSizeBytes, retention, local: {maxSizeBytes, retention}, policy}
+# Effective values come from EventLogConfiguration (what Get-WinEvent -ListLog returns), opened by
+# exact name (no wildcards); "local" is the registry configuration; "policy" the Group Policy values
+# that override it. Numbers and enum names only: nothing here depends on the display language.
+param($P)
+
+function ConvertTo-RetentionName {
+    param([bool]$Keep, [bool]$Backup)
+    if (-not $Keep) { return 'circular' }
+    if ($Backup) { return 'autoBackup' }
+    return 'retain'
+}
+
+function Read-EventLogState {
+    param([Parameter(Mandatory = $true)][string]$Name)
+    try {
+        $cfg = New-Object System.Diagnostics.Eventing.Reader.EventLogConfiguration -ArgumentList $Name
+    } catch {
+        $inner = $_.Exception.InnerException
+        if ($inner -is [System.Diagnostics.Eventing.Reader.EventLogNotFoundException]) {
+            return @{ request = $Name; exists = $false }
+        }
+        throw
+    }
+    try {
+        $mode = [string]$cfg.LogMode
+        $effective = @{ Circular = 'circular'; AutoBackup = 'autoBackup'; Retain = 'retain' }[$mode]
+        $size = [long]$cfg.MaximumSizeInBytes
+        $classic = [bool]$cfg.IsClassicLog
+        $logName = [string]$cfg.LogName
+    } finally {
+        $cfg.Dispose()
+    }
+    if ($classic) {
+        $key = 'HKLM:\SYSTEM\CurrentControlSet\Services\EventLog\' + $logName
+    } else {
+        $key = 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\WINEVT\Channels\' + $logName
+    }
+    $localSize = Get-RegistryValue -Path $key -Name 'MaxSize' -Default $size
+    $retention = Get-RegistryValue -Path $key -Name 'Retention' -Default $null
+    $backup = Get-RegistryValue -Path $key -Name 'AutoBackupLogFiles' -Default 0
+    if ($null -eq $retention) {
+        $localMode = $effective
+    } else {
+        $localMode = ConvertTo-RetentionName -Keep ([long]$retention -ne 0) -Backup ([long]$backup -ne 0)
+    }
+    $policyKey = 'HKLM:\SOFTWARE\Policies\Microsoft\Windows\EventLog\' + $logName
+    $policy = $null
+    if (Test-RegistryKey -Path $policyKey) {
+        $policy = @{}
+        $v = Get-RegistryValue -Path $policyKey -Name 'MaxSize'
+        if ($null -ne $v) { $policy['maxSizeKb'] = [long]$v }
+        $v = Get-RegistryValue -Path $policyKey -Name 'Retention'
+        if ($null -ne $v) { $policy['retention'] = [string]$v }
+        $v = Get-RegistryValue -Path $policyKey -Name 'AutoBackupLogFiles'
+        if ($null -ne $v) { $policy['autoBackup'] = [string]$v }
+        if ($policy.Count -eq 0) { $policy = $null }
+    }
+    @{
+        request      = $Name
+        exists       = $true
+        name         = $logName
+        classic      = $classic
+        maxSizeBytes = $size
+        retention    = $effective
+        local        = @{ maxSizeBytes = [long]$localSize; retention = $localMode }
+        policy       = $policy
+    }
+}
+
+$logs = @()
+foreach ($name in @($P.logs)) {
+    $logs += , (Read-EventLogState -Name ([string]$name))
+}
+@{ changed = $false; state = @{ logs = $logs } }

@@ -1,0 +1,118 @@
+# quota.apply {"volume": "D", "changes": [change], "accounts": [name]}
+#   change: {"do": "setState", "state": "disabled"|"tracked"|"enforced"}
+#         | {"do": "setEntry", "account", "warningBytes", "limitBytes"}   (-1 = no limit)
+#         | {"do": "removeEntry", "account"}
+#   -> {"changed": bool, "state": <as quota.read> + {"applied": [{"do", "changed"}]}}
+# Python decides what to change (and refuses exempt accounts); this script applies the list in
+# order through the DiskQuotaControl COM object and reads the result back.
+param($P)
+
+function Resolve-QuotaAccount {
+    param([Parameter(Mandatory = $true)][string]$Name)
+    try {
+        $nt = New-Object System.Security.Principal.NTAccount -ArgumentList $Name
+        $sid = $nt.Translate([System.Security.Principal.SecurityIdentifier]).Value
+    } catch {
+        return @{ name = $Name; exists = $false; admin = $false; sid = $null }
+    }
+    $admin = ($sid -eq 'S-1-5-18') -or ($sid -eq 'S-1-5-32-544')
+    if (-not $admin) {
+        foreach ($m in @(Get-LocalGroupMember -SID 'S-1-5-32-544' -ErrorAction SilentlyContinue)) {
+            if ($null -ne $m.SID -and $m.SID.Value -eq $sid) { $admin = $true }
+        }
+    }
+    @{ name = $Name; exists = $true; admin = $admin; sid = $sid }
+}
+
+function Read-QuotaState {
+    param([Parameter(Mandatory = $true)][string]$Letter, [string[]]$Accounts)
+    $vol = Get-Volume -DriveLetter $Letter -ErrorAction SilentlyContinue
+    if ($null -eq $vol) {
+        return @{ volume = @{ letter = $Letter; exists = $false }; accounts = @() }
+    }
+    $info = @{ letter = $Letter; exists = $true; fileSystem = [string]$vol.FileSystem }
+    $dq = $null
+    if ($info.fileSystem -eq 'NTFS') {
+        $dq = New-Object -ComObject Microsoft.DiskQuota
+        $dq.UserNameResolution = 1
+        $dq.Initialize(($Letter + ':\'), $true)
+        $info['state'] = @('disabled', 'tracked', 'enforced')[[int]$dq.QuotaState]
+        $info['defaultLimit'] = [long]$dq.DefaultQuotaLimit
+        $info['defaultWarning'] = [long]$dq.DefaultQuotaThreshold
+    }
+    $out = @()
+    foreach ($name in $Accounts) {
+        $acct = Resolve-QuotaAccount -Name $name
+        $entry = $null
+        if ($acct.exists -and $null -ne $dq) {
+            try { $user = $dq.FindUser($name) } catch { $user = $null }
+            if ($null -ne $user) {
+                $entry = @{
+                    warningBytes = [long]$user.QuotaThreshold
+                    limitBytes   = [long]$user.QuotaLimit
+                    usedBytes    = [long]$user.QuotaUsed
+                    explicit     = $true
+                }
+            }
+        }
+        $out += , @{ name = $name; exists = $acct.exists; admin = $acct.admin; entry = $entry }
+    }
+    @{ volume = $info; accounts = $out }
+}
+
+$letter = [string]$P.volume
+$vol = Get-Volume -DriveLetter $letter -ErrorAction SilentlyContinue
+if ($null -eq $vol) { Fail 'VOLUME_NOT_FOUND' "There is no volume ${letter}:" }
+if ([string]$vol.FileSystem -ne 'NTFS') { Fail 'NOT_NTFS' "Disk quotas need an NTFS volume; ${letter}: is $($vol.FileSystem)" }
+$dq = New-Object -ComObject Microsoft.DiskQuota
+$dq.UserNameResolution = 1
+$dq.Initialize(($letter + ':\'), $true)
+$states = @{ disabled = 0; tracked = 1; enforced = 2 }
+
+$applied = @()
+foreach ($ch in @($P.changes)) {
+    $do = [string]$ch.do
+    $changed = $false
+    switch ($do) {
+        'setState' {
+            $want = [string]$ch.state
+            if (-not $states.ContainsKey($want)) { Fail 'INVALID_PARAMS' "unknown quota state '$want'" }
+            if ([int]$dq.QuotaState -ne $states[$want]) {
+                $dq.QuotaState = $states[$want]
+                $changed = $true
+            }
+        }
+        'setEntry' {
+            $account = [string]$ch.account
+            if (-not (Resolve-QuotaAccount -Name $account).exists) {
+                Fail 'ACCOUNT_NOT_FOUND' "No mapping between account names and security IDs was done: $account"
+            }
+            try { $user = $dq.FindUser($account) } catch { $user = $dq.AddUser($account) }
+            if ([long]$user.QuotaThreshold -ne [long]$ch.warningBytes -or [long]$user.QuotaLimit -ne [long]$ch.limitBytes) {
+                $user.QuotaThreshold = [double]$ch.warningBytes
+                $user.QuotaLimit = [double]$ch.limitBytes
+                $changed = $true
+            }
+        }
+        'removeEntry' {
+            $account = [string]$ch.account
+            try { $user = $dq.FindUser($account) } catch { $user = $null }
+            if ($null -ne $user) {
+                if ([long]$user.QuotaUsed -gt 0) {
+                    Fail 'QUOTA_ENTRY_IN_USE' "The quota entry for $account cannot be deleted: the account still owns files on ${letter}:"
+                }
+                $dq.DeleteUser($user)
+                $changed = $true
+            }
+        }
+        default { Fail 'INVALID_PARAMS' "unknown quota change '$do'" }
+    }
+    $applied += , @{ do = $do; changed = $changed }
+}
+
+$names = @()
+if ($null -ne $P.accounts) { $names = [string[]]@($P.accounts) }
+$state = Read-QuotaState -Letter $letter -Accounts $names
+$state['applied'] = $applied
+$any = @($applied | Where-Object { $_.changed }).Count -gt 0
+@{ changed = $any; state = $state }

@@ -1,0 +1,74 @@
+# volume.read {} -> {"changed": false, "state": {"disks": [disk]}}
+# disk: {number, lun, location, sizeBytes, online, readOnly, partitionStyle, isBoot, isSystem,
+#        partitions: [{number, type, sizeBytes, driveLetter, volume: {uniqueId, fileSystem, label, sizeBytes, freeBytes}|null}]}
+# Storage-module CIM objects (Get-Disk / Get-Partition / Get-Volume) and Win32_DiskDrive for the SCSI
+# LUN; partition types from their GPT type GUIDs, so nothing depends on the display language.
+param($P)
+
+function Get-PartitionTypeName {
+    param($Partition)
+    $gpt = [string]$Partition.GptType
+    if ($gpt) {
+        switch ($gpt.ToLowerInvariant()) {
+            '{c12a7328-f81f-11d2-ba4b-00a0c93ec93b}' { return 'System' }
+            '{e3c9e316-0b5c-4db8-817d-f92df00215ae}' { return 'Reserved' }
+            '{ebd0a0a2-b9e5-4433-87c0-68b6b72699c7}' { return 'Basic' }
+            '{de94bba4-06d1-4d40-a16a-bfd50179d6ac}' { return 'Recovery' }
+            default { return 'Unknown' }
+        }
+    }
+    return 'Basic'
+}
+
+function Read-Disks {
+    $luns = @{}
+    foreach ($dd in @(Get-CimInstance -ClassName Win32_DiskDrive)) {
+        $luns[[int]$dd.Index] = [int]$dd.SCSILogicalUnit
+    }
+    $disks = @()
+    foreach ($d in @(Get-Disk | Sort-Object -Property Number)) {
+        $n = [int]$d.Number
+        $parts = @()
+        if ([string]$d.PartitionStyle -ne 'RAW') {
+            foreach ($p in @(Get-Partition -DiskNumber $n -ErrorAction SilentlyContinue)) {
+                $vol = $null
+                $v = Get-Volume -Partition $p -ErrorAction SilentlyContinue
+                if ($null -ne $v -and [string]$v.FileSystem) {
+                    $vol = @{
+                        uniqueId   = [string]$v.UniqueId
+                        fileSystem = [string]$v.FileSystem
+                        label      = [string]$v.FileSystemLabel
+                        sizeBytes  = [long]$v.Size
+                        freeBytes  = [long]$v.SizeRemaining
+                    }
+                }
+                $letter = $null
+                if ([int][char]$p.DriveLetter -ne 0) { $letter = [string]$p.DriveLetter }
+                $parts += , @{
+                    number      = [int]$p.PartitionNumber
+                    type        = (Get-PartitionTypeName -Partition $p)
+                    sizeBytes   = [long]$p.Size
+                    driveLetter = $letter
+                    volume      = $vol
+                }
+            }
+        }
+        $lun = $null
+        if ($luns.ContainsKey($n)) { $lun = $luns[$n] }
+        $disks += , @{
+            number         = $n
+            lun            = $lun
+            location       = [string]$d.Location
+            sizeBytes      = [long]$d.Size
+            online         = -not [bool]$d.IsOffline
+            readOnly       = [bool]$d.IsReadOnly
+            partitionStyle = [string]$d.PartitionStyle
+            isBoot         = [bool]$d.IsBoot
+            isSystem       = [bool]$d.IsSystem
+            partitions     = $parts
+        }
+    }
+    return , $disks
+}
+
+@{ changed = $false; state = @{ disks = (Read-Disks) } }

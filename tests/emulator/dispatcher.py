@@ -1,0 +1,112 @@
+"""Runs the project's bootstrap: the Python twin of components/winrm/bootstrap.py's PowerShell.
+
+The payload (stdin) must be exactly ``common.ps1 + "\\n" + scripts/ops/<op>.ps1`` + ``\\0\\0\\0\\0`` +
+the JSON envelope. The emulator cannot run PowerShell, so instead of the script it runs the op's
+Python handler (``tests.emulator.ops``) over the host model, holding ``host.model.lock``, and
+prints what the bootstrap prints: ``{"ok":true,"result":..}`` (exit 0) or
+``{"ok":false,"error":{"code","message"}}`` (exit 1). The journal envelope is applied exactly as
+the bootstrap does: ``write`` before the op, ``clear`` after it succeeded.
+"""
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from pathlib import Path
+
+from .ops import OpError, handlers
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+MARKER = "#winfleet:end-of-common"
+
+
+def _read(path: Path) -> str:
+    text = path.read_bytes().decode("utf-8")
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def expected_script(op) -> str | None:
+    """What the payload's script part must be for ``op`` (read from disk each time: drivers change)."""
+    if not isinstance(op, str) or "/" in op or "\\" in op or op.startswith("."):
+        return None
+    path = SCRIPTS / "ops" / f"{op}.ps1"
+    if not path.is_file():
+        return None
+    return _read(SCRIPTS / "lib" / "common.ps1") + "\n" + _read(path)
+
+
+def _dumps(doc) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _error(code: str, message: str) -> tuple[bytes, int]:
+    return _dumps({"ok": False, "error": {"code": code, "message": message}}), 1
+
+
+def execute(host, data: bytes) -> tuple[bytes, bytes, int, str | None]:
+    """(stdout, stderr, exit code, op) for one bootstrap run with stdin ``data``."""
+    raw = data.decode("utf-8", errors="replace")
+    if "\0\0\0\0" not in raw:
+        out, rc = _error("UNHANDLED", "winfleet bootstrap: the payload has no JSON envelope")
+        return out, b"", rc, None
+    script, envelope_text = raw.split("\0\0\0\0", 1)
+    if MARKER not in script:
+        out, rc = _error("UNHANDLED", "winfleet bootstrap: the payload has no common.ps1 marker")
+        return out, b"", rc, None
+    try:
+        envelope = json.loads(envelope_text)
+        if not isinstance(envelope, dict):
+            raise ValueError("envelope is not an object")
+    except ValueError as exc:
+        out, rc = _error("UNHANDLED", f"Invalid JSON primitive: {exc}")
+        return out, b"", rc, None
+    op = envelope.get("op")
+    expected = expected_script(op)
+    if expected is None or script != expected:
+        why = "has no driver scripts/ops/%s.ps1" % op if expected is None else \
+            "payload script is not byte-for-byte common.ps1 + scripts/ops/%s.ps1" % op
+        return b"", f"winfleet emulator: op {op!r} {why}\r\n".encode(), 1, op
+    handler = handlers().get(op)
+    if handler is None:
+        return b"", f"winfleet emulator: no handler registered for op {op!r}\r\n".encode(), 1, op
+    params = envelope.get("params")
+    journal = envelope.get("journal") or {}
+    model = host.model
+    delay = host.faults.op_delay(op)
+    if delay:
+        time.sleep(delay)
+    with model.lock:
+        try:
+            write = journal.get("write")
+            if write is not None:
+                model.journal_write(write["key"], json.dumps(write["value"], ensure_ascii=False,
+                                                             separators=(",", ":")))
+            result = handler(model, params if params is not None else {})
+            if not (isinstance(result, dict) and isinstance(result.get("changed"), bool)
+                    and isinstance(result.get("state"), dict)):
+                raise TypeError(f"handler for {op} returned {type(result).__name__}, "
+                                'not {"changed": bool, "state": dict}')
+            doc = _dumps({"ok": True, "result": result})
+            if journal.get("clear") is not None:
+                model.journal_clear(journal["clear"])
+            return doc, b"", 0, op
+        except OpError as exc:
+            out, rc = _error(exc.code, exc.message)
+            return out, b"", rc, op
+        except Exception as exc:  # a bug in a handler: loud, but shaped like the bootstrap's catch-all
+            out, rc = _error("UNHANDLED", f"emulator handler crashed: {type(exc).__name__}: {exc}")
+            return out, traceback.format_exc().encode(), rc, op
+
+
+def run_bootstrap(host, shell, process, data: bytes) -> None:
+    out, err, rc, op = b"", b"", 1, None
+    try:
+        out, err, rc, op = execute(host, data)
+    except Exception:
+        err = traceback.format_exc().encode()
+    finally:
+        try:
+            host.counters.op(op, rc)
+            process.write(out, err)
+        finally:
+            process.finish(rc)

@@ -1,0 +1,86 @@
+"""Handlers for quota.read and quota.apply (drivers: scripts/ops/quota.read.ps1, quota.apply.ps1).
+
+quota.read  params: {"volume": "D", "accounts": [name]}
+  -> state {"volume": {"letter", "exists", "fileSystem", "state", "defaultLimit", "defaultWarning"},
+            "accounts": [{"name", "exists", "admin", "entry": {"warningBytes", "limitBytes", "usedBytes", "explicit"}|null}]}
+quota.apply params: {"volume": "D", "changes": [change], "accounts": [name]}
+  change: {"do": "setState", "state": "disabled"|"tracked"|"enforced"}
+        | {"do": "setEntry", "account", "warningBytes", "limitBytes"}
+        | {"do": "removeEntry", "account"}
+  -> state as quota.read plus "applied": [{"do", "changed"}]
+The driver uses the DiskQuotaControl COM object (QuotaState, AddUser/FindUser/DeleteUser,
+QuotaThreshold/QuotaLimit), whose results are numbers, not localized text.
+"""
+from __future__ import annotations
+
+from tests.emulator.ops import OpError, op
+from tests.emulator.ops.svc_support import step_done
+from tests.emulator.windows.storage import StorageError
+
+
+def _letter(params) -> str:
+    v = params.get("volume") if isinstance(params, dict) else None
+    if not isinstance(v, str) or len(v) != 1 or not v.isalpha():
+        raise OpError("INVALID_PARAMS", "volume must be a drive letter")
+    return v.upper()
+
+
+def read_quota(host, letter: str, accounts: list[str]) -> dict:
+    st = host.storage
+    try:
+        vol = st.volume(letter)
+    except StorageError:
+        return {"volume": {"letter": letter, "exists": False}, "accounts": []}
+    info = {"letter": letter, "exists": True, "fileSystem": vol["fileSystem"]}
+    if vol["fileSystem"] == "NTFS":
+        info.update(st.quota(letter))
+    out = []
+    for name in accounts:
+        exists = host.accounts.exists(name)
+        entry = st.entry(letter, name) if exists and vol["fileSystem"] == "NTFS" else None
+        if entry is not None:
+            entry = {k: entry[k] for k in ("warningBytes", "limitBytes", "usedBytes", "explicit")}
+        out.append({"name": name, "exists": exists, "admin": exists and host.accounts.is_admin(name), "entry": entry})
+    return {"volume": info, "accounts": out}
+
+
+def _accounts(params) -> list[str]:
+    a = params.get("accounts") or []
+    if not isinstance(a, list) or not all(isinstance(x, str) and x for x in a):
+        raise OpError("INVALID_PARAMS", "accounts must be a list of account names")
+    return a
+
+
+@op("quota.read")
+def quota_read(host, params: dict) -> dict:
+    return {"changed": False, "state": read_quota(host, _letter(params), _accounts(params))}
+
+
+@op("quota.apply")
+def quota_apply(host, params: dict) -> dict:
+    letter = _letter(params)
+    changes = params.get("changes")
+    if not isinstance(changes, list):
+        raise OpError("INVALID_PARAMS", "changes must be a list")
+    st = host.storage
+    applied = []
+    for ch in changes:
+        do = ch.get("do") if isinstance(ch, dict) else None
+        try:
+            if do == "setState":
+                changed = st.set_quota_state(letter, ch["state"])
+            elif do == "setEntry":
+                changed = st.set_entry(letter, ch["account"], ch["warningBytes"], ch["limitBytes"])
+            elif do == "removeEntry":
+                changed = st.remove_entry(letter, ch["account"])
+            else:
+                raise OpError("INVALID_PARAMS", f"unknown quota change {do!r}")
+        except StorageError as exc:
+            raise OpError(exc.code, exc.message) from None
+        except (KeyError, TypeError) as exc:
+            raise OpError("INVALID_PARAMS", f"{do}: missing or bad {exc}") from None
+        applied.append({"do": do, "changed": changed})
+        step_done(host, "quota.apply", do)
+    state = read_quota(host, letter, _accounts(params))
+    state["applied"] = applied
+    return {"changed": any(a["changed"] for a in applied), "state": state}

@@ -1,0 +1,268 @@
+"""Handlers for service.read and service.apply (drivers: scripts/ops/service.read.ps1, service.apply.ps1).
+
+service.read params: {"name", "binaryPath"|null, "eventSource": {"logName","source"}|null, "dirs": [path]}
+service.apply params: {"name", "steps": [step...], "readiness": {"port","path","timeoutSeconds","pollSeconds"}|null,
+                       "startTimeoutSeconds": n}
+Steps run in order; each is {"do": <verb>, ...}; the verbs and their Windows calls are documented in
+service.apply.ps1. The result carries per-step "changed" flags and the state after (as service.read).
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import time
+
+from tests.emulator.ops import OpError, op
+from tests.emulator.ops.svc_support import (STATUS_NAMES, op_error, reg_put_exact, reg_snapshot,
+                                            mkdir_grant, remove_dir_up_to, sleep_unlocked, step_done,
+                                            wait_ready)
+from tests.emulator.windows.files import DownloadError, FsError
+from tests.emulator.windows.scm import SERVICES_KEY, ScmError
+
+EVENTLOG_KEY = SERVICES_KEY + r"\EventLog"
+_tmp = itertools.count(1)
+
+
+def _svc_key(name: str) -> str:
+    return SERVICES_KEY + "\\" + name
+
+
+def read_service(host, name: str) -> dict | None:
+    scm, reg = host.scm, host.registry
+    if not scm.exists(name):
+        return None
+    q = scm.query(name)
+    k = _svc_key(q["name"])
+
+    def raw(v, default=None):
+        got = reg.get_value(k, v)
+        return default if got is None else got[1]
+
+    return {
+        "name": q["name"], "type": raw("Type", 0), "start": raw("Start", 3),
+        "delayedAutostart": bool(raw("DelayedAutostart", 0)), "imagePath": raw("ImagePath", ""),
+        "displayName": raw("DisplayName", ""), "description": raw("Description"),
+        "objectName": raw("ObjectName", ""), "dependencies": list(raw("DependOnService", []) or []),
+        "sidType": raw("ServiceSidType", 0), "failureActions": raw("FailureActions"),
+        "failureActionsOnNonCrashFailures": bool(raw("FailureActionsOnNonCrashFailures", 0)),
+        "preshutdownTimeoutMs": raw("PreshutdownTimeout"), "environment": raw("Environment"),
+        "status": STATUS_NAMES[q["status"]], "markedForDelete": bool(raw("DeleteFlag", 0)),
+    }
+
+
+def read_dir(host, path: str) -> dict:
+    f = host.files
+    if not f.is_dir(path):
+        return {"path": path, "exists": False, "owner": None, "acl": []}
+    return {"path": path, "exists": True, "owner": f.owner(path), "acl": f.acl(path)}
+
+
+def read_state(host, params: dict) -> dict:
+    name = params["name"]
+    svc = read_service(host, name)
+    out = {"exists": svc is not None, "service": svc,
+           "dependents": host.scm.dependents(name) if svc else [],
+           "binary": None, "eventSource": None,
+           "dirs": [read_dir(host, d) for d in params.get("dirs") or []]}
+    bp = params.get("binaryPath")
+    if bp:
+        exists = host.files.is_file(bp)
+        out["binary"] = {"path": bp, "exists": exists, "sha256": host.files.sha256(bp) if exists else None}
+    es = params.get("eventSource")
+    if es:
+        key = EVENTLOG_KEY + "\\" + es["logName"] + "\\" + es["source"]
+        out["eventSource"] = {"logName": es["logName"], "source": es["source"],
+                              "values": reg_snapshot(host.registry, key)}
+    return out
+
+
+@op("service.read")
+def service_read(host, params: dict) -> dict:
+    return {"changed": False, "state": read_state(host, params)}
+
+
+def _wait_running(host, name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while host.scm.status(name) != "running":
+        if time.monotonic() >= deadline:
+            raise OpError("SERVICE_REQUEST_TIMEOUT", f"{name} did not reach Running within {timeout:g}s "
+                                                      f"(status {STATUS_NAMES[host.scm.status(name)]})")
+        sleep_unlocked(host, 0.02)
+
+
+class _Apply:
+    def __init__(self, host, params: dict):
+        self.host, self.params = host, params
+        self.name = params["name"]
+        self.temp: str | None = None
+
+    # each step returns True when it changed the host
+    def download(self, s):
+        try:
+            data = self.host.files.download(s["url"])
+        except DownloadError as e:
+            raise OpError("DOWNLOAD_FAILED", f"download of the service binary failed: {e}") from None
+        tmp = rf"C:\Windows\Temp\winfleet-{next(_tmp)}.download"
+        self.host.files.write(tmp, data)
+        got = hashlib.sha256(data).hexdigest()
+        if got != s["sha256"].lower():
+            self.host.files.delete(tmp)
+            raise OpError("CHECKSUM_MISMATCH", f"SHA-256 of {s['url']} is {got}, expected {s['sha256'].lower()}; "
+                                               "nothing was changed")
+        self.temp = tmp
+        return False  # the temp file is ours and goes away; the host is unchanged so far
+
+    def mkdir(self, s):
+        return mkdir_grant(self.host, s)
+
+    def create(self, s):
+        self.host.scm.create(self.name, s["displayName"], s["imagePath"], s["start"], s.get("dependencies") or [],
+                             s["account"], s.get("password"))
+        return True
+
+    def stop(self, s):
+        scm = self.host.scm
+        if not scm.exists(self.name) or scm.status(self.name) == "stopped":
+            return False
+        scm.stop(self.name)
+        return True
+
+    def install_binary(self, s):
+        f, path = self.host.files, s["path"]
+        if self.temp is None:
+            raise OpError("HOST_ERROR", "install_binary without a verified download in the same op")
+        old = path + ".winfleet-old"
+        had_old = f.is_file(path)
+        if had_old:
+            f.move(path, old, replace=True)
+        try:
+            f.move(self.temp, path)
+        except FsError:
+            if had_old:
+                f.move(old, path)
+            raise
+        self.temp = None
+        if had_old:
+            f.delete(old)
+        return True
+
+    def config(self, s):
+        kw = {k2: s[k1] for k1, k2 in (("displayName", "display_name"), ("imagePath", "image_path"),
+                                       ("start", "start"), ("dependencies", "dependencies"),
+                                       ("account", "account"), ("password", "password")) if k1 in s}
+        self.host.scm.change_config(self.name, **kw)
+        return True
+
+    def description(self, s):
+        self.host.scm.set_description(self.name, s["value"])
+        return True
+
+    def delayed(self, s):
+        self.host.scm.set_delayed_autostart(self.name, bool(s["value"]))
+        return True
+
+    def sidType(self, s):
+        self.host.scm.set_sid_type(self.name, int(s["value"]))
+        return True
+
+    def failureActions(self, s):
+        self.host.scm.set_failure_actions(self.name, int(s["resetSeconds"]),
+                                          [(int(a["type"]), int(a["delayMs"])) for a in s["actions"]])
+        return True
+
+    def failureFlag(self, s):
+        self.host.scm.set_failure_actions_flag(self.name, bool(s["value"]))
+        return True
+
+    def preshutdown(self, s):
+        self.host.scm.set_preshutdown_timeout(self.name, int(s["ms"]))
+        return True
+
+    def environment(self, s):
+        reg, k = self.host.registry, _svc_key(self.host.scm.canonical(self.name))
+        if s.get("value"):
+            before = reg.get_value(k, "Environment")
+            reg.set_value(k, "Environment", "REG_MULTI_SZ", list(s["value"]))
+            return before != ("REG_MULTI_SZ", list(s["value"]))
+        return reg.delete_value(k, "Environment")
+
+    def eventSource(self, s):
+        key = EVENTLOG_KEY + "\\" + s["logName"] + "\\" + s["source"]
+        if not self.host.registry.key_exists(EVENTLOG_KEY + "\\" + s["logName"]) and s.get("values") is not None:
+            self.host.registry.create_key(EVENTLOG_KEY + "\\" + s["logName"])
+        return reg_put_exact(self.host.registry, key, s.get("values"))
+
+    def start(self, s):
+        scm = self.host.scm
+        if scm.status(self.name) in ("running", "start_pending"):
+            _wait_running(self.host, self.name, float(self.params.get("startTimeoutSeconds") or 30))
+            return False
+        scm.start(self.name)
+        _wait_running(self.host, self.name, float(self.params.get("startTimeoutSeconds") or 30))
+        return True
+
+    def restart(self, s):
+        scm = self.host.scm
+        if scm.status(self.name) != "stopped":
+            scm.stop(self.name)
+        scm.start(self.name)
+        _wait_running(self.host, self.name, float(self.params.get("startTimeoutSeconds") or 30))
+        return True
+
+    def delete(self, s):
+        scm = self.host.scm
+        if not scm.exists(self.name):
+            return False
+        if scm.status(self.name) != "stopped":
+            scm.stop(self.name)
+        if scm.exists(self.name):
+            scm.delete(self.name)
+        if scm.exists(self.name):
+            raise OpError("SERVICE_MARKED_FOR_DELETE", f"{self.name} is marked for deletion but still exists")
+        return True
+
+    def removeFile(self, s):
+        return self.host.files.delete(s["path"])
+
+    def removeDir(self, s):
+        return remove_dir_up_to(self.host.files, s["path"], s.get("upTo"))
+
+    def revoke(self, s):
+        f = self.host.files
+        return f.is_dir(s["path"]) and f.revoke(s["path"], s["identity"], s.get("sid"))
+
+    def cleanup(self):
+        if self.temp and self.host.files.exists(self.temp):
+            self.host.files.delete(self.temp)
+
+
+VERBS = {"download", "mkdir", "create", "stop", "install_binary", "config", "description", "delayed", "sidType",
+         "failureActions", "failureFlag", "preshutdown", "environment", "eventSource", "start", "restart",
+         "delete", "removeFile", "removeDir", "revoke"}
+
+
+@op("service.apply")
+def service_apply(host, params: dict) -> dict:
+    run = _Apply(host, params)
+    done = []
+    try:
+        for step in params.get("steps") or []:
+            verb = step.get("do")
+            if verb not in VERBS:
+                raise OpError("BAD_PARAMS", f"unknown step {verb!r}")
+            try:
+                changed = getattr(run, verb)(step)
+            except (ScmError, FsError) as e:
+                raise op_error(e, f"{verb} {params['name']}") from None
+            done.append({"do": verb, "changed": bool(changed)})
+            step_done(host, "service.apply", verb)
+    finally:
+        run.cleanup()
+    readiness = None
+    if params.get("readiness"):
+        readiness = wait_ready(host, params["readiness"])
+    state = read_state(host, {"name": params["name"], "binaryPath": params.get("binaryPath"),
+                              "eventSource": params.get("eventSource"), "dirs": params.get("dirs")})
+    state["steps"] = done
+    state["readiness"] = readiness
+    return {"changed": any(d["changed"] for d in done), "state": state}

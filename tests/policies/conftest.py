@@ -1,0 +1,15 @@
+"""One policy-pack process per test session, started exactly as the Pulumi CLI starts it."""
+from __future__ import annotations
+
+import pytest
+
+from scripts.offline_gate import DEFAULT_PACK, PackProcess
+
+
+@pytest.fixture(scope="session")
+def pack():
+    proc = PackProcess(DEFAULT_PACK, project="winfleet", stack="test")
+    try:
+        yield proc
+    finally:
+        proc.close()

@@ -1,0 +1,405 @@
+"""WindowsService through the real dynamic-provider host (gRPC) against the emulator.
+
+Every test drives the provider the way ``pulumi up/refresh/destroy`` does (check, diff, create,
+update, read, delete over gRPC, pickled provider) and inspects the emulated host directly.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+
+import pytest
+
+from components.host.windows_service import (WindowsServiceProvider, decode_failure_actions, service_sid,
+                                             split_command_line)
+from tests.emulator.ops.svc_support import clear_step_faults, inject_step_fault
+from tests.providers.conftest import connection, host_snapshot, journal
+from tests.providers.harness import ProviderError, secret
+
+V1 = b"MZ\x90\x00 winfleet test service v1"
+V2 = b"MZ\x90\x00 winfleet test service v2 (new build)"
+URL1 = "https://artifacts.example.test/api/1.0.0/api.exe"
+URL2 = "https://artifacts.example.test/api/1.1.0/api.exe"
+SVC_KEY = r"HKLM\SYSTEM\CurrentControlSet\Services\api"
+SRC_KEY = r"HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\api"
+EXE = r"C:\Program Files\winfleet\api\api.exe"
+
+
+def sha(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+@pytest.fixture
+def host(lab):
+    h = lab.hosts[0]
+    h.model.files.add_drive("D")
+    h.model.files.downloads[URL1] = V1
+    h.model.files.downloads[URL2] = V2
+    h.model.http.serve(8080, service="api", mode="ready")
+    yield h
+    clear_step_faults(h.model)
+
+
+@pytest.fixture
+def res(provider_host):
+    return provider_host.resource(WindowsServiceProvider())
+
+
+def base_inputs(h, **kw) -> dict:
+    inputs = {
+        "connection": connection(h), "serviceName": "api", "displayName": "API service",
+        "description": "Serves the API", "binaryUrl": URL1, "binarySha256": sha(V1),
+        "arguments": ["-config", r"D:\config\api.yaml"],
+        "environment": {"GOTRACEBACK": "wer", "GOMEMLIMIT": "1GiB"},
+        "recovery": {"actions": [{"action": "restart", "delaySeconds": 5}, {"action": "restart", "delaySeconds": 30}],
+                     "resetPeriodSeconds": 86400, "failureActionsOnNonCrash": True},
+        "preshutdownTimeoutSeconds": 45, "eventSource": {"logName": "Application"},
+        "logs": {"directory": r"D:\logs\api", "maxSizeBytes": 10485760, "maxFiles": 5},
+        "port": 8080, "readinessPath": "/readyz", "readinessTimeoutSeconds": 2, "readinessPollSeconds": 0.05,
+    }
+    inputs.update(kw)
+    return inputs
+
+
+def reg(model, key, name):
+    got = model.registry.get_value(key, name)
+    return None if got is None else got[1]
+
+
+def ops(h) -> dict:
+    return dict(h.counters["ops"])
+
+
+# ---------------------------------------------------------------------------------------------
+def test_lifecycle_create_noop_update_drift_delete(host, res):
+    m = host.model
+    before = host_snapshot(m)
+    inputs = res.checked(base_inputs(host))
+    assert inputs["account"] == "NT SERVICE\\api" and inputs["installDir"] == r"C:\Program Files\winfleet\api"
+
+    rid, outs = res.create(inputs)
+    assert outs["changed"] is True
+    done = [c["do"] for c in outs["changes"]]
+    assert done[0] == "download" and "create" in done and done[-1] == "start"
+    # SCM registration, as the SCM persists it
+    q = m.scm.query("API")                       # service names are case-insensitive
+    assert q["status"] == "running"
+    assert reg(m, SVC_KEY, "ImagePath") == f'"{EXE}" -config D:\\config\\api.yaml'
+    assert reg(m, SVC_KEY, "ObjectName") == "NT SERVICE\\api"
+    assert reg(m, SVC_KEY, "Start") == 2 and reg(m, SVC_KEY, "DelayedAutostart") is None
+    assert reg(m, SVC_KEY, "ServiceSidType") == 1
+    assert reg(m, SVC_KEY, "Environment") == ["GOMEMLIMIT=1GiB", "GOTRACEBACK=wer"]
+    assert decode_failure_actions(reg(m, SVC_KEY, "FailureActions")) == (86400, [(1, 5000), (1, 30000)])
+    assert reg(m, SVC_KEY, "FailureActionsOnNonCrashFailures") == 1
+    assert reg(m, SVC_KEY, "PreshutdownTimeout") == 45000
+    assert reg(m, SVC_KEY, "Description") == "Serves the API"
+    assert reg(m, SRC_KEY, "EventMessageFile") == r"%SystemRoot%\System32\EventCreate.exe"
+    assert m.files.sha256(EXE) == sha(V1)
+    log_acl = m.files.acl(r"D:\logs\api")
+    assert any(a["identity"] == "NT SERVICE\\api" and a["rights"] == "Modify" and a.get("sid") == service_sid("api")
+               for a in log_acl)
+    # live state and prior values in the outputs; the journal on the host holds the same priors
+    assert outs["state"]["service"]["status"] == "Running" and outs["state"]["readiness"]["ready"] is True
+    assert outs["prior"]["service"] == {"name": "api", "exists": False}
+    assert journal(m)["WindowsService/api"]["prior"]["service"] == {"name": "api", "exists": False}
+
+    # a second identical run: diff (local) says no change; converging again changes nothing
+    assert res.diff(rid, outs, inputs)["changes"] == "none"
+    n = ops(host)
+    again = res.update(rid, outs, inputs)
+    assert again["changed"] is False and again["changes"] == []
+    delta = {k: v - n.get(k, 0) for k, v in ops(host).items() if v != n.get(k, 0)}
+    assert delta == {"journal.read": 1, "service.read": 1}
+
+    # description change: an update, not a replace; no restart
+    pid = m.scm.query("api")["pid"]
+    new = res.checked(base_inputs(host, description="Serves the API (v1)"))
+    d = res.diff(rid, outs, new)
+    assert d["changes"] == "some" and d["replaces"] == []
+    outs = res.update(rid, outs, new)
+    assert [c["do"] for c in outs["changes"]] == ["description"]
+    assert reg(m, SVC_KEY, "Description") == "Serves the API (v1)" and m.scm.query("api")["pid"] == pid
+
+    # renaming is a replace (delete first: the port stays the same)
+    d = res.diff(rid, outs, res.checked(base_inputs(host, serviceName="api2")))
+    assert d["replaces"] == ["serviceName"] and d["deleteBeforeReplace"] is True
+
+    # drift made out of band shows in read (refresh) and the next update converges it
+    m.scm.change_config("api", start=3, display_name="Tampered")
+    m.registry.set_value(SVC_KEY, "Environment", "REG_MULTI_SZ", ["GOTRACEBACK=none"])
+    _, live = res.read(rid, outs)
+    assert set(live["drift"]) == {"startMode", "displayName", "environment"}
+    assert live["state"]["service"]["start"] == 3 and live["state"]["service"]["displayName"] == "Tampered"
+    assert live["state"]["service"]["environment"] == ["GOTRACEBACK=none"]
+    d = res.diff(rid, live, new)
+    assert d["changes"] == "some" and d["replaces"] == []
+    outs = res.update(rid, live, new)
+    assert {"config", "environment", "restart"} <= {c["do"] for c in outs["changes"]}
+    assert reg(m, SVC_KEY, "Start") == 2 and reg(m, SVC_KEY, "DisplayName") == "API service"
+    _, live = res.read(rid, outs)
+    assert live["drift"] == []
+
+    # delete restores the exact prior host state (service, env, event source, binary, dirs, journal)
+    res.delete(rid, outs)
+    assert host_snapshot(m) == before
+    assert journal(m) == {}
+
+
+def test_binary_replacement_stops_first_and_bad_checksum_changes_nothing(host, res):
+    m = host.model
+    inputs = res.checked(base_inputs(host))
+    rid, outs = res.create(inputs)
+    pid = m.scm.query("api")["pid"]
+
+    # a wrong checksum: the update fails before anything changed
+    snap = host_snapshot(m)
+    bad = res.checked(base_inputs(host, binaryUrl=URL2, binarySha256=sha(b"the build we reviewed")))
+    with pytest.raises(ProviderError) as err:
+        res.update(rid, outs, bad)
+    assert "CHECKSUM_MISMATCH" in err.value.details and sha(V2) in err.value.details
+    assert host_snapshot(m) == snap and m.scm.query("api")["pid"] == pid
+
+    # the real v2: stop, swap (old kept until the new one is in place), start, readiness
+    v2 = res.checked(base_inputs(host, binaryUrl=URL2, binarySha256=sha(V2)))
+    outs = res.update(rid, outs, v2)
+    done = [c["do"] for c in outs["changes"]]
+    assert done == ["download", "stop", "install_binary", "start"]
+    assert m.files.sha256(EXE) == sha(V2)
+    assert not m.files.exists(EXE + ".winfleet-old")
+    assert m.scm.query("api")["pid"] != pid and m.scm.status("api") == "running"
+    assert [p for p in m.files.state() if "winfleet-" in p and p.endswith(".download")] == []
+    res.delete(rid, outs)
+
+
+def test_the_running_binary_is_locked(host, res):
+    """The emulator models what makes 'stop first' necessary: a running image cannot be replaced."""
+    from tests.emulator.windows.files import FsError
+    rid, outs = res.create(res.checked(base_inputs(host)))
+    with pytest.raises(FsError) as err:
+        host.model.files.write(EXE, b"overwrite")
+    assert err.value.code == 32
+    res.delete(rid, outs)
+
+
+def test_bad_checksum_on_create_changes_nothing(host, res):
+    m = host.model
+    before = host_snapshot(m)
+    with pytest.raises(ProviderError) as err:
+        res.create(res.checked(base_inputs(host, binarySha256=sha(b"something else"))))
+    assert "CHECKSUM_MISMATCH" in err.value.details
+    assert host_snapshot(m) == before and journal(m) == {}
+
+
+def test_readiness_gate_never_ready_fails_with_last_status_and_rolls_back(host, res):
+    m = host.model
+    m.http.serve(8080, service="api", mode="never", status=503, body="warming up: cache 10%")
+    before = host_snapshot(m)
+    with pytest.raises(ProviderError) as err:
+        res.create(res.checked(base_inputs(host, readinessTimeoutSeconds=0.3, readinessPollSeconds=0.05)))
+    msg = err.value.details
+    assert "NOT_READY" in msg and "HTTP 503" in msg and "warming up: cache 10%" in msg and "/readyz" in msg
+    assert host_snapshot(m) == before and journal(m) == {}
+
+
+def test_readiness_gate_waits_for_a_slow_start_and_reports_status_codes(host, res):
+    m = host.model
+    m.http.serve(8080, service="api", mode="after", after_seconds=0.3)
+    rid, outs = res.create(res.checked(base_inputs(host, readinessTimeoutSeconds=3, readinessPollSeconds=0.05)))
+    assert outs["state"]["readiness"]["ready"] is True and outs["state"]["readiness"]["attempts"] > 1
+    # a 500 after an update: the update fails and says so
+    m.http.serve(8080, service="api", mode="status", status=500, body="panic: nil map")
+    with pytest.raises(ProviderError) as err:
+        res.update(rid, outs, res.checked(base_inputs(host, description="x", readinessTimeoutSeconds=0.2)))
+    assert "HTTP 500" in err.value.details and "panic: nil map" in err.value.details
+    # a wrong path answers 404 and never passes
+    m.http.serve(8080, service="api", mode="ready", path="/healthz")
+    with pytest.raises(ProviderError) as err:
+        res.update(rid, outs, res.checked(base_inputs(host, description="y", readinessTimeoutSeconds=0.2)))
+    assert "HTTP 404" in err.value.details
+    m.http.serve(8080, service="api", mode="ready")
+    res.delete(rid, outs)
+
+
+@pytest.mark.parametrize("bad, field", [
+    ({"serviceName": 'x"; Remove-Item C:\\ -Recurse; "'}, "serviceName"),
+    ({"serviceName": "has space"}, "serviceName"),
+    ({"binarySha256": "abc"}, "binarySha256"),
+    ({"binaryUrl": "file:///C:/x.exe"}, "binaryUrl"),
+    ({"installDir": "relative\\dir"}, "installDir"),
+    ({"installDir": "C:\\a\\..\\Windows"}, "installDir"),
+    ({"account": "CONTOSO\\svc-api"}, "accountPassword"),
+    ({"accountPassword": "x"}, "accountPassword"),
+    ({"account": "NT SERVICE\\other"}, "account"),
+    ({"sidType": "none"}, "sidType"),
+    ({"startMode": "boot"}, "startMode"),
+    ({"dependencies": ["RpcSs", "rpcss"]}, "dependencies"),
+    ({"dependencies": ["api"]}, "dependencies[0]"),
+    ({"environment": {"A=B": "1"}}, "environment"),
+    ({"recovery": {"actions": [{"action": "restart", "delaySeconds": -1}]}}, "recovery.actions[0].delaySeconds"),
+    ({"port": None}, "port"),
+    ({"readinessPath": "no-slash"}, "readinessPath"),
+    ({"readinessPollSeconds": 5, "readinessTimeoutSeconds": 1}, "readinessPollSeconds"),
+    ({"eventSource": {"logName": "App\\lication"}}, "eventSource.logName"),
+    ({"unknownInput": 1}, "unknownInput"),
+])
+def test_check_rejects_bad_inputs_naming_the_field_and_touches_nothing(host, res, bad, field):
+    before = host_snapshot(host.model)
+    n = ops(host)
+    inputs = base_inputs(host)
+    inputs.update(bad)
+    inputs = {k: v for k, v in inputs.items() if v is not None}
+    _, failures = res.check(inputs)
+    assert failures, bad
+    props = [p for p, _ in failures]
+    assert field in props, failures
+    assert all(reason.startswith(prop) for prop, reason in failures)
+    assert ops(host) == n and host_snapshot(host.model) == before
+
+
+HOSTILE = ['quote " and \' apostrophe', "$(Remove-Item C:\\ -Recurse)", "a; shutdown /s /t 0", "back`tick `$x",
+           "new\nline\r\nCRLF", "ünïcödé — 日本語 🚀", "trailing backslash \\", '\\"escaped\\" "', "%PATH% !x!", ""]
+
+
+def test_hostile_strings_are_stored_literally(host, res):
+    m = host.model
+    text = " | ".join(HOSTILE)
+    env = {f"V{n}": s for n, s in enumerate(HOSTILE)}
+    inputs = res.checked(base_inputs(host, displayName=text.replace("\n", " ").replace("\r", " "),
+                                     description=text, arguments=HOSTILE, environment=env))
+    rid, outs = res.create(inputs)
+    assert reg(m, SVC_KEY, "Description") == text
+    assert reg(m, SVC_KEY, "DisplayName") == inputs["displayName"]
+    assert split_command_line(reg(m, SVC_KEY, "ImagePath")) == [EXE] + HOSTILE
+    assert reg(m, SVC_KEY, "Environment") == [f"{k}={v}" for k, v in sorted(env.items())]
+    # read gives them back unchanged, so a refresh shows no drift
+    _, live = res.read(rid, outs)
+    assert live["drift"] == []
+    assert res.diff(rid, live, inputs)["changes"] == "none"
+    res.delete(rid, outs)
+    assert not m.scm.exists("api")
+
+
+def test_fault_between_two_steps_of_create_loses_nothing(host, res):
+    """The apply dies right after CreateService; its rollback dies too. The journal on the host still
+    has the prior values, so the next run completes and delete restores the exact prior state."""
+    m = host.model
+    before = host_snapshot(m)
+    inputs = res.checked(base_inputs(host))
+    inject_step_fault(m, "service.apply", after="create")
+    inject_step_fault(m, "service.apply", after="delete")      # the rollback's first step
+    with pytest.raises(ProviderError) as err:
+        res.create(inputs)
+    assert "INJECTED_FAULT" in err.value.details
+    # half-applied: the service exists, and the journal remembers that it did not before
+    assert journal(m)["WindowsService/api"]["prior"]["service"] == {"name": "api", "exists": False}
+    rid, outs = res.create(inputs)                 # the next `pulumi up` finishes the job
+    assert m.scm.status("api") == "running" and outs["prior"]["service"]["exists"] is False
+    res.delete(rid, outs)
+    assert host_snapshot(m) == before and journal(m) == {}
+
+
+def test_fault_in_an_update_completes_on_the_next_run(host, res):
+    m = host.model
+    rid, outs = res.create(res.checked(base_inputs(host)))
+    new = res.checked(base_inputs(host, description="v2", environment={"GOTRACEBACK": "wer", "X": "1"}))
+    inject_step_fault(m, "service.apply", after="description")
+    with pytest.raises(ProviderError):
+        res.update(rid, outs, new)
+    # died half-way: the first step is on the host, the rest is not
+    assert reg(m, SVC_KEY, "Description") == "v2"
+    assert reg(m, SVC_KEY, "Environment") == ["GOMEMLIMIT=1GiB", "GOTRACEBACK=wer"]
+    outs2 = res.update(rid, outs, new)             # Pulumi kept the old state: the next run completes it
+    assert [c["do"] for c in outs2["changes"]] == ["environment", "restart"]
+    assert reg(m, SVC_KEY, "Environment") == ["GOTRACEBACK=wer", "X=1"]
+    res.delete(rid, outs2)
+    assert journal(m) == {}
+
+
+def test_existing_service_is_refused_not_adopted(host, res):
+    m = host.model
+    m.scm.create("api", "Somebody else's API", r"C:\other\api.exe", 3, [], "LocalSystem")
+    before = host_snapshot(m)
+    with pytest.raises(ProviderError) as err:
+        res.create(res.checked(base_inputs(host)))
+    assert "serviceName" in err.value.details and "not created by winfleet" in err.value.details
+    assert host_snapshot(m) == before and journal(m) == {}
+
+
+def test_domain_user_password_is_secret_everywhere(host, res):
+    m = host.model
+    pw = "S3cr3t-P@ss'\"$(x)"
+    m.scm.domain_passwords["contoso\\svc-api"] = pw
+    inputs = base_inputs(host, account="CONTOSO\\svc-api", accountPassword=secret(pw))
+    checked = res.checked(inputs)
+    rid, outs = res.create(dict(checked, accountPassword=secret(pw)))
+    # the engine marks accountPassword (and connection) secret: WindowsService declares them in
+    # additional_secret_outputs (tests/unit/host/test_svc_resources.py); nothing else carries it
+    assert outs["accountPassword"] == pw
+    assert pw not in json.dumps({k: v for k, v in outs.items() if k not in ("accountPassword", "connection")})
+    assert any(c.get("password") == "[secret]" for c in outs["changes"])
+    assert m.scm.password_matches("api", pw) and m.scm.status("api") == "running"
+    assert pw not in json.dumps(m.state())
+    # a wrong password: the start fails with the logon error, and the error text has no password
+    wrong = "Wr0ng-" + pw
+    with pytest.raises(ProviderError) as err:
+        res.update(rid, outs, dict(checked, accountPassword=secret(wrong), description="rotated"))
+    assert "SERVICE_LOGON_FAILED" in err.value.details and wrong not in err.value.details
+    res.delete(rid, outs)
+
+
+def test_dependencies_and_delayed_start_and_marked_for_delete(host, res):
+    m = host.model
+    rid, outs = res.create(res.checked(base_inputs(host, dependencies=["Dnscache", "eventlog"], startMode="delayed-auto",
+                                                   sidType="restricted")))
+    assert reg(m, SVC_KEY, "DependOnService") == ["Dnscache", "eventlog"]
+    assert reg(m, SVC_KEY, "DelayedAutostart") == 1 and reg(m, SVC_KEY, "ServiceSidType") == 3
+    assert "api" in m.scm.dependents("EventLog")
+    # another (foreign) service that depends on ours and runs: delete must not silently stop it
+    m.scm.create("watcher", "Watcher", "C:\\w\\w.exe", 3, ["api"], "LocalSystem")
+    m.files.mkdir("C:\\w")
+    m.files.write("C:\\w\\w.exe", b"w")
+    m.scm.start("watcher")
+    with pytest.raises(ProviderError) as err:
+        res.delete(rid, outs)
+    assert "DEPENDENT_SERVICES_RUNNING" in err.value.details and "watcher" in err.value.details
+    assert m.scm.exists("api") and "WindowsService/api" in journal(m)
+    m.scm.stop("watcher")
+    m.scm.delete("watcher")
+    res.delete(rid, outs)
+    assert not m.scm.exists("api") and journal(m) == {}
+
+
+def test_service_deleted_out_of_band_is_recreated(host, res):
+    m = host.model
+    inputs = res.checked(base_inputs(host))
+    rid, outs = res.create(inputs)
+    m.scm.stop("api")
+    m.scm.delete("api")
+    _, live = res.read(rid, outs)
+    assert "displayName" in live["drift"] and live["state"]["exists"] is False
+    assert res.diff(rid, live, inputs)["changes"] == "some"
+    outs = res.update(rid, live, inputs)
+    assert "create" in [c["do"] for c in outs["changes"]] and m.scm.status("api") == "running"
+    res.delete(rid, outs)
+
+
+def test_concurrent_creates_on_one_host(host, res):
+    m = host.model
+    names = ["svc-a", "svc-b", "svc-c", "svc-d"]
+    for n, name in enumerate(names):
+        m.http.serve(9000 + n, service=name, mode="ready")
+
+    def one(n_name):
+        n, name = n_name
+        inputs = res.checked(base_inputs(host, serviceName=name, displayName=f"Svc {name}", port=9000 + n,
+                                         eventSource={"logName": "Application"}, logs={"directory": f"D:\\logs\\{name}"}))
+        return res.create(inputs)
+
+    before = host_snapshot(m)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, enumerate(names)))
+    assert all(m.scm.status(n) == "running" for n in names)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda r: res.delete(*r), results))
+    assert host_snapshot(m) == before
