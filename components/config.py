@@ -4,7 +4,7 @@ Public API
 ----------
 * ``load_config() -> WinfleetConfig`` — reads every ``winfleet:*`` key of the running stack
   (``pulumi.Config("winfleet")``; call it before registering any resource).
-* ``load_config_file(path, *, secrets=None, secret_placeholder=None) -> WinfleetConfig`` — reads the
+* ``load_config_file(path, *, secrets=None, secret_placeholder=None, base_dir=None) -> WinfleetConfig`` — reads the
   ``config:`` section of a ``Pulumi.<stack>.yaml``. A ``secure:`` value is Pulumi-encrypted and cannot be
   decrypted without the CLI: pass ``secrets={"winfleet:existingHosts[0].password": "..."}`` (key path as in
   error messages) or ``secret_placeholder="..."`` to substitute every encrypted value; otherwise each
@@ -165,8 +165,9 @@ def _source_list(values: list[str], *, allow_tags: set[str], purpose: str) -> li
             raise ValueError(f"{s!r} is not a valid CIDR ({e}); allowed: e.g. '203.0.113.0/24' or '198.51.100.7'")
         if net.prefixlen == 0:
             raise ValueError(f"{s!r} opens {purpose} to everyone; allowed: specific CIDRs")
-        if net.version == 4 and net.prefixlen < 8:
-            raise ValueError(f"{s!r} is too broad for {purpose} (prefix shorter than /8); use specific CIDRs")
+        if (net.version == 4 and net.prefixlen < 8) or (net.version == 6 and net.prefixlen < 16):
+            raise ValueError(f"{s!r} is too broad for {purpose} (prefix shorter than /8 for IPv4, /16 for IPv6); "
+                             "use specific CIDRs")
         out.append(str(net))
     if len(set(out)) != len(out):
         raise ValueError("contains duplicates")
@@ -1084,12 +1085,14 @@ def load_config() -> WinfleetConfig:
 
 
 def load_config_file(path: str | os.PathLike, *, secrets: Optional[dict[str, str]] = None,
-                     secret_placeholder: Optional[str] = None) -> WinfleetConfig:
+                     secret_placeholder: Optional[str] = None,
+                     base_dir: Optional[str | os.PathLike] = None) -> WinfleetConfig:
     """Read the `config:` section of a Pulumi.<stack>.yaml (keys `winfleet:<key>`).
 
     Encrypted values (`{secure: ...}`) cannot be decrypted without the Pulumi CLI. Each is replaced by
     ``secrets[<key path>]`` (key paths as in error messages, e.g. "winfleet:existingHosts[0].password"),
-    else by ``secret_placeholder`` if given; otherwise it is reported as a problem.
+    else by ``secret_placeholder`` if given; otherwise it is reported as a problem. Relative paths
+    (``existingHosts[].caPemFile``) resolve against ``base_dir`` (default: the file's directory).
     """
     import yaml
     p = Path(path)
@@ -1125,10 +1128,11 @@ def load_config_file(path: str | os.PathLike, *, secrets: Optional[dict[str, str
         az = raw.get("azure") or {}
         if isinstance(az, dict) and "location" not in az:
             raw["azure"] = {**az, "location": loc}
+    base = Path(base_dir) if base_dir is not None else p.parent
     if problems:
         try:
-            parse_config(raw, base_dir=p.parent)
+            parse_config(raw, base_dir=base)
         except ConfigError as e:
             problems += e.problems
         raise ConfigError(problems)
-    return parse_config(raw, base_dir=p.parent)
+    return parse_config(raw, base_dir=base)

@@ -282,9 +282,22 @@ def collect_resources(program_dir: Path, config_path: Path, python: Optional[str
 def _program_error(stderr: str, stdout: str) -> str:
     text = (stderr or "").strip() or (stdout or "").strip()
     lines = text.splitlines()
-    # A ConfigError (or any exception) message is the useful part: keep the tail of the traceback.
-    tail = "\n".join(lines[-30:])
+    tail = "\n".join(lines[-40:])
     return "the Pulumi program failed under mocks:\n" + tail
+
+
+def _describe_program_error(e: BaseException, program: Path) -> str:
+    """A config error is its message (it already names each key, value and fix); anything else is the
+    exception with the traceback frames from the program's own files."""
+    import traceback
+
+    head = f"{type(e).__module__}.{type(e).__name__}" if type(e).__module__ != "builtins" else type(e).__name__
+    if type(e).__name__ == "ConfigError":
+        return f"{head}: {e}\n"
+    frames = [f for f in traceback.extract_tb(e.__traceback__)
+              if str(Path(f.filename).resolve()).startswith(str(program)) and "offline_gate" not in f.filename]
+    body = "".join(traceback.format_list(frames)) if frames else ""
+    return f"Traceback (program frames only):\n{body}{head}: {e}\n" if body else f"{head}: {e}\n"
 
 
 def _collect_main() -> int:
@@ -292,8 +305,12 @@ def _collect_main() -> int:
     import logging
 
     logging.disable(logging.WARNING)  # mock engine logs go to the logging module; keep stdout for the result
-    out = _collect_in_this_process(Path(job["program"]), job["config"], job["secret_keys"], job["project"],
-                                   job["stack"])
+    program = Path(job["program"]).resolve()
+    try:
+        out = _collect_in_this_process(program, job["config"], job["secret_keys"], job["project"], job["stack"])
+    except Exception as e:  # noqa: BLE001 - report the program's error, not the gate's plumbing
+        sys.stderr.write(_describe_program_error(e, program))
+        return 3
     sys.stdout.write(json.dumps(out) + "\n")
     sys.stdout.flush()
     return 0
@@ -688,15 +705,17 @@ def analyze(resources: list, pack: PackProcess, policy_config: Optional[dict] = 
     for d in diags:
         r = by_urn.get(d["urn"])
         d["type"], d["name"] = (r.type, r.name) if r else ("", "")
+    diags.sort(key=lambda d: (LEVELS.index(d["level"]) != 1, d["policy"], d["urn"], d["message"]))
     return info, diags
 
 
 def run_gate(stack_config: Path, program_dir: Path = ROOT, pack_dir: Path = DEFAULT_PACK,
-             policy_config: Optional[dict] = None, python: Optional[str] = None) -> GateResult:
+             policy_config: Optional[dict] = None, python: Optional[str] = None,
+             pack_python: Optional[str] = None) -> GateResult:
     t0 = time.perf_counter()
     resources, meta = collect_resources(program_dir, stack_config, python=python)
     t1 = time.perf_counter()
-    with PackProcess(pack_dir, python=python, project=meta["project"], stack=meta["stack"],
+    with PackProcess(pack_dir, python=pack_python or python, project=meta["project"], stack=meta["stack"],
                      config=meta["config"], secret_keys=meta["secret_keys"]) as pack:
         t2 = time.perf_counter()
         info, diags = analyze(resources, pack, policy_config)
@@ -876,6 +895,8 @@ def main(argv: Optional[list] = None) -> int:
     ap.add_argument("--summary-md", default=None, help="also append a Markdown summary to this file "
                                                        "(e.g. $GITHUB_STEP_SUMMARY)")
     ap.add_argument("--python", default=None, help="interpreter for the program and the pack (default: this one)")
+    ap.add_argument("--pack-python", default=None,
+                    help="interpreter for the pack only, e.g. policies/venv/bin/python (the CLI's pack virtualenv)")
     args = ap.parse_args(argv)
     stack_config = Path(args.stack_config)
     if not stack_config.is_absolute() and not stack_config.exists() and (Path(args.program) / stack_config).exists():
@@ -883,7 +904,7 @@ def main(argv: Optional[list] = None) -> int:
     try:
         result = run_gate(stack_config, Path(args.program).resolve(), Path(args.policy_pack).resolve(),
                           load_policy_config(Path(args.policy_config) if args.policy_config else None),
-                          python=args.python)
+                          python=args.python, pack_python=args.pack_python)
     except GateError as e:
         if args.json:
             print(json.dumps({"error": str(e), "summary": {"passed": False}}, indent=2))

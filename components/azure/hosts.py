@@ -71,7 +71,7 @@ class AzureHosts(pulumi.ComponentResource):
             vmc = WindowsVm(f"{name}-{host}", cfg, index=i, computer_name=host, resource_group_name=rg,
                             subnet_id=self.network.subnet.id, private_ip=private_ip,
                             backend_pool_id=self.load_balancer.backend_pool_id, tags=tags,
-                            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.load_balancer]))
+                            opts=pulumi.ResourceOptions(parent=self))
             # CN = computer name (<= 15 chars, well under X.509's 64); clients validate the SANs.
             dns_names: pulumi.Input = [host]
             ips: list = [private_ip]

@@ -70,7 +70,7 @@ class ServiceLoadBalancer(pulumi.ComponentResource):
         def sub_id(kind: str, item: str) -> pulumi.Output[str]:
             return base.apply(lambda b: f"{b}/{kind}/{item}")
 
-        self.backend_pool_id = sub_id("backendAddressPools", POOL)
+        pool_id = sub_id("backendAddressPools", POOL)
         probes, rules = [], []
         self.service_endpoints: dict[str, ServiceEndpoint] = {}
         for svc in cfg.services:
@@ -83,13 +83,13 @@ class ServiceLoadBalancer(pulumi.ComponentResource):
             rules.append(network.LoadBalancingRuleArgs(
                 name=rule_name, protocol="Tcp", frontend_port=svc.port, backend_port=svc.port,
                 frontend_ip_configuration=network.SubResourceArgs(id=sub_id("frontendIPConfigurations", FRONTEND)),
-                backend_address_pool=network.SubResourceArgs(id=self.backend_pool_id),
+                backend_address_pool=network.SubResourceArgs(id=pool_id),
                 probe=network.SubResourceArgs(id=sub_id("probes", probe_name)),
                 enable_tcp_reset=True, disable_outbound_snat=True, enable_floating_ip=False,
                 idle_timeout_in_minutes=cfg.load_balancer.idle_timeout_minutes, load_distribution="Default"))
             self.service_endpoints[svc.name] = ServiceEndpoint(
                 name=svc.name, port=svc.port, rule_name=rule_name, probe_name=probe_name, probe=spec,
-                rule_id=sub_id("loadBalancingRules", rule_name), probe_id=sub_id("probes", probe_name),
+                rule_id=None, probe_id=None,   # set from the LB's id below
                 url=self.frontend_address.apply(lambda a, p=svc.port: f"http://{a}:{p}/"))
 
         self.load_balancer = network.LoadBalancer(
@@ -98,5 +98,11 @@ class ServiceLoadBalancer(pulumi.ComponentResource):
             frontend_ip_configurations=[frontend],
             backend_address_pools=[network.BackendAddressPoolArgs(name=POOL)],
             probes=probes, load_balancing_rules=rules, opts=child)
+        # References for other resources derive from the created LB's id, so they wait for it.
+        lb_id = self.load_balancer.id
+        self.backend_pool_id = lb_id.apply(lambda i: f"{i}/backendAddressPools/{POOL}")
+        for ep in self.service_endpoints.values():
+            ep.rule_id = lb_id.apply(lambda i, r=ep.rule_name: f"{i}/loadBalancingRules/{r}")
+            ep.probe_id = lb_id.apply(lambda i, p=ep.probe_name: f"{i}/probes/{p}")
         self.register_outputs({"frontendAddress": self.frontend_address,
                                "serviceUrls": {n: e.url for n, e in self.service_endpoints.items()}})

@@ -438,7 +438,7 @@ class HostResourceProvider(dyn.ResourceProvider):
     def create(self, props: dict) -> dyn.CreateResult:
         inputs = self.parse(props)
         try:
-            outs = self._converge(inputs, None, None)
+            outs = self._converge(inputs, None, None, creating=True)
         except Exception as exc:
             raise self._fail("create", inputs, exc) from exc
         return dyn.CreateResult(self.resource_id(inputs), outs)
@@ -450,12 +450,12 @@ class HostResourceProvider(dyn.ResourceProvider):
         except ValidationError:
             old_inputs = None
         try:
-            outs = self._converge(inputs, old_inputs, unwrap_secrets(olds or {}))
+            outs = self._converge(inputs, old_inputs, unwrap_secrets(olds or {}), creating=False)
         except Exception as exc:
             raise self._fail("update", inputs, exc) from exc
         return dyn.UpdateResult(outs)
 
-    def _converge(self, inputs, old_inputs, old_outs) -> dict:
+    def _converge(self, inputs, old_inputs, old_outs, *, creating: bool) -> dict:
         host = self._session(inputs)
         key = self.journal_key(inputs)
         holder = self.identity(inputs)
@@ -492,7 +492,7 @@ class HostResourceProvider(dyn.ResourceProvider):
                     state = self.apply(host, inputs, changes, prior)
                     host.flush()
                 except Exception as exc:
-                    if old_inputs is None:
+                    if creating:
                         self._rollback(inputs, key, holder, exc)
                     raise
             else:

@@ -129,7 +129,8 @@ class CrashDumpsProvider(HostResourceProvider):
         dirs = {d["path"].lower(): d for d in cur.get("dirs") or []}
         live = dirs.get(i.dump_folder.lower()) or {"exists": False, "acl": []}
         top = next((p for p in _ancestors(i.dump_folder) if not (dirs.get(p.lower()) or {}).get("exists")), None)
-        return {"localdumps": {"exeName": i.exe_name, "values": (cur.get("localDumps") or {}).get("values")},
+        ld = cur.get("localDumps") or {}
+        return {"localdumps": {"exeName": i.exe_name, "values": ld.get("values"), "createdFrom": ld.get("missingParent")},
                 item_name("dir", i.dump_folder): {"path": i.dump_folder, "exists": bool(live.get("exists")),
                                                   "createdFrom": top, "account": i.account,
                                                   "ace": _explicit_ace(live, i.account)}}
@@ -154,7 +155,8 @@ class CrashDumpsProvider(HostResourceProvider):
         steps = []
         ld = prior.get("localdumps")
         if ld is not None:
-            steps.append({"do": "localDumps", "values": ld.get("values"), "exeName": ld.get("exeName")})
+            steps.append({"do": "localDumps", "values": ld.get("values"), "exeName": ld.get("exeName"),
+                          "upTo": ld.get("createdFrom") if ld.get("values") is None else None})
         for item, p in prior.items():
             if not item.startswith("dir:"):
                 continue

@@ -2,7 +2,9 @@
 
 Inputs: ``connection``, ``lun`` (Azure: the data disk's LUN) **or** ``diskNumber`` (existing hosts),
 ``driveLetter`` ("D"), ``label`` (free text, up to 32 characters, stored literally), ``fileSystem``
-("NTFS").
+("NTFS"). With neither ``lun`` nor ``diskNumber`` (an existing host whose data volume is already
+there, ``HostTarget.data_disk == {}``) the resource only checks that the volume exists and is NTFS,
+reports its size and free space, and never changes or removes it.
 
 Safety: never touches a disk that already holds a volume other than ours. "Ours" means this
 resource holds the disk in the host journal (``DataVolume/lun<N>`` or ``DataVolume/disk<N>``), i.e.
@@ -54,9 +56,15 @@ class DataVolumeInputs(HostInputs):
 
     @model_validator(mode="after")
     def _one_disk(self):
-        if (self.lun is None) == (self.disk_number is None):
-            raise ValueError("give exactly one of lun (Azure data disk LUN) or diskNumber (the disk's number on the host)")
+        if self.lun is not None and self.disk_number is not None:
+            raise ValueError("give one of lun (Azure data disk LUN) or diskNumber (the disk's number on the host), "
+                             "not both; give neither for a volume that already exists")
         return self
+
+    @property
+    def existing(self) -> bool:
+        """No disk given: the volume must already exist; DataVolume only checks and reports it."""
+        return self.lun is None and self.disk_number is None
 
 
 class DataVolumeProvider(HostResourceProvider):
@@ -66,6 +74,8 @@ class DataVolumeProvider(HostResourceProvider):
     delete_before_replace = True      # old and new would claim the same disk
 
     def journal_scope(self, inputs) -> str:
+        if inputs.existing:
+            return f"existing{inputs.drive_letter}"
         return f"lun{inputs.lun}" if inputs.lun is not None else f"disk{inputs.disk_number}"
 
     def identity(self, inputs) -> str:
@@ -77,6 +87,12 @@ class DataVolumeProvider(HostResourceProvider):
 
     def _disk(self, inputs, current: dict) -> dict:
         disks = current.get("disks", [])
+        if inputs.existing:
+            for d in disks:
+                if any(p["driveLetter"] == inputs.drive_letter and p["volume"] for p in d["partitions"]):
+                    return d
+            raise Refused("driveLetter", f"there is no volume {inputs.drive_letter}: on the host; give lun or "
+                                         "diskNumber to let DataVolume create it on a data disk")
         if inputs.disk_number is not None:
             found = [d for d in disks if d["number"] == inputs.disk_number]
             field = "diskNumber"
@@ -84,7 +100,7 @@ class DataVolumeProvider(HostResourceProvider):
         else:
             found = [d for d in disks if d.get("lun") == inputs.lun and not (d["isBoot"] or d["isSystem"])]
             field = "lun"
-            what = f"a data disk at LUN {inputs.lun}"
+            what = f"data disk at LUN {inputs.lun}"
         if not found:
             seen = ", ".join(f"disk {d['number']} (LUN {d.get('lun')}, {d['sizeBytes'] // 2**30} GiB)" for d in disks)
             raise Refused(field, f"there is no {what} on the host; disks: {seen or 'none'}")
@@ -95,6 +111,13 @@ class DataVolumeProvider(HostResourceProvider):
             raise Refused(field, f"disk {disk['number']} holds the boot/system volume; it is never a data disk")
         return disk
 
+    def _check_existing(self, inputs, current: dict) -> list[dict]:
+        disk = self._disk(inputs, current)
+        part = self._volume_part(disk, inputs.drive_letter)
+        if part["volume"]["fileSystem"] != inputs.file_system:
+            raise Refused("fileSystem", f"{inputs.drive_letter}: is {part['volume']['fileSystem']}, not {inputs.file_system}")
+        return []
+
     @staticmethod
     def _volume_part(disk: dict, letter: str) -> Optional[dict]:
         for p in disk["partitions"]:
@@ -103,6 +126,8 @@ class DataVolumeProvider(HostResourceProvider):
         return None
 
     def prior_of(self, inputs, current) -> dict:
+        if inputs.existing:
+            return {}                    # we change nothing, so there is nothing to record
         disk = self._disk(inputs, current)
         return {"disk": {"number": disk["number"], "online": disk["online"], "readOnly": disk["readOnly"],
                          "partitionStyle": disk["partitionStyle"],
@@ -110,6 +135,8 @@ class DataVolumeProvider(HostResourceProvider):
 
     # ---- Test -------------------------------------------------------------------------------
     def plan_in_context(self, inputs, current, ctx) -> list[dict]:
+        if inputs.existing:
+            return self._check_existing(inputs, current)
         disk = self._disk(inputs, current)
         n = disk["number"]
         letter = inputs.drive_letter
@@ -217,7 +244,8 @@ class DataVolumeProvider(HostResourceProvider):
             out["driveLetter"] = None          # no volume at all
         else:
             out["driveLetter"] = part["driveLetter"]
-            out["label"] = part["volume"]["label"]
+            if not inputs.existing:          # an existing volume's label is not ours to converge
+                out["label"] = part["volume"]["label"]
         return out
 
 

@@ -237,6 +237,19 @@ class ServiceBaselineProvider(HostResourceProvider):
         steps += [{"do": "start", "name": n} for n in start_order(restart, by)]
         return steps
 
+    def report(self, i, state: dict) -> dict:
+        """The ``state`` output: the listed services and their dependents only (not the whole host)."""
+        rows = self._rows(state)
+        by, dependents = _graph(rows)
+        keep = set()
+        for s in i.services:
+            if s.lower() in by:
+                keep.add(s.lower())
+                keep.update(transitive_dependents(s, dependents))
+        out = {k: v for k, v in state.items() if k != "services"}
+        out["services"] = [r for r in rows if r["name"].lower() in keep]
+        return out
+
     def apply(self, host, i, changes: list[dict], prior: dict) -> dict:
         return host.state("baseline.apply", {"steps": changes, "startTimeoutSeconds": i.start_timeout_seconds},
                           final=True)

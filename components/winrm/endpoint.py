@@ -62,9 +62,14 @@ class Endpoint:
         unknown = sorted(set(connection) - known)
         if unknown:
             raise InvalidEndpoint(f"connection has unknown keys {unknown}; allowed: {sorted(known)}")
+        port = connection.get("port")
+        if port is None:
+            port = 5986
+        elif isinstance(port, float) and port.is_integer():   # numbers arrive as floats from Pulumi's gRPC
+            port = int(port)
         return cls(
             host=connection.get("host"),
-            port=connection.get("port", 5986) if connection.get("port") is not None else 5986,
+            port=port,
             username=connection.get("username"),
             password=connection.get("password") or "",
             auth=connection.get("auth") or "ntlm",

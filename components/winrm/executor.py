@@ -259,13 +259,13 @@ def _execute(shell: Shell, op: str, payload: bytes, deadline: float) -> tuple[by
         p.operation_timeout_sec = OPERATION_TIMEOUT_MAX
         try:
             if not finished:
-                # stop the process first (ctrl_c), then terminate; a failing signal leaves the
-                # shell in an unknown state, which the caller discards
+                # stop the process first (ctrl_c), then terminate
                 _signal(p, sid, command_id, "ctrl_c")
             p.cleanup_command(sid, command_id)
         except Exception as exc:
-            if finished:
-                raise _classify(exc, ep, op, "Signal") from None
+            # the op's output (if any) stands; the shell is in an unknown state: discard it
+            shell.broken = True
+            log.debug("%s on %s: Signal failed (%s); the shell will be discarded", op, ep.label, type(exc).__name__)
 
 
 def _signal(p: Protocol, sid: str, command_id: str, code: str) -> None:
@@ -366,7 +366,7 @@ def _run_once(ep: Endpoint, op: str, payload: bytes, deadline: float) -> dict:
     healthy = False
     try:
         stdout, stderr, rc = _execute(shell, op, payload, deadline)
-        healthy = True
+        healthy = not shell.broken
     except WsmanFault as err:
         if {err.wsman_code, err.wmi_code} & _RECREATE_CODES:
             raise _Recreate(err) from None

@@ -28,6 +28,7 @@ class Shell:
         self.protocol = protocol
         self.shell_id = shell_id
         self.commands = 0
+        self.broken = False
         self.last_used = time.monotonic()
 
     def close(self) -> None:

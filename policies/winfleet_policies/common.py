@@ -39,9 +39,13 @@ def lb_probes(lb_props: Any) -> Any:
         return P.UNKNOWN
     out = {}
     for i, probe in enumerate(probes):
-        if probe is P.UNKNOWN or not isinstance(probe, Mapping):
+        if probe is P.UNKNOWN:
+            return P.UNKNOWN  # an unknown probe might be the one a rule references
+        if not isinstance(probe, Mapping):
             continue
         name = P.get(probe, "name")
+        if name is P.UNKNOWN:
+            return P.UNKNOWN
         if not isinstance(name, str):
             name = f"#{i}"
         out[name] = probe

@@ -24,7 +24,7 @@ def validate_crash_recovery(args: ResourceValidationArgs, report: ReportViolatio
     if P.is_unknown(recovery):
         return
     actions = P.items(P.get(props, "recovery.actions", []))
-    if actions is P.UNKNOWN:
+    if actions is P.UNKNOWN or any(a is P.UNKNOWN for a in actions):
         return
     kinds = [str(P.get(a, "action", "")).lower() for a in actions if isinstance(a, Mapping)]
     if not kinds:

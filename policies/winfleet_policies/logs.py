@@ -24,11 +24,14 @@ def validate_eventlog_sizes(args: ResourceValidationArgs, report: ReportViolatio
     if logs is P.UNKNOWN:
         return
     seen = set()
+    incomplete = False  # an unknown entry might be the log that looks missing
     for entry in logs:
         if not isinstance(entry, Mapping):
+            incomplete = incomplete or entry is P.UNKNOWN
             continue
         name = P.get(entry, "name")
         if not isinstance(name, str):
+            incomplete = incomplete or name is P.UNKNOWN
             continue
         seen.add(name.lower())
         size = P.num(P.get(entry, "maxSizeKb"))
@@ -40,7 +43,7 @@ def validate_eventlog_sizes(args: ResourceValidationArgs, report: ReportViolatio
         if isinstance(size, (int, float)) and (size < 1024 or size % 64 != 0):
             report(f"event log {name}: maxSizeKb={size} is not a valid size (Windows needs >= 1024 KB in "
                    "multiples of 64 KB).")
-    if require_all:
+    if require_all and not incomplete:
         for key, (label, minimum) in sorted(minimums.items()):
             if key not in seen:
                 report(f"event log {label} is not sized by this resource (minimum {minimum} KB); "
@@ -69,7 +72,8 @@ eventlog_minimum_sizes = ResourceValidationPolicy(
 def validate_eventlog_retention(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != T.EVENT_LOG_SETTINGS:
         return
-    allowed = {str(a).lower() for a in P.config_list(args, "allowedRetention", ["circular", "autoBackup"])}
+    allowed_list = [str(a) for a in P.config_list(args, "allowedRetention", ["circular", "autoBackup"])]
+    allowed = {a.lower() for a in allowed_list}
     logs = P.items(P.get(args.props, "logs", []))
     if logs is P.UNKNOWN:
         return
@@ -81,7 +85,7 @@ def validate_eventlog_retention(args: ResourceValidationArgs, report: ReportViol
         if isinstance(retention, str) and retention.lower() not in allowed:
             why = (" 'retain' keeps events without archiving them: once the log is full Windows stops logging "
                    "(and for Security, with CrashOnAuditFail, stops the host).") if retention.lower() == "retain" else ""
-            report(f"event log {name}: retention {retention!r} is not allowed (allowed: {sorted(allowed)}).{why}")
+            report(f"event log {name}: retention {retention!r} is not allowed (allowed: {', '.join(allowed_list)}).{why}")
 
 
 eventlog_retention = ResourceValidationPolicy(

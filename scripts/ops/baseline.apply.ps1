@@ -65,7 +65,7 @@ if ($P.startTimeoutSeconds) { $timeout = [double]$P.startTimeoutSeconds }
 $done = @()
 $touched = @()
 foreach ($step in @($P.steps)) {
-    $verb = [string]$step.do
+    $verb = [string]$step.'do'
     $s = Get-Svc -Name ([string]$step.name)
     $name = $s.ServiceName
     $changed = $false
@@ -106,7 +106,7 @@ foreach ($step in @($P.steps)) {
         }
         default { Fail 'BAD_PARAMS' "unknown step $verb" }
     }
-    $done += @{ do = $verb; name = $name; changed = $changed }
+    $done += @{ 'do' = $verb; name = $name; changed = $changed }
     if ($touched -notcontains $name) { $touched += $name }
 }
 $rows = @()

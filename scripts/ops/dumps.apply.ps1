@@ -1,5 +1,5 @@
 # dumps.apply {"exeName", "dumpFolder", "dirs", "serviceName"|null, "steps": [
-#     {"do": "mkdir", "path", "grant", "sid", "rights"} | {"do": "localDumps", "values"|null, "exeName"?} |
+#     {"do": "mkdir", "path", "grant", "sid", "rights"} | {"do": "localDumps", "values"|null, "exeName"?, "upTo"?} |
 #     {"do": "revoke", "path", "identity", "sid"} | {"do": "removeDir", "path", "upTo"}]}
 #  -> {"changed": bool, "state": {<as dumps.read>, "steps": [{"do","changed"}]}}
 # Python (components/host/crash_dumps.py) plans; this script performs the steps in order:
@@ -66,8 +66,13 @@ function Read-DumpState {
             try { $envBlock = $k.GetValue('Environment', $null, [Microsoft.Win32.RegistryValueOptions]::DoNotExpandEnvironmentNames) } finally { $k.Close() }
         }
     }
+    $missing = $null
+    foreach ($parent in @('SOFTWARE\Microsoft\Windows\Windows Error Reporting', 'SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps')) {
+        if (-not (Test-Path -LiteralPath ('HKLM:\' + $parent))) { $missing = 'HKLM\' + $parent; break }
+    }
     return @{
-        localDumps         = @{ exeName = $exe; values = (Get-KeySnapshot -SubKey ('SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps\' + $exe)) }
+        localDumps         = @{ exeName = $exe; missingParent = $missing
+            values = (Get-KeySnapshot -SubKey ('SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps\' + $exe)) }
         folder             = (Read-Dir -Path $folder)
         dirs               = $dirs
         driveExists        = (Test-Path -LiteralPath ($folder.Substring(0, 2) + '\') -PathType Container)
@@ -132,7 +137,7 @@ function Remove-DirUpTo {
 
 $done = @()
 foreach ($step in @($P.steps)) {
-    $verb = [string]$step.do
+    $verb = [string]$step.'do'
     $changed = $false
     switch ($verb) {
         'mkdir' {
@@ -158,6 +163,17 @@ foreach ($step in @($P.steps)) {
             $exe = [string]$P.exeName
             if ($step.exeName) { $exe = [string]$step.exeName }
             $changed = Set-RegKeyExact -SubKey ('SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps\' + $exe) -Values $step.values
+            if ($null -eq $step.values -and $step.upTo) {
+                # remove the parent keys this resource created (LocalDumps, ...) while they are empty
+                foreach ($parent in @('HKLM\SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps', 'HKLM\SOFTWARE\Microsoft\Windows\Windows Error Reporting')) {
+                    if (-not $parent.ToLowerInvariant().StartsWith(([string]$step.upTo).ToLowerInvariant())) { break }
+                    $k = Get-Item -LiteralPath ($parent -replace '^HKLM\\', 'HKLM:\') -ErrorAction SilentlyContinue
+                    if ($null -ne $k -and $k.SubKeyCount -eq 0 -and $k.ValueCount -eq 0) {
+                        Remove-Item -LiteralPath ($parent -replace '^HKLM\\', 'HKLM:\') -Force
+                        $changed = $true
+                    } else { break }
+                }
+            }
         }
         'revoke' {
             $p = [string]$step.path
@@ -178,7 +194,7 @@ foreach ($step in @($P.steps)) {
         'removeDir' { $changed = Remove-DirUpTo -Path ([string]$step.path) -UpTo ([string]$step.upTo) }
         default { Fail 'BAD_PARAMS' "unknown step $verb" }
     }
-    $done += @{ do = $verb; changed = [bool]$changed }
+    $done += @{ 'do' = $verb; changed = [bool]$changed }
 }
 $state = Read-DumpState -P $P
 $state['steps'] = $done

@@ -1,5 +1,5 @@
 # dumps.read {"exeName", "dumpFolder", "dirs": [path], "serviceName"|null}
-#  -> {"changed": false, "state": {localDumps: {exeName, values}, folder, dirs, driveExists, aeDebugAuto, serviceEnvironment}}
+#  -> {"changed": false, "state": {localDumps: {exeName, values, missingParent}, folder, dirs, driveExists, aeDebugAuto, serviceEnvironment}}
 # WER LocalDumps (MicrosoftDocs/win32 "Collecting User-Mode Dumps"): the per-exe key
 # HKLM\SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps\<exe> overrides the global one;
 # "A crash dump is not collected when you set automatic debugging" (AeDebug Auto = "1"), reported here.
@@ -61,8 +61,13 @@ function Read-DumpState {
             try { $envBlock = $k.GetValue('Environment', $null, [Microsoft.Win32.RegistryValueOptions]::DoNotExpandEnvironmentNames) } finally { $k.Close() }
         }
     }
+    $missing = $null
+    foreach ($parent in @('SOFTWARE\Microsoft\Windows\Windows Error Reporting', 'SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps')) {
+        if (-not (Test-Path -LiteralPath ('HKLM:\' + $parent))) { $missing = 'HKLM\' + $parent; break }
+    }
     return @{
-        localDumps         = @{ exeName = $exe; values = (Get-KeySnapshot -SubKey ('SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps\' + $exe)) }
+        localDumps         = @{ exeName = $exe; missingParent = $missing
+            values = (Get-KeySnapshot -SubKey ('SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps\' + $exe)) }
         folder             = (Read-Dir -Path $folder)
         dirs               = $dirs
         driveExists        = (Test-Path -LiteralPath ($folder.Substring(0, 2) + '\') -PathType Container)

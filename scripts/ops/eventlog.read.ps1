@@ -4,6 +4,11 @@
 # exact name (no wildcards); "local" is the registry configuration; "policy" the Group Policy values
 # that override it. Numbers and enum names only: nothing here depends on the display language.
 param($P)
+$ErrorActionPreference = 'Stop'
+# PowerShell 7 loads System.Diagnostics.EventLog on demand; Windows PowerShell has it in System.Core.
+if (-not ('System.Diagnostics.Eventing.Reader.EventLogConfiguration' -as [type])) {
+    Add-Type -AssemblyName 'System.Diagnostics.EventLog'
+}
 
 function ConvertTo-RetentionName {
     param([bool]$Keep, [bool]$Backup)
@@ -17,9 +22,11 @@ function Read-EventLogState {
     try {
         $cfg = New-Object System.Diagnostics.Eventing.Reader.EventLogConfiguration -ArgumentList $Name
     } catch {
+        # Not found, or a name the event log service cannot parse as a channel path: no such log.
+        # Anything else (access denied, service down) is a real failure.
         $inner = $_.Exception.InnerException
-        if ($inner -is [System.Diagnostics.Eventing.Reader.EventLogNotFoundException]) {
-            return @{ request = $Name; exists = $false }
+        if ($inner -is [System.Diagnostics.Eventing.Reader.EventLogException]) {
+            return @{ request = $Name; exists = $false; reason = $inner.Message }
         }
         throw
     }

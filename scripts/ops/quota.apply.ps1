@@ -6,6 +6,7 @@
 # Python decides what to change (and refuses exempt accounts); this script applies the list in
 # order through the DiskQuotaControl COM object and reads the result back.
 param($P)
+$ErrorActionPreference = 'Stop'
 
 function Resolve-QuotaAccount {
     param([Parameter(Mandatory = $true)][string]$Name)
@@ -35,7 +36,7 @@ function Read-QuotaState {
     if ($info.fileSystem -eq 'NTFS') {
         $dq = New-Object -ComObject Microsoft.DiskQuota
         $dq.UserNameResolution = 1
-        $dq.Initialize(($Letter + ':\'), $true)
+        $dq.Initialize(($Letter + ':\'), $false)
         $info['state'] = @('disabled', 'tracked', 'enforced')[[int]$dq.QuotaState]
         $info['defaultLimit'] = [long]$dq.DefaultQuotaLimit
         $info['defaultWarning'] = [long]$dq.DefaultQuotaThreshold

@@ -5,6 +5,7 @@
 # text); accounts are resolved to SIDs, and "admin" compares SIDs (LocalSystem S-1-5-18, members of
 # BUILTIN\Administrators S-1-5-32-544): Windows exempts those from quotas.
 param($P)
+$ErrorActionPreference = 'Stop'
 
 function Resolve-QuotaAccount {
     param([Parameter(Mandatory = $true)][string]$Name)
@@ -34,7 +35,7 @@ function Read-QuotaState {
     if ($info.fileSystem -eq 'NTFS') {
         $dq = New-Object -ComObject Microsoft.DiskQuota
         $dq.UserNameResolution = 1
-        $dq.Initialize(($Letter + ':\'), $true)
+        $dq.Initialize(($Letter + ':\'), $false)
         $info['state'] = @('disabled', 'tracked', 'enforced')[[int]$dq.QuotaState]
         $info['defaultLimit'] = [long]$dq.DefaultQuotaLimit
         $info['defaultWarning'] = [long]$dq.DefaultQuotaThreshold

@@ -349,7 +349,7 @@ $tempFile = $null
 $done = @()
 try {
     foreach ($step in @($P.steps)) {
-        $verb = [string]$step.do
+        $verb = [string]$step.'do'
         $changed = $true
         switch ($verb) {
             'download' {
@@ -484,7 +484,7 @@ try {
             }
             default { Fail 'BAD_PARAMS' "unknown step $verb" }
         }
-        $done += @{ do = $verb; changed = [bool]$changed }
+        $done += @{ 'do' = $verb; changed = [bool]$changed }
     }
 } finally {
     if ($null -ne $tempFile -and (Test-Path -LiteralPath $tempFile)) { Remove-Item -LiteralPath $tempFile -Force }

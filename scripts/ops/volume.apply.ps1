@@ -6,6 +6,7 @@
 # Python picked the disk and decided the steps (it never hands us a disk holding someone else's
 # volume); this script runs them in order with the Storage-module cmdlets and reads the disks back.
 param($P)
+$ErrorActionPreference = 'Stop'
 
 function Get-PartitionTypeName {
     param($Partition)
@@ -25,7 +26,10 @@ function Get-PartitionTypeName {
 function Read-Disks {
     $luns = @{}
     foreach ($dd in @(Get-CimInstance -ClassName Win32_DiskDrive)) {
-        $luns[[int]$dd.Index] = [int]$dd.SCSILogicalUnit
+        # NVMe and virtual (VHD) disks have no SCSI address: no LUN rather than a bogus 0.
+        if ($null -ne $dd.SCSILogicalUnit -and $null -ne $dd.SCSIPort) {
+            $luns[[int]$dd.Index] = [int]$dd.SCSILogicalUnit
+        }
     }
     $disks = @()
     foreach ($d in @(Get-Disk | Sort-Object -Property Number)) {

@@ -4,6 +4,7 @@
 # Storage-module CIM objects (Get-Disk / Get-Partition / Get-Volume) and Win32_DiskDrive for the SCSI
 # LUN; partition types from their GPT type GUIDs, so nothing depends on the display language.
 param($P)
+$ErrorActionPreference = 'Stop'
 
 function Get-PartitionTypeName {
     param($Partition)
@@ -23,7 +24,10 @@ function Get-PartitionTypeName {
 function Read-Disks {
     $luns = @{}
     foreach ($dd in @(Get-CimInstance -ClassName Win32_DiskDrive)) {
-        $luns[[int]$dd.Index] = [int]$dd.SCSILogicalUnit
+        # NVMe and virtual (VHD) disks have no SCSI address: no LUN rather than a bogus 0.
+        if ($null -ne $dd.SCSILogicalUnit -and $null -ne $dd.SCSIPort) {
+            $luns[[int]$dd.Index] = [int]$dd.SCSILogicalUnit
+        }
     }
     $disks = @()
     foreach ($d in @(Get-Disk | Sort-Object -Property Number)) {

@@ -119,8 +119,7 @@ class ProviderHost:
     root, as `pulumi up` starts it); this class sends the engine's requests with the *captured*
     `__provider` of each resource (not a provider bound by the test)."""
 
-    def __init__(self, cwd: Path = ROOT, config: Optional[dict[str, str]] = None,
-                 env: Optional[dict[str, str]] = None, timeout: float = 300.0):
+    def __init__(self, cwd: Path = ROOT, config: Optional[dict[str, str]] = None, timeout: float = 600.0):
         from tests.providers.harness import ProviderHost as _Process
         self.timeout = timeout
         self._proc = _Process(cwd=Path(cwd))
@@ -423,13 +422,11 @@ class Engine:
     """`pulumi up` / `pulumi destroy` for the dynamic resources of a captured program."""
 
     def __init__(self, state_path: Path, *, cwd: Path = ROOT, parallel: int = 16,
-                 config: Optional[dict[str, str]] = None, host_env: Optional[dict[str, str]] = None,
-                 log: Optional[Callable[[str], None]] = None):
+                 config: Optional[dict[str, str]] = None, log: Optional[Callable[[str], None]] = None):
         self.state_path = Path(state_path)
         self.cwd = cwd
         self.parallel = max(1, int(parallel))
         self.config = dict(config or {})
-        self.host_env = host_env
         self.log = log or (lambda msg: None)
         self.last_host_stderr = ""
 
@@ -479,7 +476,7 @@ class Engine:
             with lock:
                 result.steps.append(step)
 
-        with ProviderHost(self.cwd, self.config, self.host_env) as host:
+        with ProviderHost(self.cwd, self.config) as host:
             try:
                 def work(urn: str):
                     reg = by_urn[urn]
@@ -502,7 +499,7 @@ class Engine:
                         if d in del_nodes:
                             del_nodes[d].add(u)
                 self._run_graph(del_nodes, lambda key: self._step_delete(host, cp, key, record,
-                                                                         replaced=key in pending_deletes),
+                                                                         replaced="#replaced#" in key),
                                 result)
             finally:
                 self.last_host_stderr = host.stderr
@@ -593,7 +590,7 @@ class Engine:
             for d in e.get("dependencies", []):
                 if d in nodes:
                     nodes[d].add(u)  # d is deleted after its dependent u
-        with ProviderHost(self.cwd, self.config, self.host_env) as host:
+        with ProviderHost(self.cwd, self.config) as host:
             try:
                 self._run_graph(nodes, lambda key: self._step_delete(host, cp, key, record,
                                                                      replaced="#replaced#" in key), result)

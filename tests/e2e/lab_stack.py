@@ -21,7 +21,9 @@ from typing import Any, Optional
 
 import yaml
 
-from tests.e2e.engine import ROOT, Engine, ProgramRun, UpResult, run_program
+from pulumi.runtime import mocks as pulumi_mocks
+
+from tests.e2e.engine import DYNAMIC_PREFIX, ROOT, Engine, ProgramRun, UpResult, run_program
 
 LAB_YAML = ROOT / "Pulumi.lab.yaml"
 PROGRAM = ROOT / "__main__.py"
@@ -41,6 +43,22 @@ def lab_yaml_config(path: Path = LAB_YAML) -> dict[str, Any]:
     """The `winfleet:` keys of the stack file (without the prefix), `secure:` values left as they are."""
     doc = yaml.safe_load(Path(path).read_text())
     return {k.split(":", 1)[1]: v for k, v in (doc.get("config") or {}).items() if k.startswith("winfleet:")}
+
+
+class CheckpointMocks(pulumi_mocks.Mocks):
+    """Dynamic resources resolve to their checkpointed id + outputs; anything else echoes its inputs."""
+
+    def __init__(self, checkpoint: dict):
+        self.by_name = {(e["type"], e["name"]): e for e in checkpoint.values() if not e.get("pendingDelete")}
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+        entry = self.by_name.get((args.typ, args.name)) if args.typ.startswith(DYNAMIC_PREFIX) else None
+        if entry is not None:
+            return entry["id"], dict(entry["outputs"])
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi_mocks.MockCallArgs):
+        return {}
 
 
 class LabStack:
@@ -80,8 +98,10 @@ class LabStack:
         """Replace winfleet:services; each service's binary is published and its listener made ready."""
         for s in services:
             s.setdefault("readinessTimeoutSeconds", self.readiness_timeout)
-            if "binary" not in s or "version" in s:
-                s["binary"] = binary_ref(s["name"], s.pop("version", "1.0.0"))
+            # the emulated download table serves our fake binary for the declared URL's version
+            declared = (s.get("binary") or {}).get("url", "").rstrip("/").split("/")
+            version = s.pop("version", None) or (declared[-2] if len(declared) >= 2 else "1.0.0")
+            s["binary"] = binary_ref(s["name"], version)
         self.raw["services"] = services
         for s in services:
             self.publish(s)
@@ -132,22 +152,31 @@ class LabStack:
     def total_requests(self) -> int:
         return sum(self.requests().values())
 
+    def stack_outputs(self) -> dict:
+        """The stack outputs as `pulumi stack output` shows them after the last up: the program run
+        again with every dynamic resource resolving to its checkpointed outputs (what the engine hands
+        the program for an unchanged resource)."""
+        run = run_program(PROGRAM, self.config(), secret_keys=["winfleet:existingHosts"], stack="lab",
+                          mocks=CheckpointMocks(self.checkpoint()))
+        return run.outputs
+
     def checkpoint(self) -> dict:
         p = self.engine.state_path
         return json.loads(p.read_text())["resources"] if p.exists() else {}
 
 
-def second_service() -> dict:
-    """The lab stack declares one service (orders-api); the scenarios and the benchmark add a second
-    that depends on it, to exercise cross-service ordering on each host."""
+def second_service(depends_on_first: bool = False) -> dict:
+    """The lab stack declares one service (orders-api); the scenarios and the benchmark add a second.
+    With `depends_on_first` it has an SCM dependency on orders-api (then a roll-out of orders-api has
+    to stop billing-worker on each host first)."""
     return {"name": "billing-worker", "displayName": "Billing Worker",
             "description": "Billing queue consumer with a status endpoint (Go)", "port": 9090,
-            "readinessPath": "/ready", "dependencies": ["orders-api"],
+            "readinessPath": "/ready", "dependencies": ["orders-api"] if depends_on_first else [],
             "logs": {"maxFileSizeMb": 10, "maxFiles": 3}, "preshutdownTimeoutSeconds": 20,
             "crashDumps": {"enabled": True, "count": 2, "type": "mini"}}
 
 
-def two_service_stack(lab, workdir: Path, **kw) -> LabStack:
+def two_service_stack(lab, workdir: Path, *, depends_on_first: bool = False, **kw) -> LabStack:
     stack = LabStack(lab, workdir, **kw)
-    stack.set_services(copy.deepcopy(stack.services) + [second_service()])
+    stack.set_services(copy.deepcopy(stack.services) + [second_service(depends_on_first)])
     return stack

@@ -32,6 +32,8 @@ class Users:
 
     def lookup(self, domain: str | None, user: str) -> tuple[str, str] | None:
         """(display name, password) for a local account; domain may be '', '.', or the host name."""
+        if not domain and "@" in user:
+            user, domain = user.rsplit("@", 1)
         if domain and domain not in (".",) and domain.upper() != self.host_name.upper():
             return None
         return self._users.get(user.lower())

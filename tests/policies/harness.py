@@ -85,9 +85,23 @@ def run_resource(policy_name: str, resource, config=None) -> Result:
     return res
 
 
+def policy_resources(resources) -> list:
+    """``(type, name, props[, [dependency names]])`` → PolicyResources wired like the servicer wires them."""
+    prs, by_name = [], {}
+    for r in resources:
+        t, n, p = r[:3]
+        pr = PolicyResource(t, engine_props(p), urn(t, n), n, _opts(), None, None, [], {})
+        prs.append(pr)
+        by_name[n] = pr
+    for r, pr in zip(resources, prs):
+        for dep in (r[3] if len(r) > 3 else []):
+            pr.dependencies.append(by_name[dep])
+    return prs
+
+
 def run_stack(policy_name: str, resources, config=None) -> Result:
     policy = POLICIES[policy_name]
-    prs = [PolicyResource(t, engine_props(p), urn(t, n), n, _opts(), None, None, [], {}) for t, n, p in resources]
+    prs = policy_resources(resources)
     args = StackValidationArgs(prs, config)
     res = Result()
     try:
@@ -105,7 +119,7 @@ def run_all(resources, config=None) -> dict:
         if isinstance(policy, ResourceValidationPolicy):
             agg = Result()
             for r in resources:
-                one = run_resource(name, r, (config or {}).get(name))
+                one = run_resource(name, r[:3], (config or {}).get(name))
                 agg.messages += one.messages
                 agg.urns += one.urns
             out[name] = agg

@@ -216,3 +216,18 @@ VIOLATIONS = {
     "vm-managed-disks": lambda: replace(good_stack(), VM, _vm_with(
         **{"storageProfile.osDisk": {"createOption": "FromImage", "vhd": {"uri": "https://sa/x.vhd"}}})),
 }
+
+
+def preview_stack(hosts=("web-0", "web-1"), **service_over) -> list:
+    """Two hosts as a real preview sees them: every host resource's ``connection`` is an unknown secret (it holds
+    the VM's not-yet-allocated address) and each host resource depends on its VM, as the fleet wires them."""
+    unknown_conn = {SIG: SECRET_SIG, "value": UNKNOWN_STRING}
+    out = [lb(), nsg()]
+    for h in hosts:
+        vm_r = vm(h)
+        vm_r[2]["vmName"] = f"{h}-vm"
+        out.append((VM, f"{h}-vm", vm_r[2]))
+        for typ, name, props in (volume(h), eventlogs(h), service(h, **service_over), quota(h), baseline(h), dumps(h)):
+            props = dict(props, connection=unknown_conn)
+            out.append((typ, name, props, [f"{h}-vm"]))
+    return out

@@ -18,6 +18,7 @@ from scripts import offline_gate as gate
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = ROOT / "tests" / "policies" / "fixtures" / "program"
 GOOD = STANDIN / "Pulumi.good.yaml"
+pytestmark = pytest.mark.slow
 BAD = STANDIN / "Pulumi.bad.yaml"
 
 

@@ -17,11 +17,17 @@ MANDATORY_BY_DEFAULT = {
 }
 
 
+def _urn(typ, name):
+    return f"urn:pulumi:test::winfleet::winfleet:index:Fleet${typ}::{name}"
+
+
 def resources(stack) -> list:
+    urns = {r[1]: _urn(r[0], r[1]) for r in stack}
     out = []
-    for typ, name, props in stack:
-        urn = f"urn:pulumi:test::winfleet::winfleet:index:Fleet${typ}::{name}"
-        out.append(Resource(urn=urn, type=typ, name=name, inputs=props, outputs=props))
+    for r in stack:
+        typ, name, props = r[:3]
+        deps = [urns[d] for d in (r[3] if len(r) > 3 else [])]
+        out.append(Resource(urn=urns[name], type=typ, name=name, inputs=props, outputs=props, dependencies=deps))
     return out
 
 
@@ -148,3 +154,12 @@ def test_internal_keys_are_not_sent(pack):
 def test_pack_is_self_contained(pack):
     # the pack process got no PYTHONPATH and cwd=policies/: it imported only its own modules
     assert "ModuleNotFoundError" not in pack.stderr and "Traceback" not in pack.stderr
+
+
+def test_preview_connections_unknown_hosts_correlated_by_dependencies(pack):
+    stack = s.preview_stack()
+    _, diags = run(pack, stack)
+    assert diags == []
+    bad = [r if r[1] != "web-1-quota-api" else (r[0], r[1], dict(r[2], limitBytes=100 * 2**20), r[3]) for r in stack]
+    _, diags = run(pack, bad)
+    assert [(d["policy"], d["name"]) for d in diags] == [("service-log-quota", "web-1-quota-api")]

@@ -395,3 +395,42 @@ def test_each_violation_is_caught_by_its_policy_only(policy):
 
 def test_every_policy_has_a_violation_fixture():
     assert set(s.VIOLATIONS) == set(h.POLICIES)
+
+
+# ------------------------------------------------------------------ preview: connections unknown
+
+
+def test_preview_stack_correlates_hosts_through_vm_dependencies():
+    stack = s.preview_stack()
+    assert all(r.messages == [] for r in h.run_all(stack).values())
+    # a quota too small on web-1 only: reported for web-1's service, on web-1's quota
+    bad = [r if r[1] != "web-1-quota-api" else (r[0], r[1], dict(r[2], limitBytes=100 * MIB), r[3]) for r in stack]
+    res = h.run_stack("service-log-quota", bad)
+    assert len(res.messages) == 1 and "on web-1" in res.messages[0] and res.urns[0].endswith("web-1-quota-api")
+    # the baseline of web-0 disables what web-0's service depends on
+    bad = [r if r[1] != "web-0-baseline" else (r[0], r[1], dict(r[2], services=["Afd"]), r[3]) for r in stack]
+    res = h.run_stack("baseline-keeps-dependencies", bad)
+    assert len(res.messages) == 1 and "on web-0" in res.messages[0]
+    # GOTRACEBACK missing on web-1's service only
+    bad = [r if r[1] != "web-1-api" else (r[0], r[1], dict(r[2], environment={}), r[3]) for r in stack]
+    assert len(h.run_stack("crash-dumps-gotraceback", bad).messages) == 1
+
+
+def test_preview_stack_without_dependencies_skips_host_correlation():
+    stack = [r[:3] for r in s.preview_stack()]
+    bad = [r if r[1] != "web-1-quota-api" else (r[0], r[1], dict(r[2], limitBytes=100 * MIB)) for r in stack]
+    # no way to know which host a resource targets: no verdict rather than a wrong one
+    assert h.run_stack("service-log-quota", bad).messages == []
+    assert h.run_stack("crash-dumps-gotraceback", bad).messages == []
+
+
+def test_unknown_list_elements_never_produce_a_verdict():
+    typ, name, props = s.lb()
+    props["probes"].append(UNKNOWN_STRING)
+    props["loadBalancingRules"][0]["probe"] = {"id": s.LB_ID + "/probes/later"}
+    assert h.run_resource("lb-probe-is-readiness", (typ, name, props)).messages == []
+    typ, name, props = s.eventlogs()
+    props["logs"][3] = UNKNOWN_STRING  # Security, computed
+    assert h.run_resource("eventlog-minimum-sizes", (typ, name, props)).messages == []
+    rec = svc(recovery={"actions": [UNKNOWN_STRING], "resetPeriodSeconds": 86400, "failureActionsOnNonCrash": True})
+    assert h.run_resource("service-crash-recovery", rec).messages == []

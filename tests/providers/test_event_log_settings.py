@@ -245,3 +245,38 @@ def test_secret_connection_input_is_accepted(res, lab):
     assert failures == []
     rid, outs = res.create(inputs)
     res.delete(rid, outs)
+
+
+def test_pulumi_state_lost_then_up_again_adopts_the_journal_and_destroy_restores(res, lab):
+    """The stack's state is gone (new backend, deleted stack): the next `up` creates the resource again;
+    it finds the journal entry and records the original values, not the ones winfleet had set."""
+    h = lab.hosts[0]
+    m = h.model
+    before = host_snapshot(m)
+    inputs = res.checked(props(h, [{"name": "System", "maxSizeKb": 65536, "retention": "retain"}]))
+    res.create(inputs)                         # ...and its outputs are lost
+    rid, outs = res.create(inputs)
+    assert outs["changed"] is False
+    assert outs["prior"]["system"] == {"name": "System", "maxSizeBytes": 20480 * 1024, "retention": "circular"}
+    res.delete(rid, outs)
+    assert host_snapshot(m) == before
+
+
+def test_fault_during_an_update_is_completed_by_the_next_run(res, lab):
+    """An update that dies half-way is not rolled back (Pulumi keeps the old state and the journal
+    keeps the prior values); the next `up` completes it and destroy still restores the originals."""
+    h = lab.hosts[0]
+    m = h.model
+    before = host_snapshot(m)
+    rid, outs = res.create(res.checked(props(h, [{"name": "Application", "maxSizeKb": 32768}])))
+    new = res.checked(props(h, [{"name": "Application", "maxSizeKb": 65536}, {"name": "System", "maxSizeKb": 65536}]))
+    inject_step_fault(m, "eventlog.apply", after="Application")
+    with pytest.raises(ProviderError):
+        res.update(rid, outs, new)
+    assert local(m, "Application")["maxSizeBytes"] == 65536 * 1024 and local(m, "System")["maxSizeBytes"] == 20480 * 1024
+    assert set(journal(m)[KEY]["prior"]) == {"application", "system"}, "System's prior was recorded before the apply"
+    outs2 = res.update(rid, outs, new)          # the engine retries with the old outputs
+    assert outs2["changes"] == [{"log": "System", "maxSizeBytes": 65536 * 1024}]
+    assert outs2["prior"]["application"]["maxSizeBytes"] == 20480 * 1024
+    res.delete(rid, outs2)
+    assert host_snapshot(m) == before

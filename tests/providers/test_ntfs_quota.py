@@ -251,3 +251,14 @@ def test_entry_of_an_account_that_owns_files_falls_back_to_defaults(res, host):
     entry = m.storage.entry("D", "NT SERVICE\\api")
     assert m.storage.quota("D")["state"] == "disabled"
     assert (entry["warningBytes"], entry["limitBytes"]) == (-1, -1)
+
+
+def test_pulumi_state_lost_then_up_again_adopts_the_journal_and_destroy_restores(res, host):
+    m = host.model
+    before = host_snapshot(m)
+    res.create(res.checked(props(host)))       # its outputs are lost with the stack state
+    rid, outs = res.create(res.checked(props(host)))
+    assert outs["changed"] is False
+    assert outs["prior"]["volume"] == {"state": "disabled"}
+    res.delete(rid, outs)
+    assert host_snapshot(m) == before

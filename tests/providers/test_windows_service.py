@@ -265,19 +265,43 @@ def test_hostile_strings_are_stored_literally(host, res):
     m = host.model
     text = " | ".join(HOSTILE)
     env = {f"V{n}": s for n, s in enumerate(HOSTILE)}
-    inputs = res.checked(base_inputs(host, displayName=text.replace("\n", " ").replace("\r", " "),
-                                     description=text, arguments=HOSTILE, environment=env))
+    install = "C:\\svc\\$(Stop-Computer); `x` 'q' ünï"
+    logs = "D:\\logs\\a;b $env_TEMP `x` ñ"
+    inputs = res.checked(base_inputs(host, displayName=text, description=text, arguments=HOSTILE, environment=env,
+                                     installDir=install, logs={"directory": logs}))
     rid, outs = res.create(inputs)
     assert reg(m, SVC_KEY, "Description") == text
-    assert reg(m, SVC_KEY, "DisplayName") == inputs["displayName"]
-    assert split_command_line(reg(m, SVC_KEY, "ImagePath")) == [EXE] + HOSTILE
+    assert reg(m, SVC_KEY, "DisplayName") == text
+    exe = install + "\\api.exe"
+    assert split_command_line(reg(m, SVC_KEY, "ImagePath")) == [exe] + HOSTILE
+    assert m.files.sha256(exe) == sha(V1) and m.files.is_dir(logs)
     assert reg(m, SVC_KEY, "Environment") == [f"{k}={v}" for k, v in sorted(env.items())]
     # read gives them back unchanged, so a refresh shows no drift
     _, live = res.read(rid, outs)
     assert live["drift"] == []
     assert res.diff(rid, live, inputs)["changes"] == "none"
     res.delete(rid, outs)
-    assert not m.scm.exists("api")
+    assert not m.scm.exists("api") and not m.files.exists(install) and not m.files.exists(logs)
+
+
+def test_an_existing_event_source_is_restored_exactly(host, res):
+    m = host.model
+    m.registry.set_value(SRC_KEY, "EventMessageFile", "REG_EXPAND_SZ", r"C:\old\msgs.dll")
+    m.registry.set_value(SRC_KEY, "CategoryCount", "REG_DWORD", 3)
+    before = host_snapshot(m)
+    rid, outs = res.create(res.checked(base_inputs(host)))
+    assert reg(m, SRC_KEY, "EventMessageFile") == r"%SystemRoot%\System32\EventCreate.exe"
+    assert reg(m, SRC_KEY, "CategoryCount") is None
+    res.delete(rid, outs)
+    assert host_snapshot(m) == before
+
+
+def test_gmsa_account_without_password(host, res):
+    m = host.model
+    rid, outs = res.create(res.checked(base_inputs(host, account="CONTOSO\\gmsa-api$")))
+    assert reg(m, SVC_KEY, "ObjectName") == "CONTOSO\\gmsa-api$" and m.scm.status("api") == "running"
+    assert not [c for c in outs["changes"] if c.get("password")]
+    res.delete(rid, outs)
 
 
 def test_fault_between_two_steps_of_create_loses_nothing(host, res):

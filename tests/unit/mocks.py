@@ -171,7 +171,7 @@ class WinfleetMocks(pulumi.runtime.Mocks):
                 state["properties"] = rpc.wrap_rpc_secret(props) if is_secret_value(raw_props) else props
         elif typ == "tls:index/privateKey:PrivateKey":
             from cryptography.hazmat.primitives import serialization
-            key = _rsa_key(int(inputs.get("rsaBits", 2048)))
+            key = _rsa_key(2048)     # the requested size is in the recorded inputs; a real 2048-bit key is enough here
             state["privateKeyPem"] = key.private_bytes(serialization.Encoding.PEM,
                                                        serialization.PrivateFormat.TraditionalOpenSSL,
                                                        serialization.NoEncryption()).decode()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import ipaddress
 import json
 
@@ -192,6 +193,7 @@ def test_every_host_nic_is_in_the_backend_pool(example):
         (ipc,) = nic.plain["ipConfigurations"]
         (pool,) = ipc["loadBalancerBackendAddressPools"]
         assert pool["id"].endswith(f"/loadBalancers/{lb['loadBalancerName']}/backendAddressPools/hosts")
+        assert pool["id"] == run.one(LB).id + "/backendAddressPools/hosts"   # derived from the LB: NIC waits for it
         assert ipc["privateIPAllocationMethod"] == "Static"
 
 
@@ -313,6 +315,8 @@ def test_certificate_names_match_how_we_connect(example, variant):
                 assert conn["host"] in ips and t.public_ip is None
             cert_reg = next(c for c in run.by_type(CERT) if c.name == f"winfleet-{t.name}-winrm-cert")
             assert "server_auth" in cert_reg.plain["allowedUses"]
+            key_reg = next(k for k in run.by_type(KEY) if k.name == f"winfleet-{t.name}-winrm-key")
+            assert key_reg.plain["algorithm"] == "RSA" and key_reg.plain["rsaBits"] >= 2048
             assert cert_reg.plain.get("isCaCertificate") in (False, None)
 
 
@@ -336,7 +340,6 @@ def test_host_targets_follow_the_connection_contract(example):
         cert_pem = next(c for c in run.by_type(CERT) if c.name == f"winfleet-{h.name}-winrm-cert").state["certPem"]
         assert conn["caPem"] == cert_pem
         der = x509.load_pem_x509_certificate(cert_pem.encode()).public_bytes(serialization.Encoding.DER)
-        import hashlib
         assert conn["certSha256"] == hashlib.sha256(der).hexdigest()
         assert conn["hostName"] == h.name
         assert h.data_disk == {"lun": 0}

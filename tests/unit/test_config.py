@@ -264,6 +264,7 @@ RULES = [
     ("winrm-star", _set(["winrm", "allowedSources"], ["*"]), "winfleet:winrm.allowedSources", "to everyone"),
     ("winrm-internet", _set(["winrm", "allowedSources"], ["Internet"]), "winfleet:winrm.allowedSources", "to everyone"),
     ("winrm-broad", _set(["winrm", "allowedSources"], ["64.0.0.0/2"]), "winfleet:winrm.allowedSources", "too broad"),
+    ("winrm-broad-v6", _set(["winrm", "allowedSources"], ["2000::/3"]), "winfleet:winrm.allowedSources", "too broad"),
     ("winrm-host-bits", _set(["winrm", "allowedSources"], ["203.0.113.7/24"]), "winfleet:winrm.allowedSources", "has host bits set"),
     ("winrm-garbage", _set(["winrm", "allowedSources"], ["my-office"]), "winfleet:winrm.allowedSources", "not a valid CIDR"),
     ("winrm-empty", _set(["winrm", "allowedSources"], []), "winfleet:winrm.allowedSources", "required in azure mode"),

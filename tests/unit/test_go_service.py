@@ -35,16 +35,16 @@ def contract_inputs(type_name: str) -> set[str]:
     """Input names of a host resource as the contract table in docs/CONTRACTS.md lists them."""
     text = (ROOT / "docs" / "CONTRACTS.md").read_text()
     row = next(line for line in text.splitlines() if line.startswith(f"| `{type_name}`"))
-    cell = row.split("|")[2]
-    depth, top, cur = 0, [], ""
-    for ch in cell:  # keep only top-level names (not keys nested in {...})
-        if ch in "{[":
+    cell = re.split(r"(?<!\\)\|", row)[2]
+    depth, cur = 0, ""
+    for ch in cell:  # keep only top-level names (not nested keys in {...}, not enumerated values in (...))
+        if ch in "{[(":
             depth += 1
-        elif ch in "}]":
+        elif ch in "}])":
             depth -= 1
         elif depth == 0:
             cur += ch
-    return set(re.findall(r"`([A-Za-z]+)`", cur)) | {"connection"}
+    return set(re.findall(r"`([A-Za-z][A-Za-z0-9]*)`", cur)) | {"connection"}
 
 
 def test_children_are_parented_and_named_per_host():

@@ -4,11 +4,11 @@ WER LocalDumps (MicrosoftDocs/win32 "Collecting User-Mode Dumps"):
   HKLM\\SOFTWARE\\Microsoft\\Windows\\Windows Error Reporting\\LocalDumps\\<exe>: DumpFolder (REG_EXPAND_SZ),
   DumpCount (REG_DWORD), DumpType (REG_DWORD 1 mini / 2 full).
 dumps.read params: {"exeName", "dumpFolder", "dirs": [path, ...], "serviceName"|null}
-  -> {"localDumps": {"exeName", "values"|null}, "folder": {path, exists, owner, acl}, "dirs": [same, per path],
+  -> {"localDumps": {"exeName", "values"|null, "missingParent"|null}, "folder": {path, exists, owner, acl}, "dirs": [same, per path],
       "driveExists": bool,
       "aeDebugAuto": bool (automatic debugging disables LocalDumps), "serviceEnvironment": [..]|null}
 dumps.apply params: {"exeName", "dumpFolder", "serviceName"|null, "steps": [
-    {"do": "mkdir", "path", "grant", "rights"} | {"do": "localDumps", "values"|null, "exeName"?} |
+    {"do": "mkdir", "path", "grant", "rights"} | {"do": "localDumps", "values"|null, "exeName"?, "upTo"?} |
     {"do": "revoke", "path", "identity"} | {"do": "removeDir", "path", "upTo"}]}
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ from tests.emulator.ops.svc_support import (mkdir_grant, op_error, reg_put_exact
                                             step_done)
 from tests.emulator.windows.files import FsError
 
-LOCALDUMPS = r"HKLM\SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps"
+WER = r"HKLM\SOFTWARE\Microsoft\Windows\Windows Error Reporting"
+LOCALDUMPS = WER + r"\LocalDumps"
 AEDEBUG = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\AeDebug"
 
 
@@ -31,7 +32,9 @@ def _state(host, params: dict) -> dict:
     if svc and host.scm.exists(svc):
         got = host.registry.get_value(_svc_key(host.scm.canonical(svc)), "Environment")
         env = got[1] if got else None
-    return {"localDumps": {"exeName": exe, "values": reg_snapshot(host.registry, LOCALDUMPS + "\\" + exe)},
+    missing = next((k for k in (WER, LOCALDUMPS) if not host.registry.key_exists(k)), None)
+    return {"localDumps": {"exeName": exe, "values": reg_snapshot(host.registry, LOCALDUMPS + "\\" + exe),
+                           "missingParent": missing},
             "folder": read_dir(host, params["dumpFolder"]),
             "dirs": [read_dir(host, d) for d in params.get("dirs") or []],
             "driveExists": host.files.drive_exists(params["dumpFolder"][:1]),
@@ -56,6 +59,17 @@ def dumps_apply(host, params: dict) -> dict:
             elif verb == "localDumps":
                 exe = step.get("exeName") or params["exeName"]
                 changed = reg_put_exact(host.registry, LOCALDUMPS + "\\" + exe, step.get("values"))
+                if step.get("values") is None and step.get("upTo"):
+                    # remove the parent keys we created (LocalDumps, ...) while they are empty
+                    for key in (LOCALDUMPS, WER):
+                        if not key.lower().startswith(step["upTo"].lower()):
+                            break
+                        if host.registry.key_exists(key) and not host.registry.subkeys(key) \
+                                and not host.registry.values(key):
+                            host.registry.delete_key(key)
+                            changed = True
+                        else:
+                            break
             elif verb == "revoke":
                 changed = f.is_dir(step["path"]) and f.revoke(step["path"], step["identity"], step.get("sid"))
             elif verb == "removeDir":

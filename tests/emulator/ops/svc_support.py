@@ -44,7 +44,8 @@ _FAULTS_LOCK = threading.Lock()
 
 
 def inject_step_fault(host, op_name: str, after: str) -> None:
-    """Make the next run of ``op_name`` on ``host`` fail right after its step ``after`` ran."""
+    """Make ``op_name`` on ``host`` fail right after its step ``after`` runs. Several faults fire in
+    the order they were injected (the second one arms only once the first has fired)."""
     with _FAULTS_LOCK:
         _FAULTS.setdefault((id(host), op_name), []).append(after)
 
@@ -59,8 +60,8 @@ def step_done(host, op_name: str, step: str) -> None:
     """Called by a handler after each step; raises the injected fault if one is armed for it."""
     with _FAULTS_LOCK:
         armed = _FAULTS.get((id(host), op_name), [])
-        if step in armed:
-            armed.remove(step)
+        if armed and armed[0] == step:          # faults fire in the order they were injected
+            armed.pop(0)
             raise OpError("INJECTED_FAULT", f"{op_name} died after step {step!r} (injected by the test)")
 
 

@@ -7,8 +7,9 @@ Faithful where winfleet depends on behaviour:
   file over it fails the same way;
 * a new file or directory inherits its parent's ACL entries (``inherited: true``); explicit
   entries are added with ``grant``;
-* a path whose drive does not exist fails with ERROR_PATH_NOT_FOUND 3 (``add_drive`` adds one;
-  ``C:`` exists from the start).
+* a path whose drive does not exist fails with ERROR_PATH_NOT_FOUND 3. ``C:`` exists from the start;
+  ``add_drive`` adds one; and a formatted volume of the storage model (``host.storage``, DataVolume)
+  is a drive too: its root appears when the volume does and everything on it goes when it goes.
 
 Downloads: ``downloads`` maps a URL to the bytes a GET returns (or to an int HTTP status for a
 failing URL); tests control it. ``download(url)`` is what a driver's ``Invoke-WebRequest`` sees.
@@ -65,6 +66,7 @@ def _parent(path: str) -> str | None:
 
 class FileSystem:
     def __init__(self):
+        self.host = None          # set by the SCM (which has the host): lets drives follow host.storage
         self._e: dict[str, dict] = {}
         self._locked: set[str] = set()
         self.downloads: dict[str, bytes | int] = {}
@@ -75,18 +77,43 @@ class FileSystem:
 
     # --- queries -----------------------------------------------------------------------------
     def exists(self, path: str) -> bool:
-        return _norm(path) in self._e
+        self._auto_root(path)
+        return _norm(path) in self._e and self.drive_exists(path[:1])
 
     def is_file(self, path: str) -> bool:
-        e = self._e.get(_norm(path))
+        self._auto_root(path)
+        e = self._e.get(_norm(path)) if self.drive_exists(path[:1]) else None
         return bool(e and e["type"] == "file")
 
     def is_dir(self, path: str) -> bool:
-        e = self._e.get(_norm(path))
+        self._auto_root(path)
+        e = self._e.get(_norm(path)) if self.drive_exists(path[:1]) else None
         return bool(e and e["type"] == "dir")
 
     def drive_exists(self, letter: str) -> bool:
-        return self.is_dir(letter[:1] + ":\\")
+        root = self._e.get(_norm(letter[:1] + ":\\"))
+        if root is not None and not root.get("auto"):
+            return True
+        return self._storage_has(letter)
+
+    def _storage_has(self, letter: str) -> bool:
+        storage = getattr(self.host, "storage", None)
+        if storage is None or not hasattr(storage, "volume"):
+            return False
+        try:
+            return storage.volume(letter[:1]) is not None
+        except Exception:
+            return False
+
+    def _auto_root(self, path: str) -> None:
+        """Materialise the root of a storage-model volume the first time a path on it is used."""
+        if len(path) >= 2 and path[1] == ":":
+            root = _norm(path[:2] + "\\")
+            if root not in self._e and self._storage_has(path[:1]):
+                self._e[root] = {"path": path[:1].upper() + ":\\", "type": "dir", "owner": ADMINS, "auto": True,
+                                 "acl": [dict(a, inherited=False) for a in _DEFAULT_ACL]}
+            elif root in self._e and self._e[root].get("auto") and not self._storage_has(path[:1]):
+                self.remove_drive(path[:1])
 
     def read(self, path: str) -> bytes:
         e = self._file(path)
@@ -123,6 +150,7 @@ class FileSystem:
 
     def mkdir(self, path: str, owner: str = ADMINS) -> bool:
         """Create a directory and missing parents; returns True when something was created."""
+        self._auto_root(path)
         n = _norm(path)
         if n in self._e:
             if self._e[n]["type"] != "dir":
@@ -222,6 +250,7 @@ class FileSystem:
 
     # --- internals ---------------------------------------------------------------------------
     def _entry(self, path: str) -> dict:
+        self._auto_root(path)
         e = self._e.get(_norm(path))
         if e is None:
             raise FsError(2, f"{path} not found")
@@ -238,7 +267,9 @@ class FileSystem:
 
     def state(self) -> dict:
         out = {}
-        for _k, e in sorted(self._e.items()):
+        for k, e in sorted(self._e.items()):
+            if e.get("auto") or not self.drive_exists(k[:1]):
+                continue          # a storage volume's root (and a volume that is gone) is storage's business
             item = {"type": e["type"], "owner": e["owner"], "acl": [dict(a) for a in e["acl"]]}
             if e["type"] == "file":
                 item["sha256"] = hashlib.sha256(e["data"]).hexdigest()

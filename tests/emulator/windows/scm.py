@@ -187,6 +187,8 @@ class ServiceControlManager:
         self.domain_passwords: dict[str, str] = {}  # lower account -> password the "domain" accepts
         self._pids = itertools.count(1000, 4)
         self.clock = time.monotonic
+        if getattr(host, "files", None) is not None and hasattr(host.files, "host"):
+            host.files.host = host       # drives of the file system follow the storage model's volumes
         if seed:
             for row in _SEED:
                 self._seed(*row)

@@ -1,0 +1,65 @@
+# Pester 5 tests of scripts/ops/dumps.read.ps1 and dumps.apply.ps1 on a real Windows host.
+# Safe on a throwaway CI VM: only the LocalDumps key of a made-up exe 'wfpester<random>.exe' and a temp
+# folder are touched, and both are removed again.
+
+BeforeDiscovery {
+    $id = [System.Security.Principal.WindowsIdentity]::GetCurrent()
+    $Elevated = (New-Object System.Security.Principal.WindowsPrincipal -ArgumentList $id).IsInRole(
+        [System.Security.Principal.WindowsBuiltInRole]::Administrator)
+}
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot '_HostDriverHelpers.ps1')
+    $script:Exe = 'wfpester' + (Get-Random -Minimum 1000 -Maximum 9999) + '.exe'
+    $root = $env:RUNNER_TEMP
+    if (-not $root) { $root = [System.IO.Path]::GetTempPath() }
+    $script:Folder = Join-Path $root ('wf dumps ' + (Get-Random))
+    $script:Key = 'HKLM:\SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps\' + $script:Exe
+    # NT SERVICE\WfPesterNoSuchSvc by SID (S-1-5-80-<SHA-1 of the upper-case name>): the service need not exist
+    $sha1 = [System.Security.Cryptography.SHA1]::Create()
+    $h = $sha1.ComputeHash([System.Text.Encoding]::Unicode.GetBytes('WFPESTERNOSUCHSVC'))
+    $script:Sid = 'S-1-5-80-' + ((0..4 | ForEach-Object { [BitConverter]::ToUInt32($h, $_ * 4) }) -join '-')
+    $script:Params = @{ exeName = $script:Exe; dumpFolder = $script:Folder; dirs = @($script:Folder); serviceName = $null }
+}
+
+AfterAll {
+    if (Test-Path -LiteralPath $script:Key) { Remove-Item -LiteralPath $script:Key -Recurse -Force }
+    Remove-Item -LiteralPath $script:Folder -Recurse -Force -ErrorAction SilentlyContinue
+}
+
+Describe 'dumps.read' {
+    It 'reports a missing LocalDumps key and folder' {
+        $r = Invoke-Driver -Op 'dumps.read' -Params $script:Params
+        $r.changed | Should -BeFalse
+        $r.state.localDumps.values | Should -BeNullOrEmpty
+        $r.state.folder.exists | Should -BeFalse
+        $r.state.driveExists | Should -BeTrue
+    }
+}
+
+Describe 'dumps.apply' -Skip:(-not $Elevated) {
+    It 'creates the folder (ACE by service SID) and the LocalDumps values' {
+        $p = $script:Params.Clone()
+        $p.steps = @(@{ 'do' = 'mkdir'; path = $script:Folder; grant = 'NT SERVICE\WfPesterNoSuchSvc'; sid = $script:Sid; rights = 'Modify' },
+            @{ 'do' = 'localDumps'; values = @{ DumpFolder = @{ kind = 'REG_EXPAND_SZ'; data = $script:Folder }
+                    DumpCount = @{ kind = 'REG_DWORD'; data = 5 }; DumpType = @{ kind = 'REG_DWORD'; data = 2 } } })
+        $r = Invoke-Driver -Op 'dumps.apply' -Params $p
+        $r.changed | Should -BeTrue
+        $r.state.localDumps.values.DumpFolder.data | Should -Be $script:Folder
+        $r.state.localDumps.values.DumpFolder.kind | Should -Be 'REG_EXPAND_SZ'
+        $r.state.localDumps.values.DumpType.data | Should -Be 2
+        $acl = Get-Acl -LiteralPath $script:Folder
+        @($acl.GetAccessRules($true, $false, [System.Security.Principal.SecurityIdentifier]) |
+            Where-Object { $_.IdentityReference.Value -eq $script:Sid }).Count | Should -Be 1
+    }
+
+    It 'restores: revokes the entry, removes the folder and the key' {
+        $p = $script:Params.Clone()
+        $p.steps = @(@{ 'do' = 'localDumps'; values = $null }, @{ 'do' = 'revoke'; path = $script:Folder; identity = 'NT SERVICE\WfPesterNoSuchSvc'; sid = $script:Sid },
+            @{ 'do' = 'removeDir'; path = $script:Folder; upTo = $script:Folder })
+        $r = Invoke-Driver -Op 'dumps.apply' -Params $p
+        $r.state.localDumps.values | Should -BeNullOrEmpty
+        Test-Path -LiteralPath $script:Folder | Should -BeFalse
+        Test-Path -LiteralPath $script:Key | Should -BeFalse
+    }
+}

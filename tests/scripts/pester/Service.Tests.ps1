@@ -1,0 +1,164 @@
+# Pester 5 tests of scripts/ops/service.read.ps1 and service.apply.ps1 on a real Windows host.
+# Safe on a throwaway CI VM: the only service created is 'WfPester<random>' (a tiny C# service compiled
+# here, running as LocalSystem, answering http://localhost:<port>/readyz), under a temp folder; it is
+# removed at the end. No existing service is changed. Changing steps need an elevated runner.
+
+BeforeDiscovery {
+    $id = [System.Security.Principal.WindowsIdentity]::GetCurrent()
+    $Elevated = (New-Object System.Security.Principal.WindowsPrincipal -ArgumentList $id).IsInRole(
+        [System.Security.Principal.WindowsBuiltInRole]::Administrator)
+}
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot '_HostDriverHelpers.ps1')
+    $script:Name = 'WfPester' + (Get-Random -Minimum 1000 -Maximum 9999)
+    $script:Port = Get-Random -Minimum 20000 -Maximum 29999
+    $root = $env:RUNNER_TEMP
+    if (-not $root) { $root = [System.IO.Path]::GetTempPath() }
+    $script:Work = Join-Path $root ($script:Name + ' dir')          # a space on purpose: quoting
+    $script:InstallDir = Join-Path $script:Work 'install'
+    $script:Exe = Join-Path $script:InstallDir ($script:Name + '.exe')
+    $null = New-Item -ItemType Directory -Path $script:Work -Force
+    $source = @'
+using System;
+using System.Net;
+using System.ServiceProcess;
+using System.Threading;
+public class WfPesterService : ServiceBase {
+    HttpListener listener;
+    public static void Main(string[] args) { ServiceBase.Run(new WfPesterService()); }
+    protected override void OnStart(string[] args) {
+        listener = new HttpListener();
+        listener.Prefixes.Add("http://localhost:" + Environment.GetEnvironmentVariable("WF_PORT") + "/");
+        listener.Start();
+        Thread t = new Thread(Serve);
+        t.IsBackground = true;
+        t.Start();
+    }
+    void Serve() {
+        while (listener.IsListening) {
+            try {
+                HttpListenerContext c = listener.GetContext();
+                byte[] body = System.Text.Encoding.UTF8.GetBytes("ok");
+                c.Response.StatusCode = 200;
+                c.Response.OutputStream.Write(body, 0, body.Length);
+                c.Response.Close();
+            } catch (Exception) { }
+        }
+    }
+    protected override void OnStop() { listener.Stop(); }
+}
+'@
+    $script:Built = Join-Path $script:Work 'build.exe'
+    Add-Type -TypeDefinition $source -OutputAssembly $script:Built -OutputType ConsoleApplication -ReferencedAssemblies 'System.ServiceProcess'
+    $script:Url = ([System.Uri]$script:Built).AbsoluteUri                      # file:///... (Windows PowerShell 5.1)
+    $script:Sha = (Get-FileHash -LiteralPath $script:Built -Algorithm SHA256).Hash.ToLowerInvariant()
+    $script:Hostile = "quote "" apostrophe ' `$(Get-Date) ; back``tick`r`nnew line ünïcödé"
+
+    function script:Read-Svc {
+        Invoke-Driver -Op 'service.read' -Params @{ name = $script:Name; binaryPath = $script:Exe
+            eventSource = @{ logName = 'Application'; source = $script:Name }; dirs = @($script:InstallDir) }
+    }
+}
+
+AfterAll {
+    $s = Get-CimInstance -ClassName Win32_Service -Filter ("Name='" + $script:Name + "'")
+    if ($null -ne $s) {
+        if ($s.State -ne 'Stopped') { $null = Invoke-CimMethod -InputObject $s -MethodName StopService; Start-Sleep -Seconds 2 }
+        $null = Invoke-CimMethod -InputObject $s -MethodName Delete
+    }
+    $src = 'HKLM:\SYSTEM\CurrentControlSet\Services\EventLog\Application\' + $script:Name
+    if (Test-Path -LiteralPath $src) { Remove-Item -LiteralPath $src -Recurse -Force }
+    Remove-Item -LiteralPath $script:Work -Recurse -Force -ErrorAction SilentlyContinue
+}
+
+Describe 'service.read' {
+    It 'reads a built-in service from the registry and the SCM, by service name' {
+        $r = Invoke-Driver -Op 'service.read' -Params @{ name = 'eventlog'; dirs = @() }
+        $r.changed | Should -BeFalse
+        $r.state.exists | Should -BeTrue
+        $r.state.service.name | Should -Be 'EventLog'
+        $r.state.service.status | Should -Be 'Running'
+        $r.state.service.start | Should -Be 2
+    }
+
+    It 'never matches a display name, and hostile names are just names' {
+        foreach ($n in @('Windows Event Log', "x'; Stop-Computer -WhatIf; '", '$(Get-Date)', 'Event*')) {
+            $r = Invoke-Driver -Op 'service.read' -Params @{ name = $n; dirs = @() }
+            $r.state.exists | Should -BeFalse
+        }
+    }
+}
+
+Describe 'service.apply' -Skip:(-not $Elevated) {
+    It 'refuses a binary whose SHA-256 does not match, before changing anything' {
+        $code = Get-DriverErrorCode { Invoke-Driver -Op 'service.apply' -Params @{ name = $script:Name
+                steps = @(@{ 'do' = 'download'; url = $script:Url; sha256 = ('0' * 64); path = $script:Exe }, @{ 'do' = 'create'; displayName = 'x'; imagePath = 'x'; start = 3; account = 'LocalSystem' }) } }
+        $code | Should -Be 'CHECKSUM_MISMATCH'
+        (Read-Svc).state.exists | Should -BeFalse
+    }
+
+    It 'creates, configures, starts and passes the readiness gate' {
+        $image = '"' + $script:Exe + '" -flag "two words"'
+        $steps = @(
+            @{ 'do' = 'download'; url = $script:Url; sha256 = $script:Sha; path = $script:Exe },
+            @{ 'do' = 'create'; displayName = ($script:Name + ' display'); imagePath = $image; start = 3; dependencies = @('EventLog'); account = 'LocalSystem' },
+            @{ 'do' = 'mkdir'; path = $script:InstallDir; grant = 'NT AUTHORITY\NETWORK SERVICE'; rights = 'ReadAndExecute' },
+            @{ 'do' = 'install_binary'; path = $script:Exe },
+            @{ 'do' = 'description'; value = $script:Hostile },
+            @{ 'do' = 'sidType'; value = 1 },
+            @{ 'do' = 'failureActions'; resetSeconds = 86400; actions = @(@{ type = 1; delayMs = 5000 }, @{ type = 1; delayMs = 30000 }) },
+            @{ 'do' = 'failureFlag'; value = $true },
+            @{ 'do' = 'preshutdown'; ms = 45000 },
+            @{ 'do' = 'environment'; value = @('GOTRACEBACK=wer', ('WF_PORT=' + $script:Port), ('HOSTILE=' + $script:Hostile)) },
+            @{ 'do' = 'eventSource'; logName = 'Application'; source = $script:Name; values = @{
+                    CustomSource = @{ kind = 'REG_DWORD'; data = 1 }; EventMessageFile = @{ kind = 'REG_EXPAND_SZ'; data = '%SystemRoot%\System32\EventCreate.exe' }
+                    TypesSupported = @{ kind = 'REG_DWORD'; data = 7 } } },
+            @{ 'do' = 'start' }
+        )
+        $r = Invoke-Driver -Op 'service.apply' -Params @{ name = $script:Name; steps = $steps; binaryPath = $script:Exe
+            eventSource = @{ logName = 'Application'; source = $script:Name }; dirs = @($script:InstallDir); startTimeoutSeconds = 60
+            readiness = @{ port = $script:Port; path = '/readyz'; timeoutSeconds = 30; pollSeconds = 0.5 } }
+        $r.changed | Should -BeTrue
+        $r.state.readiness.ready | Should -BeTrue
+        $s = $r.state.service
+        $s.status | Should -Be 'Running'
+        $s.imagePath | Should -Be $image
+        $s.description | Should -Be $script:Hostile
+        $s.sidType | Should -Be 1
+        $s.failureActionsOnNonCrashFailures | Should -BeTrue
+        $s.preshutdownTimeoutMs | Should -Be 45000
+        @($s.dependencies) | Should -Be @('EventLog')
+        @($s.environment) | Should -Contain ('HOSTILE=' + $script:Hostile)
+        $s.failureActions.Substring(0, 8) | Should -Be '80510100'                # reset period 86400, little-endian
+        $r.state.binary.sha256 | Should -Be $script:Sha
+        $r.state.eventSource.values.EventMessageFile.kind | Should -Be 'REG_EXPAND_SZ'
+    }
+
+    It 'is idempotent for the idempotent steps' {
+        $r = Invoke-Driver -Op 'service.apply' -Params @{ name = $script:Name; steps = @(@{ 'do' = 'start' }, @{ 'do' = 'eventSource'; logName = 'Application'; source = $script:Name; values = @{
+                        CustomSource = @{ kind = 'REG_DWORD'; data = 1 }; EventMessageFile = @{ kind = 'REG_EXPAND_SZ'; data = '%SystemRoot%\System32\EventCreate.exe' }
+                        TypesSupported = @{ kind = 'REG_DWORD'; data = 7 } } }); dirs = @() }
+        $r.changed | Should -BeFalse
+    }
+
+    It 'fails a readiness gate that never answers 200 with the last status' {
+        $code = Get-DriverErrorCode { Invoke-Driver -Op 'service.apply' -Params @{ name = $script:Name; steps = @(); dirs = @()
+                readiness = @{ port = $script:Port; path = '/readyz'; timeoutSeconds = 1; pollSeconds = 0.2 } } }
+        $code | Should -Be 'NO_ERROR'                                             # it does answer
+        $code = Get-DriverErrorCode { Invoke-Driver -Op 'service.apply' -Params @{ name = $script:Name; steps = @(); dirs = @()
+                readiness = @{ port = ($script:Port + 1); path = '/readyz'; timeoutSeconds = 1; pollSeconds = 0.2 } } }
+        $code | Should -Be 'NOT_READY'
+    }
+
+    It 'deletes the service and restores what it created' {
+        $r = Invoke-Driver -Op 'service.apply' -Params @{ name = $script:Name; binaryPath = $script:Exe; dirs = @($script:InstallDir)
+            eventSource = @{ logName = 'Application'; source = $script:Name }; startTimeoutSeconds = 60
+            steps = @(@{ 'do' = 'delete' }, @{ 'do' = 'eventSource'; logName = 'Application'; source = $script:Name; values = $null },
+                @{ 'do' = 'removeFile'; path = $script:Exe }, @{ 'do' = 'removeDir'; path = $script:InstallDir; upTo = $script:InstallDir }) }
+        $r.state.exists | Should -BeFalse
+        $r.state.eventSource.values | Should -BeNullOrEmpty
+        $r.state.binary.exists | Should -BeFalse
+        Test-Path -LiteralPath $script:InstallDir | Should -BeFalse
+    }
+}

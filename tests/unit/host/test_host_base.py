@@ -1,0 +1,116 @@
+"""The base provider: check/diff locally, journal envelopes on the right ops, secrets, pickling."""
+import base64
+
+import dill
+import pytest
+from pulumi.dynamic.dynamic import serialize_provider
+
+from components.host import base
+from components.host.base import HostSession, unwrap_secrets
+from components.host.event_log_settings import EventLogSettingsProvider
+from tests.unit.host.fakehost import connection
+
+SECRET = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def ev(logs, **conn):
+    return {"connection": dict(connection(), **conn), "logs": logs}
+
+
+def test_check_normalises_and_unwraps_secrets():
+    p = EventLogSettingsProvider()
+    news = ev([{"name": "Application", "maxSizeKb": 32768.0}])
+    news["connection"]["password"] = dict(SECRET, value="pw-Secret-1")
+    r = p.check({}, dict(news, __provider="x"))
+    assert r.failures == []
+    assert r.inputs["logs"] == [{"name": "Application", "maxSizeKb": 32768, "retention": "circular"}]
+    assert r.inputs["connection"]["password"] == "pw-Secret-1"
+
+
+def test_check_never_reports_unknowns():
+    p = EventLogSettingsProvider()
+    r = p.check({}, {"connection": UNKNOWN, "logs": [{"name": "Application", "maxSizeKb": UNKNOWN}]})
+    assert r.failures == []
+    r = p.check({}, {"connection": UNKNOWN, "logs": [{"name": "Application", "maxSizeKb": 10}]})
+    assert [f.property for f in r.failures] == ["logs[0].maxSizeKb"]
+
+
+def test_check_failures_never_echo_the_password():
+    p = EventLogSettingsProvider()
+    r = p.check({}, ev([{"name": "Application", "maxSizeKb": 32768}], auth="digest", password="hunter2-Secret"))
+    assert [f.property for f in r.failures] == ["connection.auth"]
+    assert all("hunter2" not in f.reason for f in r.failures)
+
+
+def test_connection_needs_a_trust_anchor():
+    p = EventLogSettingsProvider()
+    r = p.check({}, ev([{"name": "Application", "maxSizeKb": 32768}], caPem=None))
+    assert [f.property for f in r.failures] == ["connection"]
+    assert "no option to skip certificate validation" in r.failures[0].reason
+
+
+def test_diff_is_local_and_ignores_provider_and_outputs(monkeypatch):
+    monkeypatch.setattr(base, "run_op", lambda *a, **k: pytest.fail("diff must not talk to the host"))
+    p = EventLogSettingsProvider()
+    ins = p.check({}, ev([{"name": "Application", "maxSizeKb": 32768}])).inputs
+    olds = dict(ins, __provider="old", state={"x": 1}, prior={}, changed=True, changes=[], drift=[])
+    d = p.diff("id", olds, dict(ins, __provider="new"))
+    assert d.changes is False and d.replaces == []
+    d = p.diff("id", olds, dict(ins, logs=[{"name": "Application", "maxSizeKb": 65536}]))
+    assert d.changes is True and d.replaces == []
+
+
+def test_diff_replaces_on_another_machine_only():
+    p = EventLogSettingsProvider()
+    ins = p.check({}, ev([{"name": "Application", "maxSizeKb": 32768}])).inputs
+    rotated = dict(ins, connection=dict(ins["connection"], password="new-Secret-2"))
+    d = p.diff("id", ins, rotated)
+    assert d.changes is True and d.replaces == []
+    moved = dict(ins, connection=dict(ins["connection"], hostName="web-9"))
+    assert p.diff("id", ins, moved).replaces == ["connection"]
+    assert p.diff("id", ins, dict(ins, connection=UNKNOWN)).replaces == ["connection"]
+
+
+def test_diff_turns_refreshed_drift_into_an_update_not_a_replace():
+    from components.host.data_volume import DataVolumeProvider
+    p = DataVolumeProvider()
+    ins = p.check({}, {"connection": connection(), "lun": 0, "driveLetter": "D"}).inputs
+    d = p.diff("id", dict(ins, drift=["driveLetter"]), ins)
+    assert d.changes is True and d.replaces == []
+
+
+def test_session_puts_the_journal_write_on_the_first_op_and_the_clear_on_the_final_one(monkeypatch):
+    calls = []
+    monkeypatch.setattr(base, "run_op", lambda ep, op, params, journal=None, timeout=None:
+                        calls.append((op, journal)) or {"changed": False, "state": {}})
+    s = HostSession(connection())
+    s.write_before("K", {"v": 1})
+    s.after_success("K", None)
+    s.run("a.read", {})
+    s.run("a.apply", {}, final=True)
+    s.flush()
+    assert calls == [("a.read", {"write": {"key": "K", "value": {"v": 1}}}), ("a.apply", {"clear": "K"})]
+
+
+def test_session_flush_sends_a_rewrite_after_success(monkeypatch):
+    calls = []
+    monkeypatch.setattr(base, "run_op", lambda ep, op, params, journal=None, timeout=None:
+                        calls.append((op, journal)) or {"changed": False, "state": {}})
+    s = HostSession(connection())
+    s.write_before("K", {"v": 1})
+    s.after_success("K", {"v": 2})
+    s.run("a.apply", {}, final=True)     # the rewrite must not travel before the apply ran
+    s.flush()
+    assert calls == [("a.apply", {"write": {"key": "K", "value": {"v": 1}}}),
+                     ("journal.read", {"write": {"key": "K", "value": {"v": 2}}})]
+
+
+def test_provider_pickles_by_reference():
+    raw = base64.b64decode(serialize_provider(EventLogSettingsProvider()))
+    assert vars(dill.loads(raw)) == {}
+    assert b"HostSession" not in raw and b"socket" not in raw
+
+
+def test_unwrap_secrets_nested():
+    assert unwrap_secrets({"a": [dict(SECRET, value={"b": dict(SECRET, value=1)})]}) == {"a": [{"b": 1}]}

@@ -1,0 +1,156 @@
+"""The emulator's SCM, files and readiness endpoints: the Windows semantics the service ops rely on."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.emulator.host_model import HostModel
+from tests.emulator.ops import handlers
+from tests.emulator.windows.files import FsError
+from tests.emulator.windows.scm import ScmError
+
+
+@pytest.fixture
+def m():
+    return HostModel("web-0")
+
+
+def code(exc_info):
+    return exc_info.value.code
+
+
+def test_seed_has_real_dependencies(m):
+    assert m.scm.dependencies("WinRM") == ["RPCSS", "HTTP"]
+    assert "WinRM" in m.scm.dependents("rpcss") and "XblGameSave" in m.scm.dependents("XblAuthManager")
+    assert m.scm.status("EventLog") == "running" and m.scm.status("XblGameSave") == "stopped"
+
+
+def test_names_are_case_insensitive_and_case_preserving(m):
+    m.scm.create("MySvc", "My Service", r"C:\x.exe")
+    assert m.scm.exists("mysvc") and m.scm.canonical("MYSVC") == "MySvc"
+    with pytest.raises(ScmError) as e:
+        m.scm.create("mysvc", "Other", r"C:\y.exe")
+    assert code(e) == 1073
+    with pytest.raises(ScmError) as e:
+        m.scm.create("other", "my service", r"C:\y.exe")          # display names are unique too
+    assert code(e) == 1078
+
+
+def test_state_machine_and_dependencies(m):
+    m.scm.start("XblGameSave")                                      # starts XblAuthManager first
+    assert m.scm.status("XblAuthManager") == "running"
+    with pytest.raises(ScmError) as e:
+        m.scm.start("XblGameSave")
+    assert code(e) == 1056
+    with pytest.raises(ScmError) as e:
+        m.scm.stop("XblAuthManager")                                # a dependent runs
+    assert code(e) == 1051
+    m.scm.stop("XblGameSave")
+    with pytest.raises(ScmError) as e:
+        m.scm.stop("XblGameSave")
+    assert code(e) == 1062
+    m.scm.change_config("XblAuthManager", start=4)
+    m.scm.stop("XblAuthManager")
+    with pytest.raises(ScmError) as e:
+        m.scm.start("XblGameSave")                                  # dependency disabled
+    assert code(e) == 1068
+
+
+def test_start_pending_then_running(m):
+    m.scm.create("slow", "Slow", r"C:\slow.exe")
+    m.files.write(r"C:\slow.exe", b"x")
+    m.scm.set_behaviour("slow", start_seconds=0.1)
+    m.scm.start("slow")
+    assert m.scm.status("slow") == "start_pending"
+    time.sleep(0.12)
+    assert m.scm.status("slow") == "running"
+
+
+def test_marked_for_delete_while_running(m):
+    m.scm.create("gone", "Gone", r"C:\g.exe")
+    m.files.write(r"C:\g.exe", b"x")
+    m.scm.start("gone")
+    m.scm.delete("gone")
+    assert m.scm.exists("gone") and m.scm.marked_for_delete("gone")
+    assert m.registry.get_value(r"HKLM\SYSTEM\CurrentControlSet\Services\gone", "DeleteFlag") == ("REG_DWORD", 1)
+    for call in (lambda: m.scm.change_config("gone", start=3), lambda: m.scm.create("gone", "G2", r"C:\g.exe")):
+        with pytest.raises(ScmError) as e:
+            call()
+        assert code(e) == 1072
+    m.scm.stop("gone")
+    assert not m.scm.exists("gone")
+    assert not m.registry.key_exists(r"HKLM\SYSTEM\CurrentControlSet\Services\gone")
+
+
+def test_protected_core_services(m):
+    for name in ("RpcSs", "DcomLaunch", "BrokerInfrastructure"):
+        with pytest.raises(ScmError) as e:
+            m.scm.change_config(name, start=4)
+        assert code(e) == 5
+    with pytest.raises(ScmError) as e:
+        m.scm.stop("RpcSs")
+    assert code(e) in (1051, 1052)
+
+
+def test_missing_binary_and_logon_failure(m):
+    m.scm.create("nobin", "No binary", r'"C:\nope\x.exe" -v')
+    with pytest.raises(ScmError) as e:
+        m.scm.start("nobin")
+    assert code(e) == 2
+    m.scm.domain_passwords["contoso\\svc"] = "right"
+    m.files.write(r"C:\x.exe", b"x")
+    m.scm.create("dom", "Dom", r"C:\x.exe", account="CONTOSO\\svc", password="wrong")
+    with pytest.raises(ScmError) as e:
+        m.scm.start("dom")
+    assert code(e) == 1069
+
+
+def test_circular_dependency_rejected(m):
+    m.scm.create("a1", "A1", r"C:\x.exe")
+    m.scm.create("b1", "B1", r"C:\x.exe", dependencies=["a1"])
+    with pytest.raises(ScmError) as e:
+        m.scm.change_config("a1", dependencies=["b1"])
+    assert code(e) == 1059
+
+
+def test_files_locking_acl_inheritance_and_downloads(m):
+    m.files.mkdir(r"C:\svc\api")
+    assert m.files.is_dir(r"c:\SVC") and all(a["inherited"] for a in m.files.acl(r"C:\svc\api"))
+    assert m.files.grant(r"C:\svc\api", "NT SERVICE\\api", "Modify") is True
+    assert m.files.grant(r"C:\svc\api", "nt service\\API", "Modify") is False
+    m.files.write(r"C:\svc\api\api.exe", b"bin")
+    m.files.set_locked(r"C:\svc\api\api.exe", True)
+    with pytest.raises(FsError) as e:
+        m.files.move(r"C:\svc\api\api.exe", r"C:\svc\api\old.exe")
+    assert e.value.code == 32
+    with pytest.raises(FsError) as e:
+        m.files.mkdir(r"Q:\x")
+    assert e.value.code == 3
+    m.files.downloads["https://a/b"] = 500
+    with pytest.raises(Exception) as e:
+        m.files.download("https://a/b")
+    assert "500" in str(e.value)
+
+
+def test_readiness_endpoint_modes(m):
+    m.scm.create("web", "Web", r"C:\w.exe")
+    m.files.write(r"C:\w.exe", b"x")
+    m.http.serve(8080, service="web", mode="after", after_seconds=0.1)
+    assert m.http.probe(8080, "/readyz")["status"] is None          # not running: connection refused
+    m.scm.start("web")
+    assert m.http.probe(8080, "/readyz")["status"] == 503
+    time.sleep(0.11)
+    assert m.http.probe(8080, "/readyz")["status"] == 200
+    m.http.serve(8080, service="web", mode="never", status=502, body="bad gateway")
+    assert m.http.probe(8080, "/x") == {"status": 502, "body": "bad gateway", "error": None}
+
+
+def test_handlers_directly_apply_and_read(m):
+    h = handlers()
+    out = h["baseline.apply"](m, {"steps": [{"do": "setStart", "name": "mapsbroker", "start": 4, "delayed": False},
+                                            {"do": "setStart", "name": "MapsBroker", "start": 2, "delayed": True}]})
+    assert [s["changed"] for s in out["state"]["steps"]] == [True, True]
+    assert m.registry.get_value(r"HKLM\SYSTEM\CurrentControlSet\Services\MapsBroker", "DelayedAutostart") == ("REG_DWORD", 1)
+    rows = h["baseline.read"](m, {})["state"]["services"]
+    assert "HTTP" not in [r["name"] for r in rows] and "WinRM" in [r["name"] for r in rows]

@@ -1,0 +1,181 @@
+"""Pure planning of WindowsService / CrashDumps: command lines, failure actions, SIDs, plans."""
+from __future__ import annotations
+
+import hashlib
+import itertools
+
+import pytest
+
+from components.host.base import PlanContext, Refused
+from components.host.windows_service import (WindowsServiceInputs, WindowsServiceProvider, account_kind,
+                                             decode_failure_actions, escape_arg, image_path, redact_changes,
+                                             service_sid, split_command_line, windows_path_problem)
+from tests.emulator.windows.scm import encode_failure_actions
+
+CONN = {"host": "127.0.0.1", "username": "u", "password": "p", "certSha256": "a" * 64}
+SHA = hashlib.sha256(b"x").hexdigest()
+
+ARGS = ["", "plain", "with space", 'quote"inside', "trailing\\", "trail space\\", '\\"', "\\\\server\\share",
+        "tab\there", "$(Get-Process)", "a;b", "`tick`", "new\nline", "ünïcödé 日本", '"', '""', "\\", "a\\\\b c"]
+
+
+@pytest.mark.parametrize("arg", ARGS)
+def test_escape_arg_round_trips_through_command_line_parsing(arg):
+    cmd = image_path(r"C:\Program Files\winfleet\api\api.exe", [arg, "next"])
+    assert split_command_line(cmd) == [r"C:\Program Files\winfleet\api\api.exe", arg, "next"]
+
+
+def test_many_argument_combinations_round_trip():
+    for combo in itertools.permutations(ARGS[:8], 3):
+        cmd = image_path(r"D:\svc\a.exe", list(combo))
+        assert split_command_line(cmd) == [r"D:\svc\a.exe", *combo]
+
+
+def test_escape_arg_matches_go_syscall_escapearg():
+    # expected values from Go's syscall.EscapeArg (src/syscall/exec_windows.go)
+    assert escape_arg("") == '""'
+    assert escape_arg("abc") == "abc"
+    assert escape_arg("a b") == '"a b"'
+    assert escape_arg('a"b') == 'a\\"b'
+    assert escape_arg("a\\b") == "a\\b"
+    assert escape_arg("a b\\") == '"a b\\\\"'
+    assert escape_arg('a\\"b') == 'a\\\\\\"b'
+
+
+def test_exe_path_is_always_quoted():
+    assert image_path(r"C:\Program Files\x\x.exe", []) == '"C:\\Program Files\\x\\x.exe"'
+    assert image_path(r"D:\x\x.exe", ["-v"]) == '"D:\\x\\x.exe" -v'
+
+
+def test_failure_actions_decode_matches_the_scm_layout():
+    raw = encode_failure_actions(86400, [(1, 5000), (1, 30000), (0, 0)])
+    assert decode_failure_actions(raw) == (86400, [(1, 5000), (1, 30000), (0, 0)])
+    # the sc.exe-produced value shape from the registry (reg query ... FailureActions), 3 restart actions
+    sc_hex = ("80510100" "00000000" "00000000" "03000000" "14000000"
+              "0100000060ea0000" "0100000060ea0000" "0100000060ea0000")
+    assert decode_failure_actions(sc_hex) == (86400, [(1, 60000)] * 3)
+    assert decode_failure_actions(None) is None
+
+
+def test_service_sid_matches_sc_showsid():
+    # `sc.exe showsid TrustedInstaller` prints this well-known SID
+    assert service_sid("TrustedInstaller") == "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464"
+    assert service_sid("trustedinstaller") == service_sid("TRUSTEDINSTALLER")
+
+
+@pytest.mark.parametrize("account, kind", [
+    ("NT SERVICE\\api", "virtual"), ("nt service\\API", "virtual"), ("NT SERVICE\\other", "invalid-virtual"),
+    ("LocalSystem", "builtin"), ("NT AUTHORITY\\NetworkService", "builtin"), ("CONTOSO\\gmsa-api$", "gmsa"),
+    ("CONTOSO\\svc", "user"), ("svc@contoso.example", "user"), (".\\localuser", "user")])
+def test_account_kinds(account, kind):
+    assert account_kind(account, "api") == kind
+
+
+@pytest.mark.parametrize("path, ok", [
+    (r"C:\Program Files\winfleet\api", True), (r"D:\svc", True), ("relative", False), (r"C:\a\..\b", False),
+    ("C:\\a\\b:c", False), ("C:\\a<b", False), ("\\\\server\\share", False), ("C:\\a\\\\b", False)])
+def test_windows_paths(path, ok):
+    assert (windows_path_problem(path) is None) is ok
+
+
+def _inputs(**kw):
+    base = {"connection": CONN, "serviceName": "api", "binaryUrl": "https://x.test/api.exe", "binarySha256": SHA}
+    base.update(kw)
+    return WindowsServiceInputs.model_validate(base)
+
+
+def _live(**kw):
+    svc = {"name": "api", "type": 16, "start": 2, "delayedAutostart": False,
+           "imagePath": '"C:\\Program Files\\winfleet\\api\\api.exe"', "displayName": "api", "description": None,
+           "objectName": "NT SERVICE\\api", "dependencies": [], "sidType": 1,
+           "failureActions": encode_failure_actions(86400, [(1, 5000), (1, 30000), (1, 120000)]),
+           "failureActionsOnNonCrashFailures": True, "preshutdownTimeoutMs": None, "environment": None,
+           "status": "Running", "markedForDelete": False}
+    svc.update(kw)
+    return {"exists": True, "service": svc, "dependents": [],
+            "binary": {"path": r"C:\Program Files\winfleet\api\api.exe", "exists": True, "sha256": SHA},
+            "eventSource": None,
+            "dirs": [{"path": r"C:\Program Files\winfleet\api", "exists": True, "owner": "x",
+                      "acl": [{"identity": "NT SERVICE\\api", "rights": "ReadAndExecute, Synchronize",
+                               "type": "Allow", "inherited": False}]}]}
+
+
+P = WindowsServiceProvider()
+
+
+def test_defaults_are_normalised():
+    i = _inputs()
+    assert (i.display_name, i.account, i.install_dir, i.exe_name) == (
+        "api", "NT SERVICE\\api", r"C:\Program Files\winfleet\api", "api.exe")
+    assert [a.delay_seconds for a in i.recovery.actions] == [5, 30, 120]
+
+
+def test_converged_service_plans_nothing():
+    assert P.plan(_inputs(), _live()) == []
+
+
+def test_fresh_host_plans_download_first_and_create_before_acl():
+    cur = {"exists": False, "service": None, "binary": {"exists": False}, "dirs": []}
+    steps = [s["do"] for s in P.plan(_inputs(description="d", environment={"GOTRACEBACK": "wer"}), cur)]
+    assert steps[0] == "download" and steps.index("create") < steps.index("mkdir") < steps.index("install_binary")
+    assert steps[-1] == "start" and "stop" not in steps
+
+
+def test_description_only_no_restart_and_env_change_restarts():
+    assert [s["do"] for s in P.plan(_inputs(description="new"), _live())] == ["description"]
+    assert [s["do"] for s in P.plan(_inputs(environment={"A": "1"}), _live())] == ["environment", "restart"]
+
+
+def test_new_binary_stops_then_swaps_then_starts():
+    steps = [s["do"] for s in P.plan(_inputs(binarySha256=hashlib.sha256(b"v2").hexdigest()), _live())]
+    assert steps == ["download", "stop", "install_binary", "start"]
+
+
+def test_delayed_auto_start_and_disabled():
+    assert [s for s in P.plan(_inputs(startMode="delayed-auto"), _live())] == [{"do": "delayed", "value": True}]
+    steps = P.plan(_inputs(startMode="disabled"), _live())
+    assert steps == [{"do": "config", "start": 4}, {"do": "stop"}]
+
+
+def test_dependency_case_is_not_drift():
+    live = _live(dependencies=["RPCSS"])
+    assert P.plan(_inputs(dependencies=["RpcSs"]), live) == []
+
+
+def test_user_account_always_resets_password_and_redacts_it():
+    i = _inputs(account="CONTOSO\\svc", accountPassword="pw-123")
+    steps = P.plan(i, _live(objectName="CONTOSO\\svc"))
+    cfg = [s for s in steps if s["do"] == "config"][0]
+    assert cfg["password"] == "pw-123" and steps[-1]["do"] == "restart"
+    assert "pw-123" not in str(redact_changes(steps))
+
+
+def test_marked_for_delete_is_refused():
+    with pytest.raises(Refused) as err:
+        P.plan(_inputs(), _live(markedForDelete=True))
+    assert err.value.field == "serviceName"
+
+
+def test_existing_foreign_service_or_binary_refused_by_journal_prior():
+    with pytest.raises(Refused) as err:
+        P.plan_in_context(_inputs(), _live(), PlanContext(prior={"service": {"name": "api", "exists": True}}))
+    assert err.value.field == "serviceName"
+    exe = "file:c:\\program files\\winfleet\\api\\api.exe"
+    with pytest.raises(Refused) as err:
+        P.plan_in_context(_inputs(), _live(), PlanContext(prior={"service": {"exists": False}, exe: {"exists": True}}))
+    assert err.value.field == "installDir"
+
+
+def test_restore_plan_order_and_scope():
+    prior = {"service": {"name": "api", "exists": False},
+             "file:c:\\program files\\winfleet\\api\\api.exe": {"path": r"C:\Program Files\winfleet\api\api.exe", "exists": False},
+             "dir:c:\\program files\\winfleet\\api": {"path": r"C:\Program Files\winfleet\api", "exists": False,
+                                                      "createdFrom": r"C:\Program Files\winfleet", "account": "NT SERVICE\\api", "ace": None},
+             "dir:d:\\logs\\api": {"path": r"D:\logs\api", "exists": True, "createdFrom": None,
+                                   "account": "NT SERVICE\\api", "ace": None},
+             "eventsource": {"logName": "Application", "source": "api", "values": None}}
+    steps = P.restore_plan(_inputs(), prior, {})
+    assert [s["do"] for s in steps] == ["delete", "eventSource", "removeFile", "removeDir", "revoke"]
+    assert all(s["restore"] for s in steps)
+    assert steps[3]["upTo"] == r"C:\Program Files\winfleet"
+    assert steps[4]["sid"] == service_sid("api")
