@@ -122,9 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hosts", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--ops-per-host", type=int, default=24)
+    ap.add_argument("--concurrency", type=int, default=CONCURRENCY, help="client threads (default 4)")
     args = ap.parse_args(argv)
+    globals()["CONCURRENCY"] = args.concurrency
     print(f"WinRM transport, {args.latency * 1000:.0f} ms injected latency per HTTP request, "
-          f"{CONCURRENCY} client threads, op host.info (winfleet) vs run_ps one-liner (baseline)")
+          f"{args.concurrency} client threads, op host.info (winfleet) vs run_ps one-liner (baseline)")
     print(f"{'hosts':>5} | {'method':<26} | {'req first op':>12} | {'req next op':>11} | "
           f"{'req/op (run)':>12} | {'ops/s':>7}")
     print("-" * 90)

@@ -13,7 +13,10 @@ inside ``service.apply`` to save a round trip):
    *before anything else*; a bad checksum changes nothing.
 2. install/log directories (+ an explicit ACE for the service account), ``create`` if missing.
 3. a binary replacement stops the service first, moves the old binary aside, puts the new one
-   in place, deletes the old one (the old binary is kept until the new one is in place).
+   in place, deletes the old one (the old binary is kept until the new one is in place). Running
+   dependents (other services that depend on ours) are stopped before and started again after,
+   since the SCM refuses to stop a service whose dependents run; delete does not do that (it fails
+   with DEPENDENT_SERVICES_RUNNING rather than break a foreign service).
 4. ChangeServiceConfig / ChangeServiceConfig2 items that differ, ``Environment`` (REG_MULTI_SZ,
    only written when non-empty: an empty value makes the service fail with error 87 —
    kardianos/service#331), the event source.
@@ -618,7 +621,23 @@ class WindowsServiceProvider(HostResourceProvider):
             steps.append({"do": "start"})
         elif restart:
             steps.append({"do": "restart"})
-        return steps
+        return self._around_dependents(steps, cur)
+
+    @staticmethod
+    def _around_dependents(steps: list[dict], cur: dict) -> list[dict]:
+        """The SCM will not stop a service whose dependents run (ERROR_DEPENDENT_SERVICES_RUNNING): stop
+        those first (dependents-first, the order EnumDependentServices gives) and start them again, in
+        reverse order, once our service runs again. Their configuration is never touched."""
+        stopping = [k for k, s in enumerate(steps) if s["do"] in ("stop", "restart")]
+        running = [d["name"] for d in cur.get("dependents") or []
+                   if isinstance(d, dict) and d.get("status") in ("Running", "StartPending")]
+        if not stopping or not running:
+            return steps
+        first = stopping[0]
+        out = steps[:first] + [{"do": "stopOther", "name": n} for n in running] + steps[first:]
+        if out[-1]["do"] in ("start", "restart"):
+            out += [{"do": "startOther", "name": n} for n in reversed(running)]
+        return out
 
     # ---- restore -----------------------------------------------------------------------------
     def restore_plan(self, i, prior: dict, cur: dict) -> list[dict]:

@@ -46,6 +46,9 @@ RETRY_ATTEMPTS = 6                # total attempts for transient failures
 RETRY_BACKOFF = 0.25              # first backoff (s), doubled each time ...
 RETRY_BACKOFF_MAX = 4.0           # ... up to this
 CODEPAGE = 65001
+CLEANUP_TIMEOUT = 5               # s: request timeout of Signal/Delete after a failure
+SHELL_IDLE_TIMEOUT = 180          # s: the host deletes our shell if unused this long, so shells of a killed
+                                  # process (SIGKILL: no atexit) never pile up against MaxShellsPerUser
 
 # WS-Man / WinRS fault codes we react to (research/winrm_transport.md §1.9, §3.3)
 WSMAN_OPERATION_TIMEOUT = 2150858793     # 0x80338029 Receive had no output within OperationTimeout
@@ -150,7 +153,7 @@ def _classify(exc: BaseException, ep: Endpoint, op: str, phase: str) -> Winfleet
     if isinstance(exc, requests.exceptions.SSLError):
         return TlsValidationFailed(host, op, "TLS validation of the server certificate failed during "
                                              f"{phase}: {_redact(_ssl_reason(exc), ep)}")
-    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+    if isinstance(exc, requests.exceptions.RequestException):   # refused, reset, timeout, truncated body
         return HostUnreachable(host, op, f"{ep.url} unreachable during {phase}: {_redact(_conn_reason(exc), ep)}")
     if isinstance(exc, WinRMOperationTimeoutError):
         return WsmanFault(host, op, f"WS-Man OperationTimeout during {phase}", code="WSMAN_TIMEOUT",
@@ -202,10 +205,17 @@ def _conn_reason(exc) -> str:
 
 
 # --- the op --------------------------------------------------------------------------------------
-def _open_shell(ep: Endpoint) -> Shell:
+def _arm(p: Protocol, deadline: float) -> None:
+    """Bound the next request by the op's deadline: a black-holed host cannot hold us 30 s past it."""
+    remaining = deadline - time.monotonic()
+    p.transport.read_timeout_sec = max(2.0, min(OPERATION_TIMEOUT_MAX + READ_TIMEOUT_MARGIN, remaining + 1.0))
+
+
+def _open_shell(ep: Endpoint, deadline: float) -> Shell:
     protocol = _new_protocol(ep)
+    _arm(protocol, deadline)
     try:
-        shell_id = protocol.open_shell(codepage=CODEPAGE, noprofile=True)
+        shell_id = protocol.open_shell(codepage=CODEPAGE, noprofile=True, idle_timeout=f"PT{SHELL_IDLE_TIMEOUT}S")
     except BaseException:
         try:
             protocol.transport.close_session()
@@ -230,12 +240,15 @@ def _call(ep, op, phase, fn, *args, **kwargs):
 def _execute(shell: Shell, op: str, payload: bytes, deadline: float) -> tuple[bytes, bytes, int]:
     ep, p, sid = shell.endpoint, shell.protocol, shell.shell_id
     p.operation_timeout_sec = OPERATION_TIMEOUT_MAX
+    _arm(p, deadline)
     command_id = _call(ep, op, "Command", p.run_command, sid, bootstrap.COMMAND_LINE, console_mode_stdin=False)
     shell.commands += 1
     finished = False
+    unreachable = False
     try:
         for start in range(0, len(payload), SEND_CHUNK_BYTES):
             end = start + SEND_CHUNK_BYTES >= len(payload)
+            _arm(p, deadline)
             _call(ep, op, "Send", p.send_command_input, sid, command_id, payload[start:start + SEND_CHUNK_BYTES], end=end)
             if time.monotonic() > deadline:
                 raise OperationTimedOut(ep.label, op, "deadline passed while sending the payload")
@@ -246,6 +259,7 @@ def _execute(shell: Shell, op: str, payload: bytes, deadline: float) -> tuple[by
                 raise OperationTimedOut(ep.label, op, "the op did not finish before its deadline "
                                                       f"({len(b''.join(stdout))} bytes of output so far)")
             p.operation_timeout_sec = max(1, min(OPERATION_TIMEOUT_MAX, int(remaining)))
+            _arm(p, deadline)
             try:
                 out, err, rc, done = _call(ep, op, "Receive", p.get_command_output_raw, sid, command_id)
             except WinRMOperationTimeoutError:
@@ -255,17 +269,27 @@ def _execute(shell: Shell, op: str, payload: bytes, deadline: float) -> tuple[by
             if done:
                 finished = True
                 return b"".join(stdout), b"".join(stderr), rc
+    except HostUnreachable:
+        unreachable = True
+        raise
     finally:
         p.operation_timeout_sec = OPERATION_TIMEOUT_MAX
-        try:
-            if not finished:
-                # stop the process first (ctrl_c), then terminate
-                _signal(p, sid, command_id, "ctrl_c")
-            p.cleanup_command(sid, command_id)
-        except Exception as exc:
-            # the op's output (if any) stands; the shell is in an unknown state: discard it
-            shell.broken = True
-            log.debug("%s on %s: Signal failed (%s); the shell will be discarded", op, ep.label, type(exc).__name__)
+        if unreachable:
+            shell.broken = shell.unreachable = True   # don't signal a host we just lost; the pool discards the shell
+        else:
+            saved = p.transport.read_timeout_sec
+            p.transport.read_timeout_sec = CLEANUP_TIMEOUT
+            try:
+                if not finished:
+                    _signal(p, sid, command_id, "ctrl_c")     # stop the process first, then terminate
+                p.cleanup_command(sid, command_id)
+            except Exception as exc:
+                # the op's output (if any) stands; the shell is in an unknown state: discard it
+                shell.broken = True
+                log.debug("%s on %s: Signal failed (%s); the shell will be discarded", op, ep.label,
+                          type(exc).__name__)
+            finally:
+                p.transport.read_timeout_sec = saved
 
 
 def _signal(p: Protocol, sid: str, command_id: str, code: str) -> None:
@@ -347,9 +371,12 @@ def run_op(endpoint, op: str, params: dict | None = None, journal: dict | None =
             continue
         except WinfleetHostError as err:
             if not err.retryable or attempt >= RETRY_ATTEMPTS:
+                if err.retryable:
+                    err.message += f" (gave up after {attempt} attempts)"
                 raise
             delay = min(RETRY_BACKOFF_MAX, RETRY_BACKOFF * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
             if time.monotonic() + delay >= deadline:
+                err.message += f" (deadline reached after {attempt} attempts)"
                 raise
             log.info("%s on %s: %s (attempt %d), retrying in %.2fs", op, ep.label, err.code, attempt, delay)
             time.sleep(delay)
@@ -357,7 +384,7 @@ def run_op(endpoint, op: str, params: dict | None = None, journal: dict | None =
 
 def _run_once(ep: Endpoint, op: str, payload: bytes, deadline: float) -> dict:
     try:
-        shell = POOL.acquire(ep, lambda e: _call(e, op, "Create", _open_shell, e), deadline)
+        shell = POOL.acquire(ep, lambda e: _call(e, op, "Create", _open_shell, e, deadline), deadline)
     except TimeoutError:
         raise OperationTimedOut(ep.label, op, "no pooled shell became free before the deadline") from None
     except ShellQuotaExceeded as err:
@@ -375,5 +402,5 @@ def _run_once(ep: Endpoint, op: str, payload: bytes, deadline: float) -> dict:
         if healthy:
             POOL.release(shell)
         else:
-            POOL.discard(shell)
+            POOL.discard(shell, wait=not shell.unreachable)
     return _parse_output(ep, op, stdout, stderr, rc)

@@ -17,7 +17,7 @@ from typing import Callable
 log = logging.getLogger("winfleet.winrm")
 
 MAX_SHELLS_PER_KEY = 4     # the dynamic-provider host runs 4 threads; Windows allows 30 (5 on old hosts)
-MAX_IDLE_SECONDS = 300.0   # WinRM's IdleTimeout is 180 s on old hosts, 7200 s on current ones
+MAX_IDLE_SECONDS = 120.0   # below the IdleTimeOut the executor asks for (180 s): reuse only live shells
 
 
 class Shell:
@@ -29,11 +29,13 @@ class Shell:
         self.shell_id = shell_id
         self.commands = 0
         self.broken = False
+        self.unreachable = False
         self.last_used = time.monotonic()
 
     def close(self) -> None:
-        """WS-Man Delete + close the TCP connection; never raises."""
+        """WS-Man Delete + close the TCP connection; never raises, gives up after a few seconds."""
         try:
+            self.protocol.transport.read_timeout_sec = min(self.protocol.transport.read_timeout_sec or 5, 5)
             self.protocol.close_shell(self.shell_id, close_session=True)
         except Exception as exc:  # the shell may already be gone (host rebooted, fault) - nothing to do
             log.debug("closing shell on %s failed: %s", self.endpoint.label, type(exc).__name__)
@@ -94,12 +96,17 @@ class ShellPool:
             self._idle.setdefault(shell.endpoint.pool_key, []).append(shell)
             self._cond.notify()
 
-    def discard(self, shell: Shell) -> None:
-        """Close a shell whose state is unknown (error mid-command) and forget it."""
+    def discard(self, shell: Shell, wait: bool = True) -> None:
+        """Close a shell whose state is unknown (error mid-command) and forget it. With
+        ``wait=False`` (host not answering) the Delete is attempted in the background so the
+        caller's deadline is kept; the shell's IdleTimeOut cleans up if that fails too."""
         with self._cond:
             self._count[shell.endpoint.pool_key] -= 1
             self._cond.notify()
-        shell.close()
+        if wait:
+            shell.close()
+        else:
+            threading.Thread(target=shell.close, name="winfleet-shell-close", daemon=True).start()
 
     def close_idle(self, endpoint=None) -> int:
         """Close idle shells (of one endpoint's key, or all); returns how many were closed."""

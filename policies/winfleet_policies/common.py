@@ -188,6 +188,18 @@ def host_keys(resource: Any) -> Any:
     VM's not-yet-allocated address), so the VMs the resource *directly* depends on count too: their
     ``osProfile.computerName`` (the logical host name) when known, else their URN. ``UNKNOWN`` when neither.
     """
+    cached = getattr(resource, "_winfleet_host_keys", None)
+    if cached is not None:
+        return cached
+    keys = _host_keys(resource)
+    try:
+        resource._winfleet_host_keys = keys  # props never change during one AnalyzeStack call
+    except AttributeError:
+        pass
+    return keys
+
+
+def _host_keys(resource: Any) -> Any:
     keys = set()
     name = P.host_of(resource.props)
     if isinstance(name, str) and name:

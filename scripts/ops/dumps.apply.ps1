@@ -114,21 +114,72 @@ function Set-RegKeyExact {
     return ((ConvertTo-Json $before -Depth 5 -Compress) -ne (ConvertTo-Json $after -Depth 5 -Compress))
 }
 
+function Get-CreatedDirsKey {
+    # HKLM\SOFTWARE\winfleet\Directories: one REG_SZ value per directory winfleet created (name = lower-case
+    # path), so whichever resource removes the last thing in a shared parent also removes the parent.
+    param([bool]$Writable = $false)
+    if ($Writable) { return [Microsoft.Win32.Registry]::LocalMachine.CreateSubKey('SOFTWARE\winfleet\Directories') }
+    return [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE\winfleet\Directories')
+}
+
+function New-OwnedDirectory {
+    # Create $Path (and missing parents); record every directory created here. Returns $true if any.
+    param([string]$Path)
+    $missing = @()
+    $q = $Path
+    while ($q.Length -gt 3 -and -not (Test-Path -LiteralPath $q -PathType Container)) {
+        $missing += $q
+        $q = Split-Path -LiteralPath $q -Parent
+    }
+    if ($missing.Count -eq 0) { return $false }
+    $null = [System.IO.Directory]::CreateDirectory($Path)
+    $k = Get-CreatedDirsKey -Writable $true
+    try { foreach ($m in $missing) { $k.SetValue($m.ToLowerInvariant(), $m, [Microsoft.Win32.RegistryValueKind]::String) } } finally { $k.Close() }
+    return $true
+}
+
+function Test-OwnedDirectory {
+    param([string]$Path)
+    $k = Get-CreatedDirsKey
+    if ($null -eq $k) { return $false }
+    try { return ($k.GetValueNames() -contains $Path.ToLowerInvariant()) } finally { $k.Close() }
+}
+
+function Remove-OwnedDirectoryRecord {
+    param([string]$Path)
+    $k = Get-CreatedDirsKey -Writable $true
+    $empty = $false
+    try {
+        $lower = $Path.ToLowerInvariant().TrimEnd('\')
+        foreach ($n in $k.GetValueNames()) {
+            if ($n -eq $lower -or $n.StartsWith($lower + '\')) { $k.DeleteValue($n) }
+        }
+        $empty = ($k.ValueCount -eq 0 -and $k.SubKeyCount -eq 0)
+    } finally { $k.Close() }
+    if ($empty) { [Microsoft.Win32.Registry]::LocalMachine.DeleteSubKey('SOFTWARE\winfleet\Directories', $false) }
+}
+
 function Remove-DirUpTo {
+    # Remove $Path (ours, recursively), then each parent that is empty and was created by winfleet
+    # (recorded above, by whichever resource) or lies within $UpTo (the highest directory found missing).
     param([string]$Path, [string]$UpTo)
     if (-not $UpTo) { $UpTo = $Path }
+    $top = $UpTo.ToLowerInvariant()
     $changed = $false
     if (Test-Path -LiteralPath $Path -PathType Container) {
         Remove-Item -LiteralPath $Path -Recurse -Force
         $changed = $true
     }
+    Remove-OwnedDirectoryRecord -Path $Path
     $parent = $Path
-    $top = $UpTo.ToLowerInvariant()
-    while ($parent.ToLowerInvariant() -ne $top) {
+    while ($true) {
         $parent = Split-Path -LiteralPath $parent -Parent
-        if (-not $parent -or -not ($parent.ToLowerInvariant() -eq $top -or $parent.ToLowerInvariant().StartsWith($top + '\'))) { break }
-        if ((Test-Path -LiteralPath $parent -PathType Container) -and -not (Get-ChildItem -LiteralPath $parent -Force | Select-Object -First 1)) {
+        if (-not $parent -or $parent.Length -le 3) { break }
+        $low = $parent.ToLowerInvariant()
+        $ours = (Test-OwnedDirectory -Path $parent) -or $low -eq $top -or $low.StartsWith($top + '\')
+        if ($ours -and (Test-Path -LiteralPath $parent -PathType Container) -and -not (Get-ChildItem -LiteralPath $parent -Force | Select-Object -First 1)) {
             Remove-Item -LiteralPath $parent -Force
+            Remove-OwnedDirectoryRecord -Path $parent
             $changed = $true
         } else { break }
     }
@@ -145,10 +196,7 @@ foreach ($step in @($P.steps)) {
             if (-not (Test-Path -LiteralPath ($p.Substring(0, 2) + '\') -PathType Container)) {
                 Fail 'PATH_NOT_FOUND' "drive $($p.Substring(0, 2)) does not exist on the host"
             }
-            if (-not (Test-Path -LiteralPath $p -PathType Container)) {
-                $null = [System.IO.Directory]::CreateDirectory($p)
-                $changed = $true
-            }
+            $changed = New-OwnedDirectory -Path $p
             if ($step.grant) {
                 $acl = Get-Acl -LiteralPath $p
                 $inherit = [System.Security.AccessControl.InheritanceFlags]'ContainerInherit, ObjectInherit'
@@ -163,10 +211,10 @@ foreach ($step in @($P.steps)) {
             $exe = [string]$P.exeName
             if ($step.exeName) { $exe = [string]$step.exeName }
             $changed = Set-RegKeyExact -SubKey ('SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps\' + $exe) -Values $step.values
-            if ($null -eq $step.values -and $step.upTo) {
-                # remove the parent keys this resource created (LocalDumps, ...) while they are empty
+            if ($null -eq $step.values) {
+                # an empty LocalDumps key has no effect: remove it with the last per-exe key, whichever
+                # CrashDumps created it (the Windows Error Reporting key itself is never empty on Windows)
                 foreach ($parent in @('HKLM\SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps', 'HKLM\SOFTWARE\Microsoft\Windows\Windows Error Reporting')) {
-                    if (-not $parent.ToLowerInvariant().StartsWith(([string]$step.upTo).ToLowerInvariant())) { break }
                     $k = Get-Item -LiteralPath ($parent -replace '^HKLM\\', 'HKLM:\') -ErrorAction SilentlyContinue
                     if ($null -ne $k -and $k.SubKeyCount -eq 0 -and $k.ValueCount -eq 0) {
                         Remove-Item -LiteralPath ($parent -replace '^HKLM\\', 'HKLM:\') -Force

@@ -9,6 +9,7 @@
 #   mkdir           Directory + explicit Allow ACE (by SID for NT SERVICE\<name>: S-1-5-80-<SHA-1 of the
 #                   upper-case name>, so it works before the service exists).
 #   stop/start/restart  ServiceController, bounded waits; a stop refuses while dependents run.
+#   stopOther/startOther  the same for a running dependent of ours (stopped first, started again last).
 #   install_binary  old binary -> <path>.winfleet-old, new -> path, old deleted (kept until then).
 #   config          ChangeServiceConfigW (SERVICE_NO_CHANGE for absent fields; password only when given).
 #   description / delayed / sidType / preshutdown / failureFlag
@@ -321,21 +322,72 @@ function Set-RegKeyExact {
     return ((ConvertTo-Json $before -Depth 5 -Compress) -ne (ConvertTo-Json $after -Depth 5 -Compress))
 }
 
+function Get-CreatedDirsKey {
+    # HKLM\SOFTWARE\winfleet\Directories: one REG_SZ value per directory winfleet created (name = lower-case
+    # path), so whichever resource removes the last thing in a shared parent also removes the parent.
+    param([bool]$Writable = $false)
+    if ($Writable) { return [Microsoft.Win32.Registry]::LocalMachine.CreateSubKey('SOFTWARE\winfleet\Directories') }
+    return [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE\winfleet\Directories')
+}
+
+function New-OwnedDirectory {
+    # Create $Path (and missing parents); record every directory created here. Returns $true if any.
+    param([string]$Path)
+    $missing = @()
+    $q = $Path
+    while ($q.Length -gt 3 -and -not (Test-Path -LiteralPath $q -PathType Container)) {
+        $missing += $q
+        $q = Split-Path -LiteralPath $q -Parent
+    }
+    if ($missing.Count -eq 0) { return $false }
+    $null = [System.IO.Directory]::CreateDirectory($Path)
+    $k = Get-CreatedDirsKey -Writable $true
+    try { foreach ($m in $missing) { $k.SetValue($m.ToLowerInvariant(), $m, [Microsoft.Win32.RegistryValueKind]::String) } } finally { $k.Close() }
+    return $true
+}
+
+function Test-OwnedDirectory {
+    param([string]$Path)
+    $k = Get-CreatedDirsKey
+    if ($null -eq $k) { return $false }
+    try { return ($k.GetValueNames() -contains $Path.ToLowerInvariant()) } finally { $k.Close() }
+}
+
+function Remove-OwnedDirectoryRecord {
+    param([string]$Path)
+    $k = Get-CreatedDirsKey -Writable $true
+    $empty = $false
+    try {
+        $lower = $Path.ToLowerInvariant().TrimEnd('\')
+        foreach ($n in $k.GetValueNames()) {
+            if ($n -eq $lower -or $n.StartsWith($lower + '\')) { $k.DeleteValue($n) }
+        }
+        $empty = ($k.ValueCount -eq 0 -and $k.SubKeyCount -eq 0)
+    } finally { $k.Close() }
+    if ($empty) { [Microsoft.Win32.Registry]::LocalMachine.DeleteSubKey('SOFTWARE\winfleet\Directories', $false) }
+}
+
 function Remove-DirUpTo {
+    # Remove $Path (ours, recursively), then each parent that is empty and was created by winfleet
+    # (recorded above, by whichever resource) or lies within $UpTo (the highest directory found missing).
     param([string]$Path, [string]$UpTo)
     if (-not $UpTo) { $UpTo = $Path }
+    $top = $UpTo.ToLowerInvariant()
     $changed = $false
     if (Test-Path -LiteralPath $Path -PathType Container) {
         Remove-Item -LiteralPath $Path -Recurse -Force
         $changed = $true
     }
+    Remove-OwnedDirectoryRecord -Path $Path
     $parent = $Path
-    while ($parent.ToLowerInvariant() -ne $UpTo.ToLowerInvariant()) {
+    while ($true) {
         $parent = Split-Path -LiteralPath $parent -Parent
-        $top = $UpTo.ToLowerInvariant()
-        if (-not $parent -or -not ($parent.ToLowerInvariant() -eq $top -or $parent.ToLowerInvariant().StartsWith($top + '\'))) { break }
-        if ((Test-Path -LiteralPath $parent -PathType Container) -and -not (Get-ChildItem -LiteralPath $parent -Force | Select-Object -First 1)) {
+        if (-not $parent -or $parent.Length -le 3) { break }
+        $low = $parent.ToLowerInvariant()
+        $ours = (Test-OwnedDirectory -Path $parent) -or $low -eq $top -or $low.StartsWith($top + '\')
+        if ($ours -and (Test-Path -LiteralPath $parent -PathType Container) -and -not (Get-ChildItem -LiteralPath $parent -Force | Select-Object -First 1)) {
             Remove-Item -LiteralPath $parent -Force
+            Remove-OwnedDirectoryRecord -Path $parent
             $changed = $true
         } else { break }
     }
@@ -375,8 +427,7 @@ try {
             }
             'mkdir' {
                 $p = [string]$step.path
-                $changed = -not (Test-Path -LiteralPath $p -PathType Container)
-                if ($changed) { $null = [System.IO.Directory]::CreateDirectory($p) }
+                $changed = New-OwnedDirectory -Path $p
                 if ($step.grant) { Set-DirAce -Path $p -Step $step; $changed = $true }
             }
             'stop' { $changed = Stop-OurService -Name $name -Seconds $startTimeout }
@@ -447,6 +498,12 @@ try {
                 $null = Stop-OurService -Name $name -Seconds $startTimeout
                 $null = Start-OurService -Name $name -Seconds $startTimeout
             }
+            'stopOther' {
+                # a running dependent of our service (listed by service.read), stopped so ours can stop
+                $o = Get-ExistingSvc -Name ([string]$step.name)
+                $changed = Stop-OurService -Name $o.ServiceName -Seconds $startTimeout
+            }
+            'startOther' { $changed = Start-OurService -Name ([string]$step.name) -Seconds $startTimeout }
             'delete' {
                 $s = Get-Svc -Name $name
                 if ($null -eq $s) { $changed = $false } else {
@@ -527,7 +584,8 @@ $config = $null
 $dependents = @()
 if ($null -ne $svc) {
     $config = Read-ServiceConfig -Svc $svc
-    foreach ($d in $svc.DependentServices) { $dependents += $d.ServiceName }
+    # EnumDependentServices: direct and indirect dependents, each before what it depends on
+    foreach ($d in $svc.DependentServices) { $dependents += @{ name = $d.ServiceName; status = $d.Status.ToString() } }
 }
 $binary = $null
 if ($P.binaryPath) {

@@ -1,5 +1,5 @@
 # service.read {"name", "binaryPath"|null, "eventSource": {"logName","source"}|null, "dirs": [path]}
-#  -> {"changed": false, "state": {exists, service, dependents, binary, eventSource, dirs}}
+#  -> {"changed": false, "state": {exists, service, dependents: [{name, status}], binary, eventSource, dirs}}
 # Locale-independent reads only: the service's registry key (what the SCM persists for
 # CreateService/ChangeServiceConfig/ChangeServiceConfig2: Start, DelayedAutostart, ServiceSidType,
 # FailureActions (SERVICE_FAILURE_ACTIONS, REG_BINARY, returned as hex for Python to decode),
@@ -98,7 +98,8 @@ $config = $null
 $dependents = @()
 if ($null -ne $svc) {
     $config = Read-ServiceConfig -Svc $svc
-    foreach ($d in $svc.DependentServices) { $dependents += $d.ServiceName }
+    # EnumDependentServices: direct and indirect dependents, each before what it depends on
+    foreach ($d in $svc.DependentServices) { $dependents += @{ name = $d.ServiceName; status = $d.Status.ToString() } }
 }
 $binary = $null
 if ($P.binaryPath) {

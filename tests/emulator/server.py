@@ -36,6 +36,7 @@ class Limits:
     max_shells_per_user: int = 30        # Winrs MaxShellsPerUser
     max_operations_per_shell: int = 1500  # MaxConcurrentOperationsPerUser, never released by Signal in a text shell
     max_timeout_s: float = 60.0          # MaxTimeoutms: caps the client's OperationTimeout
+    idle_timeout_s: float = 7200.0       # Winrs IdleTimeout: a shell unused this long is deleted by the host
     cmd_line_limit: int = processes.CMD_LINE_LIMIT
 
 
@@ -93,6 +94,7 @@ class Counters:
                 "shells_deleted": self._c["shells_deleted"],
                 "commands": self._c["commands"],
                 "receive_timeouts": self._c["receive_timeouts"],
+                "shells_expired": self._c["shells_expired"],
                 "envelope_too_large": self._c["envelope_too_large"],
                 "ops": dict(self._ops),
                 "op_failures": self._c["op_failures"],
@@ -162,7 +164,9 @@ class Faults:
 
 
 class RemoteShell:
-    def __init__(self, shell_id: str, owner: str, codepage: int, client_ip: str):
+    def __init__(self, shell_id: str, owner: str, codepage: int, client_ip: str, idle_timeout: float = 7200.0):
+        self.idle_timeout = idle_timeout
+        self.last_used = time.monotonic()
         self.shell_id = shell_id
         self.owner = owner
         self.codepage = codepage
@@ -331,12 +335,14 @@ class EmulatedHost:
 
     @property
     def shells_open(self) -> int:
+        self._expire_idle_shells()
         with self._lock:
             return len(self._shells)
 
     def shells(self) -> list[dict]:
+        self._expire_idle_shells()
         with self._lock:
-            return [{"shellId": s.shell_id, "owner": s.owner, "codepage": s.codepage,
+            return [{"shellId": s.shell_id, "owner": s.owner, "codepage": s.codepage, "idleTimeout": s.idle_timeout,
                      "operations": s.operations, "commands": len(s.commands)} for s in self._shells.values()]
 
     def reset(self, model: bool = False) -> None:
@@ -491,9 +497,24 @@ class EmulatedHost:
         return True
 
     # --- WS-Man actions: (status, body) ---------------------------------------------------------
-    def _shell(self, req):
+    def _expire_idle_shells(self) -> None:
+        """Windows deletes a shell that saw no request for its IdleTimeOut (and has no running command)."""
+        now = time.monotonic()
         with self._lock:
-            return self._shells.get(req.shell_id)
+            expired = [sid for sid, s in self._shells.items()
+                       if now - s.last_used > s.idle_timeout and all(p.done for p in s.commands.values())]
+            for sid in expired:
+                del self._shells[sid]
+        if expired:
+            self.counters.inc("shells_expired", len(expired))
+
+    def _shell(self, req):
+        self._expire_idle_shells()
+        with self._lock:
+            shell = self._shells.get(req.shell_id)
+            if shell is not None:
+                shell.last_used = time.monotonic()
+            return shell
 
     def _no_shell(self, req):
         return 500, wsman.named_fault("unknown_shell", req.message_id, self.name, shell=req.shell_id)
@@ -505,15 +526,19 @@ class EmulatedHost:
             codepage = int(req.options.get("WINRS_CODEPAGE") or 437)
         except ValueError:
             codepage = 437
+        requested = wsman.parse_duration(req.find("rsp:Shell").findtext("rsp:IdleTimeOut", default="",
+                                                                          namespaces=wsman.NS) or "")
+        idle = min(requested, self.limits.idle_timeout_s) if requested else self.limits.idle_timeout_s
+        self._expire_idle_shells()
         with self._lock:
             mine = sum(1 for s in self._shells.values() if s.owner.lower() == user.lower())
             if mine >= self.limits.max_shells_per_user:
                 return 500, wsman.named_fault("max_shells", req.message_id, self.name,
                                               limit=self.limits.max_shells_per_user)
-            shell = RemoteShell(wsman.new_uuid(), user, codepage, client_ip)
+            shell = RemoteShell(wsman.new_uuid(), user, codepage, client_ip, idle)
             self._shells[shell.shell_id] = shell
         self.counters.inc("shells_created")
-        return 200, wsman.create_response(req, shell.shell_id, self.url, user, client_ip)
+        return 200, wsman.create_response(req, shell.shell_id, self.url, user, client_ip, idle)
 
     def _ws_delete(self, req, user, client_ip):
         with self._lock:

@@ -101,16 +101,18 @@ def envelope(action: str, relates_to: str, body: str) -> bytes:
     ).format(action=action, mid=new_uuid(), anon=ANONYMOUS, rel=escape(relates_to), body=body, **NS).encode("utf-8")
 
 
-def create_response(req: Request, shell_id: str, address: str, owner: str, client_ip: str) -> bytes:
+def create_response(req: Request, shell_id: str, address: str, owner: str, client_ip: str,
+                    idle_timeout: float = 7200.0) -> bytes:
     body = (
         "<x:ResourceCreated><a:Address>{addr}</a:Address><a:ReferenceParameters>"
         "<w:ResourceURI>{uri}</w:ResourceURI><w:SelectorSet><w:Selector Name=\"ShellId\">{sid}</w:Selector>"
         "</w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>"
         "<rsp:Shell xmlns:rsp=\"{rsp}\"><rsp:ShellId>{sid}</rsp:ShellId><rsp:ResourceUri>{uri}</rsp:ResourceUri>"
-        "<rsp:Owner>{owner}</rsp:Owner><rsp:ClientIP>{ip}</rsp:ClientIP><rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut>"
+        "<rsp:Owner>{owner}</rsp:Owner><rsp:ClientIP>{ip}</rsp:ClientIP><rsp:IdleTimeOut>PT{idle:.3f}S</rsp:IdleTimeOut>"
         "<rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams>"
         "<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>"
-    ).format(addr=escape(address), uri=SHELL_URI, sid=shell_id, owner=escape(owner), ip=escape(client_ip), rsp=NS["rsp"])
+    ).format(addr=escape(address), uri=SHELL_URI, sid=shell_id, owner=escape(owner), ip=escape(client_ip), rsp=NS["rsp"],
+                idle=idle_timeout)
     return envelope(RESPONSE_ACTION["Create"], req.message_id, body)
 
 

@@ -48,12 +48,12 @@ def test_good_stack_passes(good):
 
 
 def test_gate_sends_what_the_engine_sends(good):
-    svc = next(r for r in good.resources if r.type.endswith(":WindowsService"))
+    svc = next(r for r in good.resources if r.type.endswith(":WindowsService") and r.name == "web-0-api")
     # the dynamic provider blob is an internal key: recorded, but not sent (SkipInternalKeys)
     assert "__provider" in svc.inputs and "__provider" not in gate.strip_internal(svc.inputs)
     # the connection carries the secret password: it travels as a secret signature object
     assert svc.inputs["connection"][gate.SIG_KEY] == gate.SECRET_SIG
-    vm = next(r for r in good.resources if r.type.endswith(":VirtualMachine"))
+    vm = next(r for r in good.resources if r.type.endswith(":VirtualMachine") and r.name == "web-0")
     assert vm.inputs["osProfile"]["adminPassword"][gate.SIG_KEY] == gate.SECRET_SIG
     assert vm.parent.endswith("winfleet:index:Fleet::winfleet")
     assert any(d.endswith("::web-0") for d in svc.dependencies if "VirtualMachine" in d)

@@ -184,3 +184,14 @@ def test_builtin_sets_are_what_the_module_says(host, res):
     for name in ("ms-server-2016-ok", "go-host-minimal"):
         _, failures = res.check(inputs(host, baseline_services(name), name=name))
         assert failures == []
+
+
+def test_hostile_baseline_name_is_just_a_name(host, res):
+    m = host.model
+    before = host_snapshot(m)
+    name = "team \"a\"; $(Stop-Computer) `x` ünï"
+    rid, outs = res.create(res.checked(inputs(host, ["XblGameSave"], name=name)))
+    assert name.lower() in journal(m)["ServiceBaseline/services"]["holders"]["svc:xblgamesave"]
+    assert start_of(m, "XblGameSave") == 4
+    res.delete(rid, outs)
+    assert host_snapshot(m) == before

@@ -427,3 +427,39 @@ def test_concurrent_creates_on_one_host(host, res):
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda r: res.delete(*r), results))
     assert host_snapshot(m) == before
+
+
+def test_shared_parent_directories_go_with_the_last_user(host, res):
+    """a creates C:\\Program Files\\winfleet (and D:\\logs); b finds them; deleting a first, then b, must
+    still remove them: winfleet records the directories it created on the host."""
+    m = host.model
+    m.http.serve(8081, service="b", mode="ready")
+    before = host_snapshot(m)
+    a = res.create(res.checked(base_inputs(host, serviceName="a", displayName="A", logs={"directory": r"D:\logs\a"},
+                                           port=None, readinessPath=None)))
+    b = res.create(res.checked(base_inputs(host, serviceName="b", displayName="B", logs={"directory": r"D:\logs\b"},
+                                           port=8081)))
+    assert b[1]["prior"]["dir:c:\\program files\\winfleet\\b"]["createdFrom"] == r"C:\Program Files\winfleet\b"
+    res.delete(*a)
+    assert m.files.is_dir(r"C:\Program Files\winfleet\b")
+    res.delete(*b)
+    assert not m.files.exists(r"C:\Program Files\winfleet") and not m.files.exists(r"D:\logs")
+    assert host_snapshot(m) == before
+
+
+def test_new_binary_with_a_running_dependent_stops_and_restarts_it(host, res):
+    m = host.model
+    inputs = res.checked(base_inputs(host))
+    rid, outs = res.create(inputs)
+    m.files.mkdir("C:\\w")
+    m.files.write("C:\\w\\w.exe", b"w")
+    m.scm.create("worker", "Worker", "C:\\w\\w.exe", 2, ["api"], "LocalSystem")
+    m.scm.start("worker")
+    outs = res.update(rid, outs, res.checked(base_inputs(host, binaryUrl=URL2, binarySha256=sha(V2))))
+    assert [(c["do"], c.get("name")) for c in outs["changes"]] == [
+        ("download", None), ("stopOther", "worker"), ("stop", None), ("install_binary", None), ("start", None),
+        ("startOther", "worker")]
+    assert m.scm.status("worker") == "running" and m.files.sha256(EXE) == sha(V2)
+    m.scm.stop("worker")
+    m.scm.delete("worker")
+    res.delete(rid, outs)

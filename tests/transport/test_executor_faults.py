@@ -287,3 +287,30 @@ def test_port_as_float_from_pulumi_is_accepted(lab):
     h = lab.hosts[0]
     ep = Endpoint.from_inputs(dict(h.endpoint, port=float(h.port)))
     assert ep.port == h.port and isinstance(ep.port, int)
+
+
+def test_idle_shells_expire_on_the_host_and_are_replaced(monkeypatch):
+    """We ask for a short IdleTimeOut, so shells of a killed process do not pile up on the host;
+    a pooled shell that expired on the host is replaced transparently."""
+    monkeypatch.setattr(executor, "SHELL_IDLE_TIMEOUT", 1)
+    with Lab(hosts=1) as lab1:
+        h = lab1.hosts[0]
+        run_op(h.endpoint, "host.info", {})
+        assert [s["idleTimeout"] for s in h.shells()] == [1.0]
+        time.sleep(1.3)
+        assert h.shells_open == 0 and h.counters["shells_expired"] == 1      # no Delete was needed
+        assert run_op(h.endpoint, "host.info", {"echo": "again"})["state"]["echo"] == "again"
+        assert h.counters["shells_created"] == 2
+
+
+def test_a_host_that_stops_answering_cannot_hold_an_op_past_its_deadline():
+    with Lab(hosts=1) as lab1:
+        h = lab1.hosts[0]
+        run_op(h.endpoint, "host.info", {})
+        h.faults.latency = 6.0                       # every request now hangs for 6 s
+        t0 = time.monotonic()
+        with pytest.raises((HostUnreachable, OperationTimedOut)) as info:
+            run_op(h.endpoint, "host.info", {}, timeout=2.0)
+        assert time.monotonic() - t0 < 4.5
+        assert "timed out" in info.value.message or info.value.code == "OP_TIMEOUT"
+        h.faults.latency = 0.0

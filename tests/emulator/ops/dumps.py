@@ -59,11 +59,10 @@ def dumps_apply(host, params: dict) -> dict:
             elif verb == "localDumps":
                 exe = step.get("exeName") or params["exeName"]
                 changed = reg_put_exact(host.registry, LOCALDUMPS + "\\" + exe, step.get("values"))
-                if step.get("values") is None and step.get("upTo"):
-                    # remove the parent keys we created (LocalDumps, ...) while they are empty
+                if step.get("values") is None:
+                    # an empty LocalDumps key (and an empty WER key) has no effect: remove it with the
+                    # last per-exe key, whichever CrashDumps created it (real WER keys are never empty)
                     for key in (LOCALDUMPS, WER):
-                        if not key.lower().startswith(step["upTo"].lower()):
-                            break
                         if host.registry.key_exists(key) and not host.registry.subkeys(key) \
                                 and not host.registry.values(key):
                             host.registry.delete_key(key)
@@ -73,7 +72,7 @@ def dumps_apply(host, params: dict) -> dict:
             elif verb == "revoke":
                 changed = f.is_dir(step["path"]) and f.revoke(step["path"], step["identity"], step.get("sid"))
             elif verb == "removeDir":
-                changed = remove_dir_up_to(f, step["path"], step.get("upTo"))
+                changed = remove_dir_up_to(host, step["path"], step.get("upTo"))
             else:
                 raise OpError("BAD_PARAMS", f"unknown step {verb!r}")
         except FsError as e:

@@ -61,7 +61,7 @@ def read_state(host, params: dict) -> dict:
     name = params["name"]
     svc = read_service(host, name)
     out = {"exists": svc is not None, "service": svc,
-           "dependents": host.scm.dependents(name) if svc else [],
+           "dependents": all_dependents(host, name) if svc else [],
            "binary": None, "eventSource": None,
            "dirs": [read_dir(host, d) for d in params.get("dirs") or []]}
     bp = params.get("binaryPath")
@@ -74,6 +74,21 @@ def read_state(host, params: dict) -> dict:
         out["eventSource"] = {"logName": es["logName"], "source": es["source"],
                               "values": reg_snapshot(host.registry, key)}
     return out
+
+
+def all_dependents(host, name: str) -> list[dict]:
+    """EnumDependentServices(SERVICE_STATE_ALL): direct and indirect dependents, each listed before the
+    services it depends on (a valid stop order), with their status names."""
+    scm, order, seen = host.scm, [], set()
+
+    def visit(n):
+        for d in scm.dependents(n):
+            if d.lower() not in seen:
+                seen.add(d.lower())
+                visit(d)
+                order.append(d)
+    visit(name)
+    return [{"name": d, "status": STATUS_NAMES[scm.status(d)]} for d in order]
 
 
 @op("service.read")
@@ -209,6 +224,22 @@ class _Apply:
         _wait_running(self.host, self.name, float(self.params.get("startTimeoutSeconds") or 30))
         return True
 
+    def stopOther(self, s):
+        """Stop a (running) dependent of our service before our service stops; restarted by startOther."""
+        scm = self.host.scm
+        if scm.status(s["name"]) == "stopped":
+            return False
+        scm.stop(s["name"])
+        return True
+
+    def startOther(self, s):
+        scm = self.host.scm
+        if scm.status(s["name"]) != "stopped":
+            return False
+        scm.start(s["name"])
+        _wait_running(self.host, s["name"], float(self.params.get("startTimeoutSeconds") or 30))
+        return True
+
     def delete(self, s):
         scm = self.host.scm
         if not scm.exists(self.name):
@@ -225,7 +256,7 @@ class _Apply:
         return self.host.files.delete(s["path"])
 
     def removeDir(self, s):
-        return remove_dir_up_to(self.host.files, s["path"], s.get("upTo"))
+        return remove_dir_up_to(self.host, s["path"], s.get("upTo"))
 
     def revoke(self, s):
         f = self.host.files
@@ -238,7 +269,7 @@ class _Apply:
 
 VERBS = {"download", "mkdir", "create", "stop", "install_binary", "config", "description", "delayed", "sidType",
          "failureActions", "failureFlag", "preshutdown", "environment", "eventSource", "start", "restart",
-         "delete", "removeFile", "removeDir", "revoke"}
+         "delete", "removeFile", "removeDir", "revoke", "stopOther", "startOther"}
 
 
 @op("service.apply")

@@ -129,17 +129,38 @@ def wait_ready(host, readiness: dict) -> dict:
         sleep_unlocked(host, poll)
 
 
-def remove_dir_up_to(files, path: str, up_to: str | None) -> bool:
-    """Remove ``path`` (recursively: it is ours), then its parents up to ``up_to`` while they are empty."""
-    up_to = up_to or path
+DIRS_KEY = r"HKLM\SOFTWARE\winfleet\Directories"
+
+
+def _registered(host, path: str) -> bool:
+    return host.registry.get_value(DIRS_KEY, path.lower()) is not None
+
+
+def _unregister(host, path: str) -> None:
+    reg = host.registry
+    prefix = path.lower().rstrip("\\") + "\\"
+    for name in list(reg.values(DIRS_KEY)):
+        if name.lower() == path.lower() or name.lower().startswith(prefix):
+            reg.delete_value(DIRS_KEY, name)
+    if reg.key_exists(DIRS_KEY) and not reg.values(DIRS_KEY):
+        reg.delete_key(DIRS_KEY)
+
+
+def remove_dir_up_to(host, path: str, up_to: str | None) -> bool:
+    """Remove ``path`` (recursively: it is ours), then each parent that is empty and was created by
+    winfleet (listed under ``HKLM\SOFTWARE\winfleet\Directories``, whichever resource created it) or
+    lies within ``up_to`` (the highest directory this resource found missing)."""
+    files = host.files
+    up_to = (up_to or path).lower()
     changed = files.is_dir(path) and files.delete(path, recurse=True)
-    parent, top = path, up_to.lower()
-    while parent.lower() != top:
+    _unregister(host, path)
+    parent = path
+    while "\\" in parent.rstrip("\\")[3:]:
         parent = parent.rsplit("\\", 1)[0]
-        if not (parent.lower() == top or parent.lower().startswith(top + "\\")):
-            break
-        if files.is_dir(parent) and not files.children(parent):
+        ours = _registered(host, parent) or parent.lower() == up_to or parent.lower().startswith(up_to + "\\")
+        if ours and files.is_dir(parent) and not files.children(parent):
             files.delete(parent)
+            _unregister(host, parent)
             changed = True
         else:
             break
@@ -156,7 +177,14 @@ def mkdir_grant(host, step: dict) -> bool:
     grant, sid = step.get("grant"), step.get("sid")
     if grant and not sid and grant.lower().startswith("nt service\\") and not host.scm.exists(grant.split("\\", 1)[1]):
         raise OpError("IDENTITY_NOT_MAPPED", f"Some or all identity references could not be translated: {grant}")
+    missing = []
+    p = path
+    while len(p) > 3 and not f.is_dir(p):
+        missing.append(p)
+        p = p.rsplit("\\", 1)[0]
     changed = f.mkdir(path)
+    for created in missing:            # remember what winfleet created, for whoever removes it last
+        host.registry.set_value(DIRS_KEY, created.lower(), "REG_SZ", created)
     if grant:
         changed = f.grant(path, grant, step.get("rights") or "Modify", sid) or changed
     return changed

@@ -179,3 +179,13 @@ def test_restore_plan_order_and_scope():
     assert all(s["restore"] for s in steps)
     assert steps[3]["upTo"] == r"C:\Program Files\winfleet"
     assert steps[4]["sid"] == service_sid("api")
+
+
+def test_running_dependents_are_stopped_around_a_restart_only():
+    cur = _live()
+    cur["dependents"] = [{"name": "deep", "status": "Running"}, {"name": "worker", "status": "Running"},
+                         {"name": "idle", "status": "Stopped"}]
+    steps = [(s["do"], s.get("name")) for s in P.plan(_inputs(environment={"A": "1"}), cur)]
+    assert steps == [("environment", None), ("stopOther", "deep"), ("stopOther", "worker"), ("restart", None),
+                     ("startOther", "worker"), ("startOther", "deep")]
+    assert [s["do"] for s in P.plan(_inputs(description="x"), cur)] == ["description"]
