@@ -394,6 +394,9 @@ def _run_once(ep: Endpoint, op: str, payload: bytes, deadline: float) -> dict:
     try:
         stdout, stderr, rc = _execute(shell, op, payload, deadline)
         healthy = not shell.broken
+    except HostUnreachable:
+        shell.unreachable = True
+        raise
     except WsmanFault as err:
         if {err.wsman_code, err.wmi_code} & _RECREATE_CODES:
             raise _Recreate(err) from None
