@@ -85,6 +85,7 @@ def service_inputs(svc, *, lb=None) -> dict:
         "healthPath": svc.health_path,
         "readinessPath": svc.readiness_path,
         "readinessTimeoutSeconds": svc.readiness_timeout_seconds,
+        "readinessPollSeconds": sizing.readiness_poll_seconds(svc.readiness_timeout_seconds),
     }
     if svc.account_password is not None:
         inputs["accountPassword"] = pulumi.Output.secret(svc.account_password.get_secret_value())

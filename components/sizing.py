@@ -170,6 +170,14 @@ def service_environment(user_env: Mapping[str, str] | None, *, log_dir: str, log
     return dict(sorted(env.items(), key=lambda kv: kv[0].upper()))
 
 
+def readiness_poll_seconds(timeout_seconds: float) -> float:
+    """How often the readiness gate polls: every 2 s, but at least 4 polls within the timeout
+    (never below 0.25 s), so a short timeout still gets several chances and is never exceeded."""
+    if float(timeout_seconds) <= 0:
+        raise SizingError(f"readiness timeout must be > 0 seconds, got {timeout_seconds}")
+    return max(0.25, min(2.0, float(timeout_seconds) / 4))
+
+
 def rollout_batches(hosts: list[str], batch_size: int) -> list[list[str]]:
     """Split hosts (in declaration order) into roll-out batches of `batch_size`."""
     if int(batch_size) <= 0:

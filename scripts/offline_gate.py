@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 from concurrent import futures
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 

@@ -1,7 +1,6 @@
 """Readiness endpoints: the load balancer routes only to hosts whose service says it is ready."""
 from __future__ import annotations
 
-from collections.abc import Mapping
 
 from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
                            ResourceValidationPolicy, Severity, StackValidationArgs, StackValidationPolicy)

@@ -301,3 +301,15 @@ def test_rolling_a_service_that_another_depends_on(lab, tmp_path):
     for h in HOSTS:
         assert binary_sha(lab, h, cfg.service("orders-api")) == new["sha256"]
         assert lab.host(h).model.state()["services"]["billing-worker"]["status"] == "running"
+
+
+def test_configuration_change_rolls_host_by_host_too(lab, stack):
+    """Not only the binary: a changed environment variable reaches the hosts batch by batch."""
+    stack.up()
+    stack.service("billing-worker").setdefault("environment", {})["QUEUE_URL"] = "amqps://queue.internal:5671/billing"
+    result = stack.up()
+    assert sorted(s.name for s in result.changes) == [f"billing-worker@{h}" for h in HOSTS]
+    steps = windows_service_steps(result, "billing-worker")
+    assert [s.name.split("@")[1] for s in steps] == HOSTS
+    assert all(a.end <= b.start for a, b in zip(steps, steps[1:]))
+    assert_converged(lab, stack)  # includes the new variable in every host's service Environment

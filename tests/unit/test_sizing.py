@@ -136,3 +136,13 @@ def test_rollout_batches_cover_every_host_once_in_order(n, size):
 def test_rollout_batches_rejects_zero():
     with pytest.raises(SizingError):
         sizing.rollout_batches(["a"], 0)
+
+
+@pytest.mark.parametrize("timeout", [0.5, 1, 2, 3, 8, 60, 3600])
+def test_readiness_poll_fits_the_timeout(timeout):
+    poll = sizing.readiness_poll_seconds(timeout)
+    assert 0.25 <= poll <= 2.0
+    assert poll <= timeout
+    assert timeout / poll >= 2  # at least two polls within the timeout
+    with pytest.raises(SizingError):
+        sizing.readiness_poll_seconds(0)
