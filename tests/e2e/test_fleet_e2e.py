@@ -220,7 +220,11 @@ def test_never_ready_stops_the_rollout_and_later_hosts_keep_the_previous_version
     err = ei.value
     assert err.step.name == "orders-api@lab-1" and err.step.op == "update"
     message = str(err)
-    assert "lab-1" in message and "orders-api" in message and "503" in message
+    print(message)
+    assert "orders-api@lab-1" in message                     # the resource: service @ host
+    # the provider's own words name the host, the readiness URL and the last answer
+    assert "lab-1" in err.provider_message and "503" in err.provider_message
+    assert f"localhost:{api['port']}{api.get('readinessPath', '/readyz')}" in err.provider_message
     assert binary_sha(lab, "lab-0", old) == new["sha256"]          # before the failure: new version
     assert binary_sha(lab, "lab-2", old) == old.binary.sha256      # after it: never touched
     assert started_at(lab, "lab-2", "orders-api") == old_started["lab-2"]
