@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STACK_CONFIG ?= Pulumi.example.yaml
 
-.PHONY: setup test preview lab bench pester-parse clean
+.PHONY: setup test preview lab bench clean
 
 $(PY): requirements.txt requirements-dev.txt policies/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,8 @@ test: $(PY) ## the whole test suite (unit, providers over gRPC, transport, emula
 preview: $(PY) ## offline policy gate: plan + policy verdicts, no cloud account and no Pulumi CLI
 	$(PY) -m scripts.offline_gate --stack-config $(STACK_CONFIG)
 
-lab: $(PY) ## a local lab of emulated Windows hosts (Ctrl-C to stop)
-	$(PY) -m tests.emulator --hosts 3
+lab: $(PY) ## a local lab of emulated Windows hosts matching Pulumi.lab.yaml (Ctrl-C to stop)
+	$(PY) -m tests.emulator --names lab-0,lab-1,lab-2 --base-port 15986 --ca-out .winfleet/lab/ca.pem
 
 bench: $(PY) ## benchmarks that print figures
 	$(PY) -m bench

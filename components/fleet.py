@@ -5,9 +5,14 @@
 * targets: ``AzureHosts`` (network, LB + probes, VMs; cfg.mode == "azure") or ``existing_hosts(cfg)``;
 * per host a ``winfleet:index:Host`` component (named after the host) holding the host-wide resources:
   ``<host>/data`` (DataVolume), ``<host>/eventlogs`` (EventLogSettings), ``<host>/baseline``
-  (ServiceBaseline) — each waits for the host (``HostTarget.depends_on``, the VM);
+  (ServiceBaseline) — each waits for the host (``HostTarget.depends_on``, the VM); the services'
+  resources on a host wait for all three;
 * per service a ``GoService`` (components/go_service.py): quota, crash dumps and the WindowsService on
   every host, after the host's data volume, rolled out in batches (``winfleet:rollout.batchSize``).
+  Services are built batch by batch across services: batch b of a service waits for its batch b-1
+  and for batch b-1 of the services that depend on it (SCM dependents, which its update stops on the
+  host), so a release of related services moves host by host and never takes a dependent down on two
+  batches at once.
 
 Outputs (``Fleet.outputs``, exported by ``__main__.py``): ``hosts`` (names), ``services`` (per service:
 ``serviceUrl``, ``batches``, and per host ``state`` + ``readinessUrl``).
@@ -76,6 +81,12 @@ class FleetHost(pulumi.ComponentResource):
             self.baseline = ServiceBaseline(f"{target.name}/baseline", {**conn, **baseline_inputs(cfg)}, on_host)
         self.register_outputs({"name": target.name})
 
+    def host_wide(self) -> list[pulumi.Resource]:
+        """What the services on this host wait for: the data volume (their logs, dumps and quota live
+        there), the event log sizes, and the baseline — so a service whose SCM dependency the baseline
+        disables fails at deploy time, not at the next reboot."""
+        return [r for r in (self.data_volume, self.event_logs, self.baseline) if r is not None]
+
 
 class Fleet(pulumi.ComponentResource):
     """See the module docstring. Attributes: ``targets``, ``hosts`` (name -> FleetHost),
@@ -97,15 +108,26 @@ class Fleet(pulumi.ComponentResource):
 
         self.services: dict[str, GoService] = {}
         ws_by_service: dict[str, dict[str, pulumi.Resource]] = {}
-        for svc in _dependency_order(cfg.services):
+        ordered = _dependency_order(cfg.services)
+        for svc in ordered:
             args = GoServiceArgs.from_config(
                 cfg, svc, self.targets,
-                host_dependencies={n: [fh.data_volume] for n, fh in self.hosts.items()},
+                host_dependencies={n: fh.host_wide() for n, fh in self.hosts.items()},
                 service_dependencies=ws_by_service,
                 service_url=self._service_url(svc.name))
-            gs = GoService(svc.name, args, pulumi.ResourceOptions(parent=self))
+            gs = GoService(svc.name, args, pulumi.ResourceOptions(parent=self), build=False)
             self.services[svc.name] = gs
-            ws_by_service[svc.name.lower()] = gs.windows_services
+            ws_by_service[svc.name.lower()] = gs.windows_services  # filled in as batches are built
+        # Batch by batch across services (dependencies first): batch b of a service also waits for
+        # batch b-1 of its SCM dependents, whose update it would interrupt on the host.
+        dependents = _dependents(cfg.services)
+        n_batches = max((len(gs.batches) for gs in self.services.values()), default=0)
+        for b in range(n_batches):
+            for svc in ordered:
+                after = [ws for d in dependents[svc.name.lower()] for ws in self.services[d].batch_services(b - 1)]
+                self.services[svc.name].build_batch(b, after=after)
+        for gs in self.services.values():
+            gs.finish()
 
         self.outputs: dict[str, Any] = {
             "mode": cfg.mode,
@@ -120,6 +142,23 @@ class Fleet(pulumi.ComponentResource):
         endpoints = getattr(self.azure, "service_endpoints", None) or {}
         ep = endpoints.get(service)
         return ep.url if ep is not None else None
+
+
+def _dependents(services: list) -> dict[str, list[str]]:
+    """service name (lower) -> names of this stack's services that depend on it, transitively."""
+    names = {s.name.lower(): s.name for s in services}
+    direct = {s.name.lower(): [d.lower() for d in s.dependencies if d.lower() in names] for s in services}
+    out: dict[str, list[str]] = {}
+    for target in names:
+        found, todo = [], [target]
+        while todo:
+            cur = todo.pop()
+            for other, deps in direct.items():
+                if cur in deps and names[other] not in found and other != target:
+                    found.append(names[other])
+                    todo.append(other)
+        out[target] = found
+    return out
 
 
 def _dependency_order(services: list) -> list:

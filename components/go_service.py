@@ -14,7 +14,9 @@ Per host (children of the GoService component, named ``<service>@<host>[/<part>]
 
 Roll-out order, expressed as Pulumi dependencies so the engine honours it: the hosts are cut into
 batches of ``rollout.batchSize`` (declaration order); every WindowsService in batch b ``depends_on``
-every WindowsService of the same service in batch b-1. The engine only starts a resource's
+every WindowsService of the same service in batch b-1 — and, in a Fleet, of the services that
+depend on it (SCM dependents, which its update stops on the host) in batch b-1, so related services
+move host by host together. The engine only starts a resource's
 create/update when its dependencies' steps have finished, and stops launching steps at the first
 failure — so a change to the binary or configuration reaches batch b only after batch b-1 is
 running the new version *and ready*, and a readiness failure stops the roll-out at that batch.
@@ -156,72 +158,90 @@ class GoService(pulumi.ComponentResource):
     * ``batches``: the roll-out batches (lists of host names), in order
     * ``host_outputs``: host name -> Output {"state", "readinessUrl", "batch"}
     * ``service_url``: Output[str] (LB frontend) or None when there is no balancer (existing hosts)
+
+    ``GoService(name, args)`` builds every batch. The ``Fleet`` passes ``build=False`` and calls
+    ``build_batch(b, after=...)`` batch by batch across all services, so that a service's batch b
+    also waits for batch b-1 of the services that depend on it (their SCM dependents are stopped
+    while it updates); then ``finish()``.
     """
 
-    def __init__(self, name: str, args: GoServiceArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: GoServiceArgs, opts: Optional[pulumi.ResourceOptions] = None, *,
+                 build: bool = True):
         super().__init__(TYPE, name, None, opts)
-        from components.host.crash_dumps import CrashDumps
-        from components.host.ntfs_quota import NtfsQuota
-        from components.host.windows_service import WindowsService
-
         svc = args.service
+        self.args = args
         self.service_name = svc.name
-        base_inputs = service_inputs(svc, lb=args.load_balancer)
-        q_inputs = quota_inputs(svc, drive=args.data_drive, headroom=args.quota_headroom, enforce=args.quota_enforce)
-        d_inputs = dumps_inputs(svc)
-        if q_inputs is None:
+        self._ws_inputs = service_inputs(svc, lb=args.load_balancer)
+        self._quota_inputs = quota_inputs(svc, drive=args.data_drive, headroom=args.quota_headroom,
+                                          enforce=args.quota_enforce)
+        self._dumps_inputs = dumps_inputs(svc)
+        if self._quota_inputs is None:
             pulumi.log.warn(f"service {svc.name!r} runs as {svc.account}: NTFS charges its files to Administrators, "
                             "which quotas never limit; no quota is set. Use the default 'NT SERVICE\\<name>' "
                             "account to enforce the log/dump budget.", self)
-
-        host_names = [h.name for h in args.hosts]
-        self.batches = sizing.rollout_batches(host_names, args.batch_size)
-        batch_of = {h: i for i, batch in enumerate(self.batches) for h in batch}
-        by_name = {h.name: h for h in args.hosts}
-
+        self.batches = sizing.rollout_batches([h.name for h in args.hosts], args.batch_size)
+        self._by_name = {h.name: h for h in args.hosts}
         self.windows_services: dict[str, pulumi.Resource] = {}
         self.quotas: dict[str, pulumi.Resource] = {}
         self.crash_dumps: dict[str, pulumi.Resource] = {}
         self.host_outputs: dict[str, pulumi.Output] = {}
-        previous_batch: list[pulumi.Resource] = []
-        own_deps = [d.lower() for d in svc.dependencies]
-
-        for b, batch in enumerate(self.batches):
-            this_batch: list[pulumi.Resource] = []
-            for host_name in batch:
-                h = by_name[host_name]
-                host_deps = list(h.depends_on or []) + list(args.host_dependencies.get(host_name, []))
-                prefix = f"{svc.name}@{host_name}"
-                local: list[pulumi.Resource] = []
-                if q_inputs is not None:
-                    self.quotas[host_name] = NtfsQuota(
-                        f"{prefix}/quota", {"connection": h.connection, **q_inputs},
-                        pulumi.ResourceOptions(parent=self, depends_on=host_deps))
-                    local.append(self.quotas[host_name])
-                if d_inputs is not None:
-                    self.crash_dumps[host_name] = CrashDumps(
-                        f"{prefix}/dumps", {"connection": h.connection, **d_inputs},
-                        pulumi.ResourceOptions(parent=self, depends_on=host_deps))
-                    local.append(self.crash_dumps[host_name])
-                # SCM dependencies on other services of this stack: register those first on this host
-                peers = [args.service_dependencies[d][host_name] for d in own_deps
-                         if d in args.service_dependencies and host_name in args.service_dependencies[d]]
-                ws = WindowsService(
-                    prefix, {"connection": h.connection, **base_inputs},
-                    pulumi.ResourceOptions(parent=self,
-                                           depends_on=host_deps + local + peers + previous_batch))
-                self.windows_services[host_name] = ws
-                this_batch.append(ws)
-                url = pulumi.Output.concat("http://", _address(h), f":{svc.port}{svc.readiness_path}")
-                state = ws.state.apply(_service_status) if hasattr(ws, "state") else pulumi.Output.from_input(None)
-                self.host_outputs[host_name] = pulumi.Output.all(state=state, readinessUrl=url).apply(
-                    lambda o, b=b: {"state": o["state"], "readinessUrl": o["readinessUrl"], "batch": b})
-            previous_batch = this_batch
-
         self.service_url: Optional[pulumi.Output[str]] = (
             pulumi.Output.from_input(args.service_url) if args.service_url is not None else None)
+        self._built: list[int] = []
+        if build:
+            for b in range(len(self.batches)):
+                self.build_batch(b)
+            self.finish()
+
+    def batch_services(self, b: int) -> list[pulumi.Resource]:
+        """The WindowsServices of batch `b` (empty for b < 0)."""
+        return [self.windows_services[h] for h in self.batches[b]] if 0 <= b < len(self.batches) else []
+
+    def build_batch(self, b: int, after: list[pulumi.Resource] = ()) -> list[pulumi.Resource]:
+        """Create this service's resources on the hosts of batch `b`. Each WindowsService waits for
+        batch b-1 of this service and for `after` (more resources that must finish first)."""
+        from components.host.crash_dumps import CrashDumps
+        from components.host.ntfs_quota import NtfsQuota
+        from components.host.windows_service import WindowsService
+
+        if b != len(self._built):
+            raise ValueError(f"GoService {self.service_name}: build batch {len(self._built)} before batch {b}")
+        args, svc = self.args, self.args.service
+        previous = self.batch_services(b - 1) + list(after)
+        own_deps = [d.lower() for d in svc.dependencies]
+        for host_name in self.batches[b]:
+            h = self._by_name[host_name]
+            host_deps = list(h.depends_on or []) + list(args.host_dependencies.get(host_name, []))
+            prefix = f"{svc.name}@{host_name}"
+            local: list[pulumi.Resource] = []
+            if self._quota_inputs is not None:
+                self.quotas[host_name] = NtfsQuota(
+                    f"{prefix}/quota", {"connection": h.connection, **self._quota_inputs},
+                    pulumi.ResourceOptions(parent=self, depends_on=host_deps))
+                local.append(self.quotas[host_name])
+            if self._dumps_inputs is not None:
+                self.crash_dumps[host_name] = CrashDumps(
+                    f"{prefix}/dumps", {"connection": h.connection, **self._dumps_inputs},
+                    pulumi.ResourceOptions(parent=self, depends_on=host_deps))
+                local.append(self.crash_dumps[host_name])
+            # SCM dependencies on other services of this stack: those first, on this host
+            peers = [args.service_dependencies[d][host_name] for d in own_deps
+                     if d in args.service_dependencies and host_name in args.service_dependencies[d]]
+            ws = WindowsService(prefix, {"connection": h.connection, **self._ws_inputs},
+                                pulumi.ResourceOptions(parent=self, depends_on=host_deps + local + peers + previous))
+            self.windows_services[host_name] = ws
+            url = pulumi.Output.concat("http://", _address(h), f":{svc.port}{svc.readiness_path}")
+            state = ws.state.apply(_service_status)
+            self.host_outputs[host_name] = pulumi.Output.all(state=state, readinessUrl=url).apply(
+                lambda o, b=b: {"state": o["state"], "readinessUrl": o["readinessUrl"], "batch": b})
+        self._built.append(b)
+        return self.batch_services(b)
+
+    def finish(self) -> None:
+        if len(self._built) != len(self.batches):
+            raise ValueError(f"GoService {self.service_name}: {len(self._built)} of {len(self.batches)} batches built")
         self.register_outputs({
-            "serviceName": svc.name,
+            "serviceName": self.service_name,
             "batches": self.batches,
             "hosts": self.host_outputs,
             "serviceUrl": self.service_url,

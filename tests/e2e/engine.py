@@ -10,8 +10,9 @@ What it does, and how that matches the Pulumi engine:
 2. **Drive the dynamic resources** through the real dynamic-provider host (`python -u -m pulumi.dynamic`,
    the process `pulumi-resource-pulumi-python` launches; one per run, like one per `pulumi up`) over
    gRPC, honouring the dependency graph: a resource's step starts only when the steps of everything it
-   depends on have finished; independent steps run in parallel (`parallel`, the CLI's `--parallel`;
-   the host itself serves calls from its 4-thread pool).
+   depends on have finished; independent steps run in parallel (`parallel`, the CLI's `--parallel`,
+   which defaults to unbounded; 16 here changes nothing in practice because the provider host serves
+   calls from its 4-thread pool either way).
    * new resource: `Check(olds={}, news)` → `Create(checked)`;
    * existing: `Check(olds=old inputs, news)` → `Diff(id, olds=old outputs, news=checked, old_inputs)`;
      `DIFF_NONE` → same (no call); `DIFF_UNKNOWN` → the engine's legacy input comparison;
@@ -335,6 +336,8 @@ class Checkpoint:
 
     def put(self, urn: str, entry: dict) -> None:
         with self._lock:
+            if self.resources.get(urn) == entry:
+                return  # like the engine's snapshot manager: an unchanged "same" step writes nothing
             self.resources[urn] = entry
             self._save()
 
@@ -345,7 +348,7 @@ class Checkpoint:
 
     def _save(self):
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"version": 1, "resources": self.resources}, indent=1, sort_keys=True))
+        tmp.write_text(json.dumps({"version": 1, "resources": self.resources}, separators=(",", ":")))
         os.replace(tmp, self.path)
 
 

@@ -1,6 +1,7 @@
 """``Lab``: N emulated Windows hosts on 127.0.0.1 sharing one throwaway test CA."""
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import tempfile
@@ -19,7 +20,8 @@ class Lab:
 
     def __init__(self, hosts: int = 2, latency: float = 0.0, *, names: list[str] | None = None,
                  username: str = "winfleetadmin", auth: str = "ntlm", limits: Limits | None = None,
-                 admin: bool = False, bind: str = "127.0.0.1"):
+                 admin: bool = False, bind: str = "127.0.0.1", base_port: int = 0,
+                 password: str | None = None, ca_out: str | None = None):
         if names is not None and len(names) != hosts:
             hosts = len(names)
         self.names = list(names) if names is not None else [f"win-{i}" for i in range(hosts)]
@@ -29,6 +31,9 @@ class Lab:
         self.limits = limits
         self.bind = bind
         self.want_admin = admin
+        self.base_port = base_port      # 0: any free port; else host i listens on base_port + i
+        self.password = password        # None: a fresh random password per host
+        self.ca_out = ca_out            # also write the test CA's PEM here (for Pulumi.lab.yaml's caPemFile)
         self.hosts: list[EmulatedHost] = []
         self.ca: TestCA | None = None
         self.workdir: str | None = None
@@ -39,12 +44,18 @@ class Lab:
         self.workdir = tempfile.mkdtemp(prefix="winfleet-lab-")
         self.ca = TestCA(self.workdir)
         try:
-            for name in self.names:
+            if self.ca_out:
+                os.makedirs(os.path.dirname(os.path.abspath(self.ca_out)), exist_ok=True)
+                with open(self.ca_out, "w", encoding="ascii") as f:
+                    f.write(self.ca.pem)
+            for index, name in enumerate(self.names):
                 cert = self.ca.issue(name, dns=["localhost"] + ([name] if name.isascii() else []), ips=[self.bind])
                 host = EmulatedHost(name, cert, self.ca.pem, username=self.username,
-                                    password=secrets.token_urlsafe(18) + "-Aa1",
+                                    password=self.password or secrets.token_urlsafe(18) + "-Aa1",
                                     auth=self.auth, latency=self.latency,
                                     limits=Limits(**vars(self.limits)) if self.limits else None, bind=self.bind)
+                if self.base_port:
+                    host.port = self.base_port + index
                 self.hosts.append(host.start())
             if self.want_admin:
                 from .admin import AdminServer

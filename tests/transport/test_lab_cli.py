@@ -73,3 +73,32 @@ def test_cli_lab_admin_api_and_clean_stop(sig, monkeypatch):
     assert not Path(h0["caPemPath"]).exists()          # the lab cleaned up its temp files
     with pytest.raises(HostUnreachable):
         run_op(conn, "host.info", {})
+
+
+def test_cli_serves_the_lab_that_pulumi_lab_yaml_describes(tmp_path):
+    """`make lab`'s flags: fixed names and ports, a known password, the CA written where the stack reads it."""
+    import json as _json
+    import subprocess as _sp
+    import sys as _sys
+    from pathlib import Path as _Path
+
+    from components.winrm import Endpoint, run_op
+
+    root = _Path(__file__).resolve().parents[2]
+    ca_out = tmp_path / "lab" / "ca.pem"
+    proc = _sp.Popen([_sys.executable, "-m", "tests.emulator", "--names", "lab-0,lab-1", "--base-port", "25986",
+                      "--password", "Lab-Pass-1", "--ca-out", str(ca_out)],
+                     cwd=root, stdout=_sp.PIPE, stderr=_sp.PIPE, text=True)
+    try:
+        described = _json.loads(proc.stdout.readline())
+        hosts = described["hosts"]
+        assert [(h["name"], h["port"]) for h in hosts] == [("lab-0", 25986), ("lab-1", 25987)]
+        ca_pem = ca_out.read_text()
+        assert ca_pem.startswith("-----BEGIN CERTIFICATE-----")
+        ep = Endpoint.from_inputs({"host": "127.0.0.1", "port": 25987, "username": "winfleetadmin",
+                                   "password": "Lab-Pass-1", "caPem": ca_pem, "tlsServerName": "lab-1",
+                                   "hostName": "lab-1"})
+        assert run_op(ep, "journal.read", {"keys": None}, timeout=30)["state"]["entries"] == {}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -69,12 +69,16 @@ def test_each_host_gets_its_host_resources_and_every_service():
     assert set(g.of(GO_SERVICE)) == set(names)
 
 
-def test_service_resources_wait_for_their_own_hosts_data_volume_only():
+def test_service_resources_wait_for_their_own_hosts_host_wide_resources_only():
     cfg = existing_cfg(3)
     g = fleet_graph(cfg)
     for reg in list(g.of(WS).values()) + list(g.of(QUOTA).values()) + list(g.of(DUMPS).values()):
         host = reg.name.split("@")[1].split("/")[0]
         assert g.deps(reg, VOL) == {f"{host}/data"}, reg.name
+        assert g.deps(reg, EVT) == {f"{host}/eventlogs"}, reg.name
+        assert g.deps(reg, BASE) == {f"{host}/baseline"}, reg.name
+    for reg in list(g.of(EVT).values()) + list(g.of(BASE).values()) + list(g.of(VOL).values()):
+        assert not g.deps(reg), reg.name  # host-wide resources only wait for the host itself (its VM)
     ws = g.one(WS, "orders-api@lab-1")
     assert {"orders-api@lab-1/quota", "orders-api@lab-1/dumps"} <= g.deps(ws)
 
@@ -195,3 +199,61 @@ def test_azure_mode_service_url_is_the_balancer_frontend():
             ip = resolve(target.private_ip)
             assert out["readinessUrl"] == f"http://{ip}:{svc.port}{svc.readiness_path}"
             assert out["batch"] == i
+
+
+def test_no_services_still_configures_every_host():
+    cfg = existing_cfg(2, services=[])
+    g = fleet_graph(cfg)
+    assert set(g.of(VOL)) == {"lab-0/data", "lab-1/data"}
+    assert not g.of(WS) and not g.of(GO_SERVICE) and not g.of(QUOTA)
+
+
+@pytest.mark.parametrize("baseline,expect", [({"name": "none"}, False),
+                                             ({"name": "none", "services": ["XblGameSave"]}, True),
+                                             ({"name": "go-host-minimal"}, True)])
+def test_baseline_resource_only_when_there_is_something_to_disable(baseline, expect):
+    cfg = existing_cfg(1, baseline=baseline)
+    g = fleet_graph(cfg)
+    assert bool(g.of(BASE)) is expect
+    if expect:
+        listed = strip_secrets(g.one(BASE, "lab-0/baseline").inputs)["services"]
+        assert set(baseline.get("services", [])) <= set(listed)
+
+
+def test_single_host_has_a_single_batch_and_no_rollout_edges():
+    cfg = existing_cfg(1)
+    g = fleet_graph(cfg)
+    for ws in g.of(WS).values():
+        name = ws.name.split("@")[0]
+        assert not {d for d in g.deps(ws, WS) if d.startswith(name + "@")}
+
+
+@pytest.mark.parametrize("n_hosts,batch", [(3, 1), (4, 2)])
+def test_related_services_move_host_by_host_together(n_hosts, batch):
+    """billing-worker depends on orders-api (SCM): an orders-api update stops billing-worker on its
+    host. So batch b of orders-api also waits for batch b-1 of billing-worker; with both changed, the
+    engine's waves go api@0, worker@0, api@1, worker@1, ... — never two batches of the worker down."""
+    cfg = existing_cfg(n_hosts, batch=batch)
+    g = fleet_graph(cfg)
+    batches = rollout_batches([h.name for h in cfg.existing_hosts], batch)
+    for b, members in enumerate(batches):
+        for h in members:
+            api = g.one(WS, f"orders-api@{h}")
+            expected = {f"billing-worker@{p}" for p in batches[b - 1]} if b else set()
+            assert {d for d in g.deps(api, WS) if d.startswith("billing-worker@")} == expected
+    waves = g.levels()
+    order = []
+    for members in batches:
+        order.append({waves[f"WindowsService:orders-api@{h}"] for h in members})
+        order.append({waves[f"WindowsService:billing-worker@{h}"] for h in members})
+    assert all(len(w) == 1 for w in order)
+    flat = [w.pop() for w in order]
+    assert flat == sorted(flat) and len(set(flat)) == len(flat)
+
+
+def test_independent_services_roll_independently():
+    cfg = existing_cfg(3, services=[dict(s, dependencies=[]) for s in existing_raw()["services"]])
+    g = fleet_graph(cfg)
+    for reg in g.of(WS).values():
+        name = reg.name.split("@")[0]
+        assert all(d.startswith(name + "@") for d in g.deps(reg, WS)), reg.name

@@ -29,7 +29,7 @@ def test_existing_hosts_targets(lab_raw, test_ca):
         assert conn["host"] == "127.0.0.1" and conn["port"] == 15986 + i
         assert conn["username"] == "winfleetadmin" and conn["password"] == f"lab-password-{i}"
         assert conn["auth"] == "ntlm" and conn["caPem"] == test_ca[0] and conn["certSha256"] is None
-        assert conn["tlsServerName"] == f"lab-{i}.winfleet.test" and conn["hostName"] == f"lab-{i}"
+        assert conn["tlsServerName"] == f"lab-{i}" and conn["hostName"] == f"lab-{i}"
         assert t.data_disk == {"diskNumber": 1}
         assert t.depends_on == [] and t.private_ip is None and t.public_ip is None
 
