@@ -1,15 +1,20 @@
 """The fixed PowerShell bootstrap and the stdin payload (docs/CONTRACTS.md, "Host ops").
 
-The command line is always ``COMMAND_LINE`` (~3 KB, far below cmd.exe's 8,191 characters):
+The command line is always ``COMMAND_LINE`` (~4.8 KB, far below cmd.exe's 8,191 characters):
 ``powershell.exe ... -EncodedCommand <BOOTSTRAP as UTF-16LE base64>``. Everything else — the
-driver script text and the op's JSON envelope — travels over stdin:
+script text and the op's JSON envelope — travels over stdin:
 
-    <scripts/lib/common.ps1>\n<scripts/ops/<op>.ps1> \0\0\0\0 {"op":..,"params":..,"journal":..}
+    <scripts/lib/<lib>.ps1 for each lib in OP_LIBS[<area>]>\n...<scripts/lib/common.ps1>\n<scripts/ops/<op>.ps1>
+    \0\0\0\0 {"op":..,"params":..,"journal":..}
 
 User data appears only inside the JSON envelope, never in script text or on the command line.
-The bootstrap dot-sources the part of the script above ``COMMON_MARKER`` (common.ps1, so its
-helpers are visible to the driver) and runs the rest (the driver, ``param($P)``) as a child
-script block with the envelope's ``params``.
+The bootstrap dot-sources the part of the script above ``COMMON_MARKER`` (the area libraries and
+common.ps1, which ends with the marker, so their functions are visible to the driver) and runs
+the rest (the driver, ``param($P)``) as a child script block with the envelope's ``params``.
+
+``OP_LIBS`` is the one place that says which libraries an op gets; ``compose_script`` is the one
+function that builds the script part (the executor, the emulator's byte-for-byte check and the
+Pester tests' ``Invoke-Driver`` all use it: ``python components/winrm/bootstrap.py --write-scripts DIR``).
 """
 from __future__ import annotations
 
@@ -62,25 +67,51 @@ COMMAND_LINE = ("powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypa
                 f"-EncodedCommand {ENCODED_COMMAND}")
 
 
+# Op area (the <area> of <area>.<verb>) -> the libraries scripts/lib/<lib>.ps1 its drivers get, in
+# payload order, before common.ps1. Every area with a driver must be listed (a test checks it): an
+# op gets exactly the function libraries it needs, and a function lives in exactly one file.
+OP_LIBS: dict[str, tuple[str, ...]] = {
+    "baseline": ("scm",),
+    "dumps": ("registry", "dirs", "dumps"),
+    "eventlog": ("eventlog",),
+    "host": (),
+    "journal": (),
+    "quota": ("quota",),
+    "service": ("registry", "dirs", "scm", "service"),
+    "volume": ("volume",),
+}
+
+
 def _read_text(path: Path) -> str:
     text = path.read_bytes().decode("utf-8")
     return text[1:] if text.startswith("\ufeff") else text
 
 
-@functools.lru_cache(maxsize=None)
-def _common_text() -> str:
-    return _read_text(SCRIPTS_DIR / "lib" / "common.ps1")
-
-
-@functools.lru_cache(maxsize=None)
-def op_script(op: str) -> str:
-    """The script part of the payload: common.ps1 + "\\n" + scripts/ops/<op>.ps1."""
-    if not OP_NAME.match(op):
+def op_files(op: str) -> list[Path]:
+    """The files whose texts, joined by "\n", are the script part of ``op``'s payload, in order:
+    scripts/lib/<lib>.ps1 for each lib in ``OP_LIBS[<area>]``, scripts/lib/common.ps1 (ending with
+    ``COMMON_MARKER``), scripts/ops/<op>.ps1."""
+    if not isinstance(op, str) or not OP_NAME.match(op):
         raise ValueError(f"invalid op name {op!r} (expected <area>.<verb>)")
     path = SCRIPTS_DIR / "ops" / f"{op}.ps1"
     if not path.is_file():
         raise ValueError(f"op {op!r} has no driver script scripts/ops/{op}.ps1")
-    return _common_text() + "\n" + _read_text(path)
+    area = op.split(".", 1)[0]
+    if area not in OP_LIBS:
+        raise ValueError(f"op area {area!r} is not in components/winrm/bootstrap.py OP_LIBS")
+    lib = SCRIPTS_DIR / "lib"
+    return [lib / f"{name}.ps1" for name in OP_LIBS[area]] + [lib / "common.ps1", path]
+
+
+def compose_script(op: str) -> str:
+    """The script part of ``op``'s payload, read from disk now (the emulator checks payloads against it)."""
+    return "\n".join(_read_text(p) for p in op_files(op))
+
+
+@functools.lru_cache(maxsize=None)
+def op_script(op: str) -> str:
+    """``compose_script(op)``, cached for the life of the process (what the executor sends)."""
+    return compose_script(op)
 
 
 def envelope_json(op: str, params: dict, journal: dict | None) -> str:
@@ -101,3 +132,20 @@ def envelope_json(op: str, params: dict, journal: dict | None) -> str:
 def build_payload(op: str, params: dict, journal: dict | None = None) -> bytes:
     """The full stdin payload (UTF-8, no BOM)."""
     return op_script(op).encode("utf-8") + SEPARATOR + envelope_json(op, params, journal).encode("utf-8")
+
+
+def write_scripts(directory: str) -> list[str]:
+    """Write ``compose_script(op)`` of every driver to ``<directory>/<op>.ps1`` (UTF-8, no BOM)."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    ops = sorted(p.stem for p in (SCRIPTS_DIR / "ops").glob("*.ps1"))
+    for op in ops:
+        (out / f"{op}.ps1").write_bytes(compose_script(op).encode("utf-8"))
+    return ops
+
+
+if __name__ == "__main__":  # used by tests/scripts/pester/_HostDriverHelpers.ps1 (stdlib only, no imports)
+    import sys
+    if len(sys.argv) != 3 or sys.argv[1] != "--write-scripts":
+        sys.exit("usage: python components/winrm/bootstrap.py --write-scripts DIR")
+    write_scripts(sys.argv[2])

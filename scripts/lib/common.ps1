@@ -1,6 +1,7 @@
-# winfleet: helpers every driver gets. The executor sends this file, then the op's driver, over
-# stdin; the bootstrap dot-sources everything above the end-of-common marker line into its own
-# scope and runs the driver as a child script block, so drivers can call these functions.
+# winfleet: helpers every driver gets. The executor sends the op's area libraries (scripts/lib/<lib>.ps1,
+# per OP_LIBS in components/winrm/bootstrap.py), this file, then the op's driver, over stdin; the
+# bootstrap dot-sources everything above the end-of-common marker line (the last line of this file)
+# into its own scope and runs the driver as a child script block, so drivers can call these functions.
 # Keep this file boring: no output, no side effects at load time.
 
 function Fail {

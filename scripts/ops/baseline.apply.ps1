@@ -14,23 +14,11 @@
 param($P)
 $ErrorActionPreference = 'Stop'
 Add-Type -AssemblyName System.ServiceProcess
-$opCodes = @{ 5 = 'ACCESS_DENIED'; 87 = 'INVALID_PARAMETER'; 1051 = 'DEPENDENT_SERVICES_RUNNING'
-    1052 = 'INVALID_SERVICE_CONTROL'; 1053 = 'SERVICE_REQUEST_TIMEOUT'; 1056 = 'SERVICE_ALREADY_RUNNING'
-    1058 = 'SERVICE_DISABLED'; 1060 = 'SERVICE_NOT_FOUND'; 1062 = 'SERVICE_NOT_ACTIVE'
-    1068 = 'SERVICE_DEPENDENCY_FAIL'; 1072 = 'SERVICE_MARKED_FOR_DELETE'; 1075 = 'SERVICE_DEPENDENCY_DELETED' }
-
-function ConvertTo-OpCode {
-    param([int]$Win32)
-    if ($opCodes.ContainsKey($Win32)) { return $opCodes[$Win32] }
-    return "WIN32_$Win32"
-}
-
-function Get-Svc {
+function Get-BaselineSvc {
     param([string]$Name)
-    foreach ($s in [System.ServiceProcess.ServiceController]::GetServices()) {
-        if ($s.ServiceName -eq $Name) { return $s }
-    }
-    Fail 'SERVICE_NOT_FOUND' "${Name}: the service does not exist"
+    $s = Get-Svc -Name $Name
+    if ($null -eq $s) { Fail 'SERVICE_NOT_FOUND' "${Name}: the service does not exist" }
+    return $s
 }
 
 function Get-Row {
@@ -46,27 +34,13 @@ function Get-Row {
     } finally { $k.Close() }
 }
 
-function Invoke-ServiceCall {
-    param([string]$What, [scriptblock]$Action)
-    try { & $Action } catch {
-        $e = $_.Exception
-        while ($null -ne $e) {
-            if ($e -is [System.ComponentModel.Win32Exception]) {
-                Fail (ConvertTo-OpCode $e.NativeErrorCode) "$What failed: $($e.Message) (Win32 error $($e.NativeErrorCode))"
-            }
-            $e = $e.InnerException
-        }
-        throw
-    }
-}
-
 $timeout = 60.0
 if ($P.startTimeoutSeconds) { $timeout = [double]$P.startTimeoutSeconds }
 $done = @()
 $touched = @()
 foreach ($step in @($P.steps)) {
     $verb = [string]$step.'do'
-    $s = Get-Svc -Name ([string]$step.name)
+    $s = Get-BaselineSvc -Name ([string]$step.name)
     $name = $s.ServiceName
     $changed = $false
     switch ($verb) {
@@ -88,7 +62,7 @@ foreach ($step in @($P.steps)) {
             if ($s.Status -ne 'Stopped') {
                 $running = @($s.DependentServices | Where-Object { $_.Status -ne 'Stopped' } | ForEach-Object { $_.ServiceName })
                 if ($running.Count -gt 0) { Fail 'DEPENDENT_SERVICES_RUNNING' "$name has running dependents: $($running -join ', ')" }
-                Invoke-ServiceCall "stop $name" { $s.Stop() }
+                Invoke-Win32 "stop $name" { $s.Stop() }
                 try { $s.WaitForStatus('Stopped', [TimeSpan]::FromSeconds($timeout)) } catch [System.ServiceProcess.TimeoutException] {
                     Fail 'SERVICE_REQUEST_TIMEOUT' "$name did not stop within $timeout s"
                 }
@@ -97,7 +71,7 @@ foreach ($step in @($P.steps)) {
         }
         'start' {
             if ($s.Status -eq 'Stopped') {
-                Invoke-ServiceCall "start $name" { $s.Start() }
+                Invoke-Win32 "start $name" { $s.Start() }
                 $changed = $true
             }
             try { $s.WaitForStatus('Running', [TimeSpan]::FromSeconds($timeout)) } catch [System.ServiceProcess.TimeoutException] {
@@ -110,6 +84,6 @@ foreach ($step in @($P.steps)) {
     if ($touched -notcontains $name) { $touched += $name }
 }
 $rows = @()
-foreach ($n in $touched) { $s = Get-Svc -Name $n; $s.Refresh(); $rows += (Get-Row -Svc $s) }
+foreach ($n in $touched) { $s = Get-BaselineSvc -Name $n; $s.Refresh(); $rows += (Get-Row -Svc $s) }
 $anyChange = @($done | Where-Object { $_.changed }).Count -gt 0
 @{ changed = $anyChange; state = @{ steps = $done; services = $rows } }

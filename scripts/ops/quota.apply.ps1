@@ -8,59 +8,6 @@
 param($P)
 $ErrorActionPreference = 'Stop'
 
-function Resolve-QuotaAccount {
-    param([Parameter(Mandatory = $true)][string]$Name)
-    try {
-        $nt = New-Object System.Security.Principal.NTAccount -ArgumentList $Name
-        $sid = $nt.Translate([System.Security.Principal.SecurityIdentifier]).Value
-    } catch {
-        return @{ name = $Name; exists = $false; admin = $false; sid = $null }
-    }
-    $admin = ($sid -eq 'S-1-5-18') -or ($sid -eq 'S-1-5-32-544')
-    if (-not $admin) {
-        foreach ($m in @(Get-LocalGroupMember -SID 'S-1-5-32-544' -ErrorAction SilentlyContinue)) {
-            if ($null -ne $m.SID -and $m.SID.Value -eq $sid) { $admin = $true }
-        }
-    }
-    @{ name = $Name; exists = $true; admin = $admin; sid = $sid }
-}
-
-function Read-QuotaState {
-    param([Parameter(Mandatory = $true)][string]$Letter, [string[]]$Accounts)
-    $vol = Get-Volume -DriveLetter $Letter -ErrorAction SilentlyContinue
-    if ($null -eq $vol) {
-        return @{ volume = @{ letter = $Letter; exists = $false }; accounts = @() }
-    }
-    $info = @{ letter = $Letter; exists = $true; fileSystem = [string]$vol.FileSystem }
-    $dq = $null
-    if ($info.fileSystem -eq 'NTFS') {
-        $dq = New-Object -ComObject Microsoft.DiskQuota
-        $dq.UserNameResolution = 1
-        $dq.Initialize(($Letter + ':\'), $false)
-        $info['state'] = @('disabled', 'tracked', 'enforced')[[int]$dq.QuotaState]
-        $info['defaultLimit'] = [long]$dq.DefaultQuotaLimit
-        $info['defaultWarning'] = [long]$dq.DefaultQuotaThreshold
-    }
-    $out = @()
-    foreach ($name in $Accounts) {
-        $acct = Resolve-QuotaAccount -Name $name
-        $entry = $null
-        if ($acct.exists -and $null -ne $dq) {
-            try { $user = $dq.FindUser($name) } catch { $user = $null }
-            if ($null -ne $user) {
-                $entry = @{
-                    warningBytes = [long]$user.QuotaThreshold
-                    limitBytes   = [long]$user.QuotaLimit
-                    usedBytes    = [long]$user.QuotaUsed
-                    explicit     = $true
-                }
-            }
-        }
-        $out += , @{ name = $name; exists = $acct.exists; admin = $acct.admin; entry = $entry }
-    }
-    @{ volume = $info; accounts = $out }
-}
-
 $letter = [string]$P.volume
 $vol = Get-Volume -DriveLetter $letter -ErrorAction SilentlyContinue
 if ($null -eq $vol) { Fail 'VOLUME_NOT_FOUND' "There is no volume ${letter}:" }

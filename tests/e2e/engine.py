@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import os
 import runpy
-import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -50,7 +49,7 @@ from google.protobuf import struct_pb2
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
-from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+from pulumi.runtime.proto import provider_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
 DYNAMIC_PREFIX = "pulumi-python:dynamic"

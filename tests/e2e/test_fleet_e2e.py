@@ -17,7 +17,7 @@ from components.host.baselines import resolve_baseline
 from components.host.windows_service import decode_failure_actions
 from components.sizing import MIB
 from tests.e2e.engine import EngineError
-from tests.e2e.lab_stack import binary_ref, two_service_stack
+from tests.e2e.lab_stack import two_service_stack
 from tests.emulator import Lab
 
 pytestmark = pytest.mark.slow
@@ -196,16 +196,18 @@ def test_binary_change_rolls_host_by_host_behind_readiness(lab, stack):
     for prev, nxt in zip(steps, steps[1:]):
         assert prev.end <= nxt.start  # the next host only after the previous one is done ...
         prev_host, next_host = prev.name.split("@")[1], nxt.name.split("@")[1]
-        # ... and the previous host was already running the new binary and restarted before it
-        assert started_at(lab, prev_host, "orders-api") <= started_at(lab, next_host, "orders-api")
+        # ... whose new process was started (and passed the gate) before the next host was touched:
+        # the emulator's SCM clock and the engine's step times are the same monotonic clock
+        assert prev.start <= started_at(lab, prev_host, "orders-api") <= nxt.start
+        assert started_at(lab, next_host, "orders-api") >= nxt.start
     cfg = parse_config(copy.deepcopy(stack.raw))
     for h in HOSTS:
         assert binary_sha(lab, h, cfg.service("orders-api")) == new["sha256"]
         assert len(lab.host(h).model.http.probes) > probes_before[h]  # the gate ran on every host
         assert binary_sha(lab, h, worker) == worker.binary.sha256      # the other service: untouched
         assert lab.host(h).model.state()["services"]["billing-worker"]["status"] == "running"
+        assert started_at(lab, h, "billing-worker") == worker_started[h]  # not even restarted
     assert_converged(lab, stack)
-    del worker_started
 
 
 def test_never_ready_stops_the_rollout_and_later_hosts_keep_the_previous_version(lab, stack):

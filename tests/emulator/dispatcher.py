@@ -1,9 +1,10 @@
 """Runs the project's bootstrap: the Python twin of components/winrm/bootstrap.py's PowerShell.
 
-The payload (stdin) must be exactly ``common.ps1 + "\\n" + scripts/ops/<op>.ps1`` + ``\\0\\0\\0\\0`` +
-the JSON envelope. The emulator cannot run PowerShell, so instead of the script it runs the op's
-Python handler (``tests.emulator.ops``) over the host model, holding ``host.model.lock``, and
-prints what the bootstrap prints: ``{"ok":true,"result":..}`` (exit 0) or
+The payload (stdin) must be exactly ``bootstrap.compose_script(op)`` (the op's area libraries,
+common.ps1 and scripts/ops/<op>.ps1, as the executor builds it: the same function, not a copy) +
+``\\0\\0\\0\\0`` + the JSON envelope. The emulator cannot run PowerShell, so instead of the
+script it runs the op's Python handler (``tests.emulator.ops``) over the host model, holding
+``host.model.lock``, and prints what the bootstrap prints: ``{"ok":true,"result":..}`` (exit 0) or
 ``{"ok":false,"error":{"code","message"}}`` (exit 1). The journal envelope is applied exactly as
 the bootstrap does: ``write`` before the op, ``clear`` after it succeeded.
 """
@@ -12,27 +13,21 @@ from __future__ import annotations
 import json
 import time
 import traceback
-from pathlib import Path
+
+from components.winrm import bootstrap
 
 from .ops import OpError, handlers
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-MARKER = "#winfleet:end-of-common"
-
-
-def _read(path: Path) -> str:
-    text = path.read_bytes().decode("utf-8")
-    return text[1:] if text.startswith("\ufeff") else text
+MARKER = bootstrap.COMMON_MARKER
 
 
 def expected_script(op) -> str | None:
-    """What the payload's script part must be for ``op`` (read from disk each time: drivers change)."""
-    if not isinstance(op, str) or "/" in op or "\\" in op or op.startswith("."):
+    """What the payload's script part must be for ``op``: the executor's own builder, uncached (read
+    from disk each time: drivers change), or None when ``op`` is not a valid op with a driver."""
+    try:
+        return bootstrap.compose_script(op)
+    except ValueError:
         return None
-    path = SCRIPTS / "ops" / f"{op}.ps1"
-    if not path.is_file():
-        return None
-    return _read(SCRIPTS / "lib" / "common.ps1") + "\n" + _read(path)
 
 
 def _dumps(doc) -> bytes:
@@ -64,7 +59,7 @@ def execute(host, data: bytes) -> tuple[bytes, bytes, int, str | None]:
     expected = expected_script(op)
     if expected is None or script != expected:
         why = "has no driver scripts/ops/%s.ps1" % op if expected is None else \
-            "payload script is not byte-for-byte common.ps1 + scripts/ops/%s.ps1" % op
+            "payload script is not byte-for-byte bootstrap.compose_script(%r) (libs + common.ps1 + driver)" % op
         return b"", f"winfleet emulator: op {op!r} {why}\r\n".encode(), 1, op
     handler = handlers().get(op)
     if handler is None:

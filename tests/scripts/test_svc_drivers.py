@@ -39,15 +39,12 @@ def test_driver_and_handler_exist_and_follow_the_rules(op):
         assert re.search(r"& sc\.exe (failure|config) \$name ", line), line
 
 
-def test_service_apply_reads_exactly_like_service_read():
-    read_src = text("service.read")
-    start = read_src.index("function ConvertTo-RegData")
-    end = read_src.index("$name = [string]$P.name")
-    assert region(text("service.apply"), "read-functions").strip() == read_src[start:end].strip()
-
-
-def test_dumps_apply_reads_exactly_like_dumps_read():
-    assert region(text("dumps.apply"), "dump-read-functions") == region(text("dumps.read"), "dump-read-functions")
+@pytest.mark.parametrize("area, reader", [("service", "Read-ServiceState"), ("dumps", "Read-DumpState")])
+def test_apply_reports_the_state_exactly_like_read(area, reader):
+    # one reader, in scripts/lib/<area>.ps1, builds the state of both ops (apply adds its steps)
+    assert f"function {reader} " in (ROOT / "scripts" / "lib" / f"{area}.ps1").read_text(encoding="utf-8")
+    assert f"state = ({reader} -P $P) }}" in text(f"{area}.read")
+    assert f"$state = {reader} -P $P\n" in text(f"{area}.apply")
 
 
 def test_every_pester_file_names_a_driver_that_exists():

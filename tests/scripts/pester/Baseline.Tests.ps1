@@ -2,11 +2,7 @@
 # Safe on a throwaway CI VM: start types are only changed on a stopped, manual, throwaway service
 # 'WfPesterBase<random>' registered (and deleted) here; real services are only read.
 
-BeforeDiscovery {
-    $id = [System.Security.Principal.WindowsIdentity]::GetCurrent()
-    $Elevated = (New-Object System.Security.Principal.WindowsPrincipal -ArgumentList $id).IsInRole(
-        [System.Security.Principal.WindowsBuiltInRole]::Administrator)
-}
+BeforeDiscovery { . (Join-Path $PSScriptRoot '_HostDriverHelpers.ps1'); $Elevated = Test-IsElevated }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot '_HostDriverHelpers.ps1')

@@ -2,11 +2,7 @@
 # Safe on a throwaway CI VM: only the LocalDumps key of a made-up exe 'wfpester<random>.exe' and a temp
 # folder are touched, and both are removed again.
 
-BeforeDiscovery {
-    $id = [System.Security.Principal.WindowsIdentity]::GetCurrent()
-    $Elevated = (New-Object System.Security.Principal.WindowsPrincipal -ArgumentList $id).IsInRole(
-        [System.Security.Principal.WindowsBuiltInRole]::Administrator)
-}
+BeforeDiscovery { . (Join-Path $PSScriptRoot '_HostDriverHelpers.ps1'); $Elevated = Test-IsElevated }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot '_HostDriverHelpers.ps1')

@@ -1,12 +1,7 @@
 # Pester 5 tests of scripts/ops/eventlog.read.ps1 and eventlog.apply.ps1 on a real Windows host.
 # Safe on a CI VM: everything happens on a throwaway classic log created (and deleted) here.
 
-BeforeDiscovery {
-    # Evaluated at discovery time (BeforeAll has not run yet): changing steps need an elevated runner.
-    $id = [System.Security.Principal.WindowsIdentity]::GetCurrent()
-    $Elevated = (New-Object System.Security.Principal.WindowsPrincipal -ArgumentList $id).IsInRole(
-        [System.Security.Principal.WindowsBuiltInRole]::Administrator)
-}
+BeforeDiscovery { . (Join-Path $PSScriptRoot '_HostDriverHelpers.ps1'); $Elevated = Test-IsElevated }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot '_HostDriverHelpers.ps1')

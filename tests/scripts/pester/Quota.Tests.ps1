@@ -2,12 +2,7 @@
 # Safe on a CI VM: quotas are set on a scratch VHDX volume attached (and removed) here. Without
 # elevation no VHDX can be attached, and only the read-only checks run.
 
-BeforeDiscovery {
-    # Evaluated at discovery time (BeforeAll has not run yet): changing steps need an elevated runner.
-    $id = [System.Security.Principal.WindowsIdentity]::GetCurrent()
-    $Elevated = (New-Object System.Security.Principal.WindowsPrincipal -ArgumentList $id).IsInRole(
-        [System.Security.Principal.WindowsBuiltInRole]::Administrator)
-}
+BeforeDiscovery { . (Join-Path $PSScriptRoot '_HostDriverHelpers.ps1'); $Elevated = Test-IsElevated }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot '_HostDriverHelpers.ps1')

@@ -3,11 +3,7 @@
 # here, running as LocalSystem, answering http://localhost:<port>/readyz), under a temp folder; it is
 # removed at the end. No existing service is changed. Changing steps need an elevated runner.
 
-BeforeDiscovery {
-    $id = [System.Security.Principal.WindowsIdentity]::GetCurrent()
-    $Elevated = (New-Object System.Security.Principal.WindowsPrincipal -ArgumentList $id).IsInRole(
-        [System.Security.Principal.WindowsBuiltInRole]::Administrator)
-}
+BeforeDiscovery { . (Join-Path $PSScriptRoot '_HostDriverHelpers.ps1'); $Elevated = Test-IsElevated }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot '_HostDriverHelpers.ps1')

@@ -1,21 +1,37 @@
-# Helpers for the Pester tests of the host-resource drivers (eventlog.*, quota.*, volume.*).
-# Invoke-Driver runs a driver the way the bootstrap does: common.ps1 dot-sourced, the driver as a
-# script block, params from JSON (a PSCustomObject), and the result round-tripped through JSON.
+# Helpers for the Pester tests of the drivers (tests/scripts/pester/*.Tests.ps1); dot-source it in
+# BeforeDiscovery (for Test-IsElevated) and in BeforeAll.
+# Invoke-Driver runs an op the way the bootstrap does, with the script text the executor sends: the
+# op's script part from components/winrm/bootstrap.py (its area libraries + common.ps1 + the driver,
+# written once per run by `python components/winrm/bootstrap.py --write-scripts DIR`), the part above
+# the end-of-common marker dot-sourced, the driver run as a child script block with params from JSON
+# (a PSCustomObject), and the result round-tripped through JSON.
 # A driver failure (Fail 'CODE' 'message') surfaces as an exception whose Data['WinfleetCode'] is CODE.
 
 $script:RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '..\..\..')).Path
-. (Join-Path $script:RepoRoot 'scripts\lib\common.ps1')
+
+function Get-OpScript {
+    # The script part of the op's payload, exactly as components/winrm/bootstrap.py builds it.
+    param([Parameter(Mandatory = $true)][string]$Op)
+    if (-not $script:OpScriptDir) {
+        $dir = Join-Path ([System.IO.Path]::GetTempPath()) ('winfleet-op-scripts-' + [guid]::NewGuid().ToString('N'))
+        & python (Join-Path $script:RepoRoot 'components\winrm\bootstrap.py') --write-scripts $dir
+        if ($LASTEXITCODE -ne 0) { throw "python components/winrm/bootstrap.py --write-scripts failed ($LASTEXITCODE)" }
+        $script:OpScriptDir = $dir
+    }
+    return [System.IO.File]::ReadAllText((Join-Path $script:OpScriptDir ($Op + '.ps1')), [System.Text.Encoding]::UTF8)
+}
 
 function Invoke-Driver {
     param(
         [Parameter(Mandatory = $true)][string]$Op,
         [Parameter(Mandatory = $true)][hashtable]$Params
     )
-    $path = Join-Path $script:RepoRoot ('scripts\ops\' + $Op + '.ps1')
-    $text = [System.IO.File]::ReadAllText($path)
+    $parts = (Get-OpScript -Op $Op).Split([string[]]@('#winfleet:end-of-common'), 2, [StringSplitOptions]::None)
+    if ($parts.Length -ne 2) { throw "the script of $Op has no end-of-common marker" }
+    . ([ScriptBlock]::Create($parts[0]))
     $json = ConvertTo-Json -InputObject $Params -Depth 20 -Compress
     $p = ConvertFrom-Json -InputObject $json
-    $out = @(& ([ScriptBlock]::Create($text)) $p)
+    $out = @(& ([ScriptBlock]::Create($parts[1])) $p)
     $doc = ConvertTo-Json -InputObject $out[-1] -Depth 20 -Compress
     return ConvertFrom-Json -InputObject $doc
 }

@@ -1,0 +1,123 @@
+# winfleet library (scripts/lib/dirs.ps1): directories winfleet creates and removes (recorded under
+# HKLM\SOFTWARE\winfleet\Directories, so shared parents are removed by whoever empties them last),
+# their explicit Allow ACEs, and the read-back of a directory's owner and ACL. Functions only.
+
+function Read-Dir {
+    param([string]$Path)
+    if (-not (Test-Path -LiteralPath $Path -PathType Container)) {
+        return @{ path = $Path; exists = $false; owner = $null; acl = @() }
+    }
+    $acl = Get-Acl -LiteralPath $Path
+    $entries = @()
+    foreach ($r in $acl.Access) {
+        $entries += @{ identity = $r.IdentityReference.Value; rights = $r.FileSystemRights.ToString()
+            type = $r.AccessControlType.ToString(); inherited = [bool]$r.IsInherited }
+    }
+    return @{ path = $Path; exists = $true; owner = $acl.Owner; acl = $entries }
+}
+
+function Get-Identity {
+    param($Step)
+    if ($Step.sid) { return New-Object System.Security.Principal.SecurityIdentifier ([string]$Step.sid) }
+    return New-Object System.Security.Principal.NTAccount ([string]$Step.grant)
+}
+
+function Set-DirAce {
+    param([string]$Path, $Step)
+    $acl = Get-Acl -LiteralPath $Path
+    $id = Get-Identity -Step $Step
+    $rights = [System.Security.AccessControl.FileSystemRights]([string]$Step.rights)
+    $inherit = [System.Security.AccessControl.InheritanceFlags]'ContainerInherit, ObjectInherit'
+    $rule = New-Object System.Security.AccessControl.FileSystemAccessRule ($id, $rights, $inherit, 'None', 'Allow')
+    $acl.SetAccessRule($rule)
+    Set-Acl -LiteralPath $Path -AclObject $acl
+}
+
+function Revoke-DirAce {
+    # Remove the explicit ACEs of the identity ($Step.sid, else the account $Step.identity) from the
+    # directory $Path. Returns $true when any was removed.
+    param([string]$Path, $Step)
+    if (-not (Test-Path -LiteralPath $Path -PathType Container)) { return $false }
+    $acl = Get-Acl -LiteralPath $Path
+    $id = Get-Identity -Step @{ sid = $Step.sid; grant = $Step.identity }
+    $sid = $id
+    if ($id -is [System.Security.Principal.NTAccount]) { $sid = $id.Translate([System.Security.Principal.SecurityIdentifier]) }
+    $explicit = @($acl.GetAccessRules($true, $false, [System.Security.Principal.SecurityIdentifier]) |
+        Where-Object { $_.IdentityReference.Value -eq $sid.Value })
+    if ($explicit.Count -eq 0) { return $false }
+    $acl.PurgeAccessRules($sid)
+    Set-Acl -LiteralPath $Path -AclObject $acl
+    return $true
+}
+
+function Get-CreatedDirsKey {
+    # HKLM\SOFTWARE\winfleet\Directories: one REG_SZ value per directory winfleet created (name = lower-case
+    # path), so whichever resource removes the last thing in a shared parent also removes the parent.
+    param([bool]$Writable = $false)
+    if ($Writable) { return [Microsoft.Win32.Registry]::LocalMachine.CreateSubKey('SOFTWARE\winfleet\Directories') }
+    return [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE\winfleet\Directories')
+}
+
+function New-OwnedDirectory {
+    # Create $Path (and missing parents); record every directory created here. Returns $true if any.
+    param([string]$Path)
+    $missing = @()
+    $q = $Path
+    while ($q.Length -gt 3 -and -not (Test-Path -LiteralPath $q -PathType Container)) {
+        $missing += $q
+        $q = Split-Path -LiteralPath $q -Parent
+    }
+    if ($missing.Count -eq 0) { return $false }
+    $null = [System.IO.Directory]::CreateDirectory($Path)
+    $k = Get-CreatedDirsKey -Writable $true
+    try { foreach ($m in $missing) { $k.SetValue($m.ToLowerInvariant(), $m, [Microsoft.Win32.RegistryValueKind]::String) } } finally { $k.Close() }
+    return $true
+}
+
+function Test-OwnedDirectory {
+    param([string]$Path)
+    $k = Get-CreatedDirsKey
+    if ($null -eq $k) { return $false }
+    try { return ($k.GetValueNames() -contains $Path.ToLowerInvariant()) } finally { $k.Close() }
+}
+
+function Remove-OwnedDirectoryRecord {
+    param([string]$Path)
+    $k = Get-CreatedDirsKey -Writable $true
+    $empty = $false
+    try {
+        $lower = $Path.ToLowerInvariant().TrimEnd('\')
+        foreach ($n in $k.GetValueNames()) {
+            if ($n -eq $lower -or $n.StartsWith($lower + '\')) { $k.DeleteValue($n) }
+        }
+        $empty = ($k.ValueCount -eq 0 -and $k.SubKeyCount -eq 0)
+    } finally { $k.Close() }
+    if ($empty) { [Microsoft.Win32.Registry]::LocalMachine.DeleteSubKey('SOFTWARE\winfleet\Directories', $false) }
+}
+
+function Remove-DirUpTo {
+    # Remove $Path (ours, recursively), then each parent that is empty and was created by winfleet
+    # (recorded above, by whichever resource) or lies within $UpTo (the highest directory found missing).
+    param([string]$Path, [string]$UpTo)
+    if (-not $UpTo) { $UpTo = $Path }
+    $top = $UpTo.ToLowerInvariant()
+    $changed = $false
+    if (Test-Path -LiteralPath $Path -PathType Container) {
+        Remove-Item -LiteralPath $Path -Recurse -Force
+        $changed = $true
+    }
+    Remove-OwnedDirectoryRecord -Path $Path
+    $parent = $Path
+    while ($true) {
+        $parent = Split-Path -LiteralPath $parent -Parent
+        if (-not $parent -or $parent.Length -le 3) { break }
+        $low = $parent.ToLowerInvariant()
+        $ours = (Test-OwnedDirectory -Path $parent) -or $low -eq $top -or $low.StartsWith($top + '\')
+        if ($ours -and (Test-Path -LiteralPath $parent -PathType Container) -and -not (Get-ChildItem -LiteralPath $parent -Force | Select-Object -First 1)) {
+            Remove-Item -LiteralPath $parent -Force
+            Remove-OwnedDirectoryRecord -Path $parent
+            $changed = $true
+        } else { break }
+    }
+    return $changed
+}
