@@ -27,7 +27,8 @@ What it does, and how that matches the Pulumi engine:
    Secrets are stripped before sending (the host answers `acceptSecrets: False`); numbers travel as
    protobuf doubles, as with the real engine.
 3. **Checkpoint**: a small JSON file (urn → type, name, id, inputs, outputs, dependencies, parent) written
-   after every step, read at the start of the next run — the engine's checkpoint. (Unlike the engine it
+   after every step that changed something (an unchanged "same" step writes nothing, as the engine's
+   snapshot manager skips it), read at the start of the next run — the engine's checkpoint. (Unlike the engine it
    stores secrets in plain text: it is a test artefact in a temp directory.)
 4. **Destroy**: `Delete(id, outputs)` for every resource in the checkpoint, dependents first.
 """

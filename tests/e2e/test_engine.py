@@ -136,7 +136,7 @@ def test_check_failure_creates_nothing(tmp_path):
 @pytest.mark.slow
 def test_independent_steps_run_in_parallel_dependent_ones_do_not(tmp_path):
     store = tmp_path / "store.json"
-    spec = {f"p{i}": {"sleep": 0.3} for i in range(4)}
+    spec = {f"p{i}": {"sleep": 0.8} for i in range(4)}
     spec["after"] = {"deps": list(spec), "sleep": 0.0}
     up(tmp_path, spec)
     entries = {e["key"]: e for e in log(store)}

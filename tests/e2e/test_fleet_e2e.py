@@ -340,3 +340,24 @@ def test_releasing_related_services_together_goes_host_by_host(lab, tmp_path):
     assert [s.name for s in steps] == [f"{svc}@{h}" for h in HOSTS for svc in ("orders-api", "billing-worker")]
     assert all(a.end <= b.start for a, b in zip(steps, steps[1:]))
     assert_converged(lab, stack)
+
+
+def test_first_deployment_is_gated_too(lab, stack):
+    """A brand-new service that never becomes ready on lab-1: lab-0 has it, lab-1's half-done create is
+    rolled back, lab-2 never gets it; once fixed, the next run finishes lab-1 and lab-2."""
+    api = stack.service("orders-api")
+    stack.serve("lab-1", api, mode="never", status=503, body="no database")
+    with pytest.raises(EngineError) as ei:
+        stack.up()
+    assert ei.value.step.name == "orders-api@lab-1" and ei.value.step.op == "create"
+    assert lab.host("lab-0").model.state()["services"]["orders-api"]["status"] == "running"
+    assert "orders-api" not in lab.host("lab-1").model.state()["services"]   # failed create rolled back
+    assert "orders-api" not in lab.host("lab-2").model.state()["services"]   # never reached
+    names = {e["name"] for e in stack.checkpoint().values()}
+    assert "orders-api@lab-0" in names and not {"orders-api@lab-1", "orders-api@lab-2"} & names
+
+    stack.serve("lab-1", api, mode="ready")
+    result = stack.up()
+    assert [s.name for s in windows_service_steps(result, "orders-api") if s.changed] == [
+        "orders-api@lab-1", "orders-api@lab-2"]
+    assert_converged(lab, stack)

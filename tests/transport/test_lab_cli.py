@@ -84,18 +84,35 @@ def test_cli_serves_the_lab_that_pulumi_lab_yaml_describes(tmp_path):
 
     from components.winrm import Endpoint, run_op
 
+    import socket as _socket
+
+    def _free_port_pair() -> int:
+        """A port p with p and p + 1 both free on loopback (the lab binds base, base + 1)."""
+        for _ in range(50):
+            with _socket.socket() as a:
+                a.bind(("127.0.0.1", 0))
+                base = a.getsockname()[1]
+                with _socket.socket() as b:
+                    try:
+                        b.bind(("127.0.0.1", base + 1))
+                    except OSError:
+                        continue
+                    return base
+        raise RuntimeError("no free pair of loopback ports")
+
+    base = _free_port_pair()
     root = _Path(__file__).resolve().parents[2]
     ca_out = tmp_path / "lab" / "ca.pem"
-    proc = _sp.Popen([_sys.executable, "-m", "tests.emulator", "--names", "lab-0,lab-1", "--base-port", "25986",
+    proc = _sp.Popen([_sys.executable, "-m", "tests.emulator", "--names", "lab-0,lab-1", "--base-port", str(base),
                       "--password", "Lab-Pass-1", "--ca-out", str(ca_out)],
                      cwd=root, stdout=_sp.PIPE, stderr=_sp.PIPE, text=True)
     try:
         described = _json.loads(proc.stdout.readline())
         hosts = described["hosts"]
-        assert [(h["name"], h["port"]) for h in hosts] == [("lab-0", 25986), ("lab-1", 25987)]
+        assert [(h["name"], h["port"]) for h in hosts] == [("lab-0", base), ("lab-1", base + 1)]
         ca_pem = ca_out.read_text()
         assert ca_pem.startswith("-----BEGIN CERTIFICATE-----")
-        ep = Endpoint.from_inputs({"host": "127.0.0.1", "port": 25987, "username": "winfleetadmin",
+        ep = Endpoint.from_inputs({"host": "127.0.0.1", "port": base + 1, "username": "winfleetadmin",
                                    "password": "Lab-Pass-1", "caPem": ca_pem, "tlsServerName": "lab-1",
                                    "hostName": "lab-1"})
         assert run_op(ep, "journal.read", {"keys": None}, timeout=30)["state"]["entries"] == {}
