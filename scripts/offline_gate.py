@@ -800,7 +800,10 @@ def summarize(r: Resource) -> str:
     elif t.endswith(":CrashDumps"):
         parts.append(f"{p.get('exeName')} -> {p.get('dumpFolder')} x{_n(p.get('dumpCount'))} {p.get('dumpType')}")
     elif t.endswith(":DataVolume"):
-        parts.append(f"{p.get('driveLetter')}: {p.get('fileSystem')} lun={_n(p.get('lun'))}")
+        disk = (f"lun={_n(p['lun'])}" if p.get("lun") is not None
+                else f"disk={_n(p['diskNumber'])}" if p.get("diskNumber") is not None
+                else "existing volume")
+        parts.append(f"{p.get('driveLetter')}: {p.get('fileSystem')} {disk}")
     if t.split(":")[-1] in ("WindowsService", "EventLogSettings", "NtfsQuota", "ServiceBaseline", "CrashDumps",
                             "DataVolume"):
         # The connection is secret as a whole (it holds the password); its host name is not sensitive.
@@ -831,7 +834,8 @@ def render_text(res: GateResult) -> str:
         children.setdefault(r.parent if r.parent in urns else "", []).append(r)
 
     def walk(parent: str, depth: int):
-        for r in children.get(parent, []):
+        # by name, not registration order (which async registration makes vary): PR comments diff cleanly
+        for r in sorted(children.get(parent, []), key=lambda r: (r.name, r.type)):
             line = f"{'  ' * depth}+ {r.type}  {r.name}"
             settings = summarize(r)
             out.append(line + (f"   [{settings}]" if settings else ""))

@@ -71,6 +71,16 @@ def test_text_report_has_plan_verdicts_and_summary(good):
     assert md.startswith("### :white_check_mark: winfleet policy gate")
 
 
+def test_plan_text_does_not_depend_on_registration_order(good):
+    """Async registration order varies between runs; the plan a PR comment shows must not."""
+    import dataclasses
+
+    shuffled = dataclasses.replace(good, resources=list(reversed(good.resources)))
+    assert gate.render_text(shuffled) == gate.render_text(good)
+    lines = [l for l in gate.render_text(good).splitlines() if l.startswith("      + ")]
+    assert len(lines) > 1
+
+
 def test_bad_stack_is_caught_with_the_right_policies(bad_json):
     proc, doc = bad_json
     assert proc.returncode == 1, proc.stderr
