@@ -376,12 +376,16 @@ class HostResourceProvider(dyn.ResourceProvider):
     def _session(self, inputs) -> HostSession:
         return HostSession(inputs.connection.dump(), timeout=self.op_timeout)
 
+    def describe(self, inputs) -> str:
+        """How errors name the resource (``inputs`` may be None); override to add its identity."""
+        return self.kind
+
     def _fail(self, what: str, inputs, exc: Exception) -> HostResourceError:
         label = inputs.connection.label if inputs is not None else "?"
         if isinstance(exc, Refused):
-            msg = f"{self.kind} on {label}: {what} refused: {exc.field}: {exc.message}"
+            msg = f"{self.describe(inputs)} on {label}: {what} refused: {exc.field}: {exc.message}"
         else:
-            msg = f"{self.kind} on {label}: {what} failed: {exc}"
+            msg = f"{self.describe(inputs)} on {label}: {what} failed: {exc}"
         return HostResourceError(msg)
 
     def _outs(self, inputs, state: dict, prior: dict, changes: list[dict]) -> dict:

@@ -13,7 +13,8 @@ inside ``service.apply`` to save a round trip):
    *before anything else*; a bad checksum changes nothing.
 2. install/log directories (+ an explicit ACE for the service account), ``create`` if missing.
 3. a binary replacement stops the service first, moves the old binary aside, puts the new one
-   in place, deletes the old one (the old binary is kept until the new one is in place). Running
+   in place, deletes the old one (the old binary is kept until the new one is in place — and, when
+   a readiness gate can roll back, as ``<exe>.previous`` until the new one is ready, see 6.). Running
    dependents (other services that depend on ours) are stopped before and started again after,
    since the SCM refuses to stop a service whose dependents run; delete does not do that (it fails
    with DEPENDENT_SERVICES_RUNNING rather than break a foreign service).
@@ -24,6 +25,15 @@ inside ``service.apply`` to save a round trip):
    then the **readiness gate**: ``http://localhost:<port><readinessPath>`` polled every
    ``readinessPollSeconds`` until 200 or ``readinessTimeoutSeconds``; otherwise the op fails with the
    last status and body.
+6. **rollback on a failed gate** (updates of an existing service that swapped the binary or changed
+   configuration that needs a restart; see ``rollback_plan``): the old binary is kept as
+   ``<exe>.previous`` until the new one is ready (then removed: ``afterReady``). If the gate fails,
+   the same op runs the ``onNotReady`` steps Python planned — stop, put ``<exe>.previous`` back,
+   restore every SCM/registry setting this apply changed to its value read before the apply, start
+   — waits for the old version's readiness (same URL and bound), and fails ``NOT_READY`` ("rolled
+   back to the previous version") or ``ROLLBACK_FAILED``. One op, not a second one from Python: the
+   rollback then never depends on a second WinRM round trip succeeding after the host just failed
+   us, and ``<exe>.previous`` never outlives the op that created it unless the op itself dies.
 
 Services are matched by service name only (the drivers read ``HKLM\\SYSTEM\\CurrentControlSet\\
 Services\\<name>`` and compare ``ServiceName``; never ``Get-Service <display name>``).
@@ -45,7 +55,7 @@ from pydantic import Field, field_validator, model_validator
 
 from components.windows_facts import INVALID_PATH_CHARS, SERVICE_NAME_RE, WINDOWS_SERVICE_NAME_RE
 
-from .base import HostInputs, HostResource, HostResourceProvider, Model, Refused
+from .base import HostInputs, HostResource, HostResourceProvider, HostSession, Model, Refused
 from .journal import item_name
 
 # --------------------------------------------------------------------------------------------
@@ -60,6 +70,10 @@ BUILTIN_ACCOUNTS = {"localsystem": "LocalSystem", "nt authority\\system": "Local
 DEFAULT_INSTALL_ROOT = "C:\\Program Files\\winfleet"
 EVENTCREATE = "%SystemRoot%\\System32\\EventCreate.exe"
 DEFAULT_PRESHUTDOWN_MS = 10000   # SERVICE_PRESHUTDOWN_INFO default since build 15063 (windows_domain.md §3.4)
+START_TIMEOUT_SECONDS = 60       # a start (StartService -> RUNNING) and the SCM calls' own waits
+STOP_MARGIN_SECONDS = 30         # beyond the drain time, for the process to exit after SERVICE_STOPPED
+PREVIOUS_SUFFIX = ".previous"    # the old binary, kept until the new one passed the readiness gate
+ROLLBACK = "rollbackPlan"        # pseudo-change carrying the rollback lists from plan to apply
 
 _PATH_RE = re.compile(r"^[A-Za-z]:\\")
 _EVENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.()-]{0,127}$")
@@ -420,6 +434,21 @@ def account_kind(account: str, service: str) -> str:
     return "user"
 
 
+def stop_timeout_seconds(i: "WindowsServiceInputs") -> float:
+    """How long a stop (stop, restart, stopOther, delete) may take: at least the drain time.
+
+    On shutdown the SCM sends SERVICE_CONTROL_PRESHUTDOWN and waits up to the pre-shutdown timeout
+    for SERVICE_STOPPED (SERVICE_PRESHUTDOWN_INFO.dwPreshutdownTimeout; default 10 s since build
+    15063; the service may keep updating its status while STOP_PENDING). An ordinary
+    SERVICE_CONTROL_STOP (ControlService, what ServiceController.Stop sends) has no SCM time limit
+    at all: the service stays STOP_PENDING, with wait hints, for as long as it drains. Our Go services
+    drain on Stop exactly as on PreShutdown — for up to ``preshutdownTimeoutSeconds`` (docs/services-
+    and-rollouts.md) — so a fixed 60 s wait would give up on a healthy 5-minute drain. Wait for the
+    drain time (the Windows default when unset) + a margin, never less than a start's bound."""
+    drain = i.preshutdown_timeout_seconds if i.preshutdown_timeout_seconds is not None else DEFAULT_PRESHUTDOWN_MS // 1000
+    return float(max(START_TIMEOUT_SECONDS, drain + STOP_MARGIN_SECONDS))
+
+
 # --------------------------------------------------------------------------------------------
 class WindowsServiceProvider(HostResourceProvider):
     kind = "WindowsService"
@@ -429,6 +458,16 @@ class WindowsServiceProvider(HostResourceProvider):
     # readiness gate runs, or the gate would be answered by the old process.
     delete_before_replace = True
     op_timeout = 600.0
+
+    def describe(self, i) -> str:
+        return f"{self.kind} {i.service_name!r}" if i is not None else self.kind
+
+    def _session(self, i) -> HostSession:
+        # The client must wait at least as long as the host may: on top of the usual budget (download,
+        # SCM calls), a drain-long stop and a start of ours and a readiness gate — twice, for the
+        # rollback. A fixed deadline would abandon a healthy long drain or a long gate half-way.
+        timeout = self.op_timeout + 2 * (stop_timeout_seconds(i) + START_TIMEOUT_SECONDS + i.readiness_timeout_seconds)
+        return HostSession(i.connection.dump(), timeout=timeout)
 
     # ---- checks ------------------------------------------------------------------------------
     def check_inputs(self, i: WindowsServiceInputs) -> list[tuple[str, str]]:
@@ -529,7 +568,7 @@ class WindowsServiceProvider(HostResourceProvider):
         if (ctx.prior.get(item_name("file", i.exe_path)) or {}).get("exists"):
             raise Refused("installDir", f"{i.exe_path} already exists and was not placed by winfleet; "
                                         "choose an empty installDir")
-        return self.plan(i, cur)
+        return self.with_rollback(i, cur, self.plan(i, cur))
 
     def plan(self, i: WindowsServiceInputs, cur: dict) -> list[dict]:
         svc = cur.get("service") if cur.get("exists") else None
@@ -639,6 +678,87 @@ class WindowsServiceProvider(HostResourceProvider):
             out += [{"do": "startOther", "name": n} for n in reversed(running)]
         return out
 
+    # ---- rollback of a failed readiness gate ---------------------------------------------------
+    @staticmethod
+    def _gated(i: WindowsServiceInputs) -> bool:
+        return i.start_mode != "disabled" and i.ready_path is not None and i.port is not None
+
+    def with_rollback(self, i: WindowsServiceInputs, cur: dict, steps: list[dict]) -> list[dict]:
+        """``steps`` plus, when a failed readiness gate must roll back, a ``ROLLBACK`` pseudo-change
+        ``{"do": ROLLBACK, "onNotReady": [...], "afterReady": [...]}`` (``apply`` sends both lists with
+        the op; they are never applied as steps). A swapped binary keeps the old one as
+        ``<exe>.previous`` until the gate passed (``afterReady`` removes it)."""
+        undo = self.rollback_plan(i, cur, steps)
+        if not undo:
+            return steps
+        previous = i.exe_path + PREVIOUS_SUFFIX
+        out = [dict(s, previous=previous) if s["do"] == "install_binary" else s for s in steps]
+        after = [{"do": "removeFile", "path": previous}] if any(s["do"] == "install_binary" for s in steps) else []
+        return out + [{"do": ROLLBACK, "onNotReady": undo, "afterReady": after}]
+
+    def rollback_plan(self, i: WindowsServiceInputs, cur: dict, steps: list[dict]) -> list[dict]:
+        """What puts the previous version back if the readiness gate fails after ``steps`` (pure).
+
+        Only for an existing service whose update swapped the binary or changed configuration that
+        takes a restart (command line, account, SID type, environment): then stop, move
+        ``<exe>.previous`` back, set every SCM/registry setting ``steps`` changed back to its value in
+        ``cur`` (read just before the apply), start; running dependents are stopped around it as in
+        any plan. Not rolled back: directories and ACEs (additive; the journal removes them on
+        delete), a changed account whose previous one needs a password (it cannot be read back: the
+        new account stays), and the password of an unchanged user account (re-set every update)."""
+        svc = cur.get("service") if cur.get("exists") else None
+        if svc is None or not self._gated(i):
+            return []
+        verbs = {s["do"] for s in steps}
+        restarts = bool(verbs & {"install_binary", "restart", "sidType", "environment"}) or any(
+            s["do"] == "config" and ({"imagePath", "account"} & set(s)) for s in steps)
+        if not restarts:
+            return []
+        undo: list[dict] = [{"do": "stop"}]
+        for s in steps:
+            back = self._undo_step(i, s, svc, cur)
+            if back is not None:
+                undo.append(back)
+        undo.append({"do": "start"})
+        return self._around_dependents(undo, cur)
+
+    @staticmethod
+    def _undo_step(i: WindowsServiceInputs, s: dict, svc: dict, cur: dict) -> dict | None:
+        verb = s["do"]
+        if verb == "install_binary":
+            return {"do": "restore_binary", "path": s["path"], "previous": s["path"] + PREVIOUS_SUFFIX}
+        if verb == "config":
+            live = {"displayName": svc.get("displayName"), "imagePath": svc.get("imagePath"),
+                    "start": svc.get("start"), "dependencies": list(svc.get("dependencies") or [])}
+            back = {k: live[k] for k in live if k in s}
+            old_account = svc.get("objectName") or ""
+            if ("account" in s and old_account.lower() != (s["account"] or "").lower()
+                    and account_kind(old_account, i.service_name) != "user"):
+                back["account"] = old_account
+            return {"do": "config", **back} if back else None
+        if verb == "description":
+            return {"do": "description", "value": svc.get("description") or ""}
+        if verb == "delayed":
+            return {"do": "delayed", "value": bool(svc.get("delayedAutostart"))}
+        if verb == "sidType":
+            return {"do": "sidType", "value": svc.get("sidType") or 0}
+        if verb == "failureActions":
+            reset, actions = decode_failure_actions(svc.get("failureActions")) or (0, [])
+            return {"do": "failureActions", "resetSeconds": reset,
+                    "actions": [{"type": t, "delayMs": d} for t, d in actions]}
+        if verb == "failureFlag":
+            return {"do": "failureFlag", "value": bool(svc.get("failureActionsOnNonCrashFailures"))}
+        if verb == "preshutdown":
+            # an unset value behaves as the Windows default; writing the default is equivalent
+            ms = svc.get("preshutdownTimeoutMs")
+            return {"do": "preshutdown", "ms": ms if ms is not None else DEFAULT_PRESHUTDOWN_MS}
+        if verb == "environment":
+            return {"do": "environment", "value": svc.get("environment") or None}
+        if verb == "eventSource":
+            return {"do": "eventSource", "logName": s["logName"], "source": s["source"],
+                    "values": (cur.get("eventSource") or {}).get("values")}
+        return None   # download, mkdir, stop/start/restart, stopOther/startOther: nothing to put back
+
     # ---- restore -----------------------------------------------------------------------------
     def restore_plan(self, i, prior: dict, cur: dict) -> list[dict]:
         steps = self._restore_steps(i, prior)
@@ -659,6 +779,8 @@ class WindowsServiceProvider(HostResourceProvider):
         for item, p in sorted(prior.items()):
             if item.startswith("file:") and not p.get("exists"):
                 steps.append({"do": "removeFile", "path": p["path"]})
+                # left behind only by an apply that died between the swap and the readiness gate
+                steps.append({"do": "removeFile", "path": p["path"] + PREVIOUS_SUFFIX})
         dirs = [p for item, p in prior.items() if item.startswith("dir:")]
         for p in sorted(dirs, key=lambda p: -len(p["path"])):
             if not p.get("exists"):
@@ -670,13 +792,18 @@ class WindowsServiceProvider(HostResourceProvider):
 
     # ---- Set ---------------------------------------------------------------------------------
     def apply(self, host, i: WindowsServiceInputs, changes: list[dict], prior: dict) -> dict:
+        rollback = next((c for c in changes if c["do"] == ROLLBACK), None)
+        changes = [c for c in changes if c["do"] != ROLLBACK]
         restoring = all(c.get("restore") for c in changes)
         params = self._read_params(i)
         params["steps"] = changes
-        params["startTimeoutSeconds"] = 60
-        gate = (not restoring and i.start_mode != "disabled" and i.ready_path is not None and i.port is not None)
+        params["startTimeoutSeconds"] = START_TIMEOUT_SECONDS
+        params["stopTimeoutSeconds"] = stop_timeout_seconds(i)
+        gate = not restoring and self._gated(i)
         params["readiness"] = ({"port": i.port, "path": i.ready_path, "timeoutSeconds": i.readiness_timeout_seconds,
                                 "pollSeconds": i.readiness_poll_seconds} if gate else None)
+        params["onNotReady"] = rollback["onNotReady"] if rollback and gate else []
+        params["afterReady"] = rollback["afterReady"] if rollback and gate else []
         if restoring:
             # The delete step names the service to delete; everything else comes from the params.
             for c in changes:
@@ -687,7 +814,7 @@ class WindowsServiceProvider(HostResourceProvider):
     def _outs(self, inputs, state: dict, prior: dict, changes: list[dict]) -> dict:
         # ``changes`` is a plain output: never let the account password into it (accountPassword
         # itself is a secret output).
-        return super()._outs(inputs, state, prior, redact_changes(changes))
+        return super()._outs(inputs, state, prior, redact_changes([c for c in changes if c["do"] != ROLLBACK]))
 
     # ---- drift -------------------------------------------------------------------------------
     def live_inputs(self, i: WindowsServiceInputs, cur: dict) -> dict:

@@ -15,10 +15,6 @@ function Fail {
     throw $ex
 }
 
-function Get-JournalPath {
-    'HKLM:\SOFTWARE\winfleet\Journal'
-}
-
 function Test-RegistryKey {
     param([Parameter(Mandatory = $true)][string]$Path)
     Test-Path -LiteralPath $Path
@@ -62,31 +58,107 @@ function Remove-RegistryValue {
     return $true
 }
 
+# --- winfleet's own bookkeeping keys: HKLM\SOFTWARE\winfleet\{Journal,Directories} ----------------------
+# Both exist only while they hold something: the op that removes the last value also removes the key, then
+# HKLM\SOFTWARE\winfleet when that is empty too, so a destroyed host is left exactly as winfleet found it.
+# Why a lock: ops on one host run concurrently (the provider runs ops on different journal keys in parallel,
+# each in its own powershell.exe). The registry has no "delete this key if it is empty": RegDeleteKey (what
+# .NET DeleteSubKey and PowerShell's Remove-Item call) deletes a key *together with its values* and only
+# refuses a key that has subkeys (learn.microsoft.com, RegDeleteKeyW). So "check empty, then delete" in one
+# op could delete a journal entry another op set in between, and an op that opened or created the key just
+# before another deleted it gets ERROR_KEY_DELETED (1018) from RegSetValueEx on its handle. Every change to
+# these keys therefore runs under one host-wide named mutex, and never with -Recurse / DeleteSubKeyTree.
+
+function Enter-WinfleetRegistryLock {
+    # Take the host-wide mutex that serialises changes to HKLM\SOFTWARE\winfleet; returns it for
+    # Exit-WinfleetRegistryLock. A mutex left by a process that died is ours (AbandonedMutexException).
+    $mutex = New-Object System.Threading.Mutex -ArgumentList $false, 'Global\winfleet-registry'
+    $held = $false
+    try { $held = $mutex.WaitOne(60000) } catch [System.Threading.AbandonedMutexException] { $held = $true }
+    if (-not $held) {
+        $mutex.Dispose()
+        Fail 'REGISTRY_LOCK_TIMEOUT' 'another winfleet op held the registry lock (mutex Global\winfleet-registry) for 60 s'
+    }
+    return $mutex
+}
+
+function Exit-WinfleetRegistryLock {
+    param([Parameter(Mandatory = $true)]$Mutex)
+    $Mutex.ReleaseMutex()
+    $Mutex.Dispose()
+}
+
+function Set-WinfleetValue {
+    # REG_SZ $Name = $Data in HKLM\SOFTWARE\winfleet\$Sub (key created if missing). Caller holds the lock.
+    # CreateSubKey opens the key or creates it (and HKLM\SOFTWARE\winfleet). If the key is deleted between
+    # that and SetValue (by anything that does not take our lock), SetValue fails on the stale handle with
+    # ERROR_KEY_DELETED: create it again and retry once.
+    param([string]$Sub, [string]$Name, [string]$Data)
+    for ($attempt = 1; $attempt -le 2; $attempt++) {
+        $k = [Microsoft.Win32.Registry]::LocalMachine.CreateSubKey("SOFTWARE\winfleet\$Sub")
+        try {
+            $k.SetValue($Name, $Data, [Microsoft.Win32.RegistryValueKind]::String)
+            return
+        } catch {
+            if ($attempt -ge 2) { throw }
+        } finally { $k.Close() }
+    }
+}
+
+function Remove-EmptyWinfleetKey {
+    # Delete HKLM\SOFTWARE\winfleet\$Sub if it has no values and no subkeys, then HKLM\SOFTWARE\winfleet
+    # if that is empty too. Caller holds the lock, so nothing can be added between the check and the delete.
+    param([Parameter(Mandatory = $true)][string]$Sub)
+    foreach ($path in @("SOFTWARE\winfleet\$Sub", 'SOFTWARE\winfleet')) {
+        $k = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($path)
+        if ($null -eq $k) { continue }
+        try { $empty = ($k.ValueCount -eq 0 -and $k.SubKeyCount -eq 0) } finally { $k.Close() }
+        if (-not $empty) { return }
+        [Microsoft.Win32.Registry]::LocalMachine.DeleteSubKey($path, $false)
+    }
+}
+
 function Write-Journal {
     # One REG_SZ value per journal key, holding JSON.
     param(
         [Parameter(Mandatory = $true)][string]$Key,
         [Parameter(Mandatory = $true)][string]$Json
     )
-    Set-RegistryValue -Path (Get-JournalPath) -Name $Key -Kind 'String' -Value $Json
+    $lock = Enter-WinfleetRegistryLock
+    try { Set-WinfleetValue -Sub 'Journal' -Name $Key -Data $Json } finally { Exit-WinfleetRegistryLock -Mutex $lock }
 }
 
 function Clear-Journal {
+    # Remove the entry; the Journal key (and HKLM\SOFTWARE\winfleet) go with the last one.
     param([Parameter(Mandatory = $true)][string]$Key)
-    $null = Remove-RegistryValue -Path (Get-JournalPath) -Name $Key
+    # .NET with explicit Close (not the registry provider) so no handle of ours outlives the key.
+    $lock = Enter-WinfleetRegistryLock
+    try {
+        $k = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE\winfleet\Journal', $true)
+        if ($null -ne $k) {
+            try { $k.DeleteValue($Key, $false) } finally { $k.Close() }
+        }
+        Remove-EmptyWinfleetKey -Sub 'Journal'
+    } finally { Exit-WinfleetRegistryLock -Mutex $lock }
 }
 
 function Read-Journal {
     # Hashtable key -> parsed JSON value; $Keys = $null means every entry.
     param([string[]]$Keys = $null)
+    # Under the lock: the key may be removed by a concurrent Clear-Journal, and reading a deleted
+    # key's handle fails (ERROR_KEY_DELETED). No key = no entries.
     $entries = @{}
-    $path = Get-JournalPath
-    if (-not (Test-Path -LiteralPath $path)) { return $entries }
-    $reg = Get-Item -LiteralPath $path
-    foreach ($name in $reg.GetValueNames()) {
-        if ($null -ne $Keys -and $Keys -notcontains $name) { continue }
-        $entries[$name] = ConvertFrom-Json -InputObject ([string]$reg.GetValue($name))
-    }
+    $lock = Enter-WinfleetRegistryLock
+    try {
+        $reg = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE\winfleet\Journal')
+        if ($null -eq $reg) { return $entries }
+        try {
+            foreach ($name in $reg.GetValueNames()) {
+                if ($null -ne $Keys -and $Keys -notcontains $name) { continue }
+                $entries[$name] = ConvertFrom-Json -InputObject ([string]$reg.GetValue($name))
+            }
+        } finally { $reg.Close() }
+    } finally { Exit-WinfleetRegistryLock -Mutex $lock }
     return $entries
 }
 

@@ -51,11 +51,11 @@ function Revoke-DirAce {
 }
 
 function Get-CreatedDirsKey {
-    # HKLM\SOFTWARE\winfleet\Directories: one REG_SZ value per directory winfleet created (name = lower-case
-    # path), so whichever resource removes the last thing in a shared parent also removes the parent.
+    # HKLM\SOFTWARE\winfleet\Directories (or $null): one REG_SZ value per directory winfleet created (name =
+    # lower-case path), so whichever resource removes the last thing in a shared parent also removes the
+    # parent. The key exists only while it lists something (see common.ps1). Caller holds the lock.
     param([bool]$Writable = $false)
-    if ($Writable) { return [Microsoft.Win32.Registry]::LocalMachine.CreateSubKey('SOFTWARE\winfleet\Directories') }
-    return [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE\winfleet\Directories')
+    return [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE\winfleet\Directories', $Writable)
 }
 
 function New-OwnedDirectory {
@@ -69,30 +69,39 @@ function New-OwnedDirectory {
     }
     if ($missing.Count -eq 0) { return $false }
     $null = [System.IO.Directory]::CreateDirectory($Path)
-    $k = Get-CreatedDirsKey -Writable $true
-    try { foreach ($m in $missing) { $k.SetValue($m.ToLowerInvariant(), $m, [Microsoft.Win32.RegistryValueKind]::String) } } finally { $k.Close() }
+    $lock = Enter-WinfleetRegistryLock
+    try {
+        foreach ($m in $missing) { Set-WinfleetValue -Sub 'Directories' -Name $m.ToLowerInvariant() -Data $m }
+    } finally { Exit-WinfleetRegistryLock -Mutex $lock }
     return $true
 }
 
 function Test-OwnedDirectory {
     param([string]$Path)
-    $k = Get-CreatedDirsKey
-    if ($null -eq $k) { return $false }
-    try { return ($k.GetValueNames() -contains $Path.ToLowerInvariant()) } finally { $k.Close() }
+    $lock = Enter-WinfleetRegistryLock
+    try {
+        $k = Get-CreatedDirsKey
+        if ($null -eq $k) { return $false }
+        try { return ($k.GetValueNames() -contains $Path.ToLowerInvariant()) } finally { $k.Close() }
+    } finally { Exit-WinfleetRegistryLock -Mutex $lock }
 }
 
 function Remove-OwnedDirectoryRecord {
+    # Forget $Path and everything recorded below it; the Directories key goes with its last value.
     param([string]$Path)
-    $k = Get-CreatedDirsKey -Writable $true
-    $empty = $false
+    $lock = Enter-WinfleetRegistryLock
     try {
-        $lower = $Path.ToLowerInvariant().TrimEnd('\')
-        foreach ($n in $k.GetValueNames()) {
-            if ($n -eq $lower -or $n.StartsWith($lower + '\')) { $k.DeleteValue($n) }
+        $k = Get-CreatedDirsKey -Writable $true
+        if ($null -ne $k) {
+            try {
+                $lower = $Path.ToLowerInvariant().TrimEnd('\')
+                foreach ($n in $k.GetValueNames()) {
+                    if ($n -eq $lower -or $n.StartsWith($lower + '\')) { $k.DeleteValue($n) }
+                }
+            } finally { $k.Close() }
         }
-        $empty = ($k.ValueCount -eq 0 -and $k.SubKeyCount -eq 0)
-    } finally { $k.Close() }
-    if ($empty) { [Microsoft.Win32.Registry]::LocalMachine.DeleteSubKey('SOFTWARE\winfleet\Directories', $false) }
+        Remove-EmptyWinfleetKey -Sub 'Directories'
+    } finally { Exit-WinfleetRegistryLock -Mutex $lock }
 }
 
 function Remove-DirUpTo {

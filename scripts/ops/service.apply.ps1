@@ -1,8 +1,15 @@
 # service.apply {"name", "steps": [{"do": verb, ...}], "binaryPath", "eventSource", "dirs",
-#                "readiness": {"port","path","timeoutSeconds","pollSeconds"}|null, "startTimeoutSeconds"}
+#                "readiness": {"port","path","timeoutSeconds","pollSeconds"}|null, "startTimeoutSeconds",
+#                "stopTimeoutSeconds", "onNotReady": [step...], "afterReady": [step...]}
 #  -> {"changed": bool, "state": {<as service.read>, "steps": [{"do","changed"}], "readiness"}}
 # Python (components/host/windows_service.py) decides and orders the steps; this script only
-# performs them, in order, and stops at the first failure (Fail CODE message). Verbs:
+# performs them, in order, and stops at the first failure (Fail CODE message). Then the readiness
+# gate: passed (or none) -> the "afterReady" steps (removing <exe>.previous); failed -> without
+# "onNotReady" Fail NOT_READY; with it, run those steps (the rollback Python planned), gate again
+# and Fail NOT_READY "...; rolled back to the previous version (...), which is ready again" or
+# ROLLBACK_FAILED (a rollback step failed, or the previous version is not ready either).
+# Stops wait "stopTimeoutSeconds" (the drain time, >= the pre-shutdown timeout), starts
+# "startTimeoutSeconds". Verbs:
 #   download        Invoke-WebRequest to a temp file, SHA-256 check; a mismatch deletes the temp
 #                   file and fails before anything on the host changed.
 #   create          CreateServiceW (P/Invoke below; SERVICE_WIN32_OWN_PROCESS, SERVICE_ERROR_NORMAL).
@@ -10,7 +17,9 @@
 #                   upper-case name>, so it works before the service exists).
 #   stop/start/restart  ServiceController, bounded waits; a stop refuses while dependents run.
 #   stopOther/startOther  the same for a running dependent of ours (stopped first, started again last).
-#   install_binary  old binary -> <path>.winfleet-old, new -> path, old deleted (kept until then).
+#   install_binary  old binary -> <path>.winfleet-old (or -> "previous", kept, when given), new -> path,
+#                   old deleted unless kept (kept until then either way).
+#   restore_binary  (rollback) delete path, move "previous" back to path.
 #   config          ChangeServiceConfigW (SERVICE_NO_CHANGE for absent fields; password only when given).
 #   description / delayed / sidType / preshutdown / failureFlag
 #                   ChangeServiceConfig2W levels 1 / 3 / 5 / 7 / 4 (SERVICE_CONFIG_DESCRIPTION,
@@ -167,143 +176,165 @@ function Start-OurService {
 $name = [string]$P.name
 $startTimeout = 30.0
 if ($P.startTimeoutSeconds) { $startTimeout = [double]$P.startTimeoutSeconds }
-$tempFile = $null
-$done = @()
-try {
-    foreach ($step in @($P.steps)) {
-        $verb = [string]$step.'do'
-        $changed = $true
-        switch ($verb) {
-            'download' {
-                [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
-                $tempFile = Join-Path ([System.IO.Path]::GetTempPath()) ('winfleet-' + [guid]::NewGuid().ToString('N') + '.download')
-                try { Invoke-WebRequest -Uri ([string]$step.url) -OutFile $tempFile -UseBasicParsing } catch {
-                    Fail 'DOWNLOAD_FAILED' "download of the service binary failed: $($_.Exception.Message)"
-                }
-                $got = (Get-FileHash -LiteralPath $tempFile -Algorithm SHA256).Hash.ToLowerInvariant()
-                $want = ([string]$step.sha256).ToLowerInvariant()
-                if ($got -ne $want) {
-                    Remove-Item -LiteralPath $tempFile -Force
-                    $tempFile = $null
-                    Fail 'CHECKSUM_MISMATCH' "SHA-256 of $($step.url) is $got, expected $want; nothing was changed"
-                }
-                $changed = $false
+# A stop may take as long as the service drains (up to its pre-shutdown timeout): Python sends the bound.
+$stopTimeout = $startTimeout
+if ($P.stopTimeoutSeconds) { $stopTimeout = [double]$P.stopTimeoutSeconds }
+$ctx = @{ tempFile = $null }
+
+function Invoke-Step {
+    # One step; returns $true when it changed the host.
+    param($step)
+    $verb = [string]$step.'do'
+    $changed = $true
+    switch ($verb) {
+        'download' {
+            [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
+            $ctx.tempFile = Join-Path ([System.IO.Path]::GetTempPath()) ('winfleet-' + [guid]::NewGuid().ToString('N') + '.download')
+            try { Invoke-WebRequest -Uri ([string]$step.url) -OutFile $ctx.tempFile -UseBasicParsing } catch {
+                Fail 'DOWNLOAD_FAILED' "download of the service binary failed: $($_.Exception.Message)"
             }
-            'create' {
-                $deps = [string[]]@($step.dependencies | Where-Object { $_ })
-                $pw = $null
-                if ($null -ne $step.password) { $pw = [string]$step.password }
-                Invoke-Win32 "create $name" { [WinfleetScm]::Create($name, [string]$step.displayName, [string]$step.imagePath, [uint32]$step.start, $deps, [string]$step.account, $pw) }
+            $got = (Get-FileHash -LiteralPath $ctx.tempFile -Algorithm SHA256).Hash.ToLowerInvariant()
+            $want = ([string]$step.sha256).ToLowerInvariant()
+            if ($got -ne $want) {
+                Remove-Item -LiteralPath $ctx.tempFile -Force
+                $ctx.tempFile = $null
+                Fail 'CHECKSUM_MISMATCH' "SHA-256 of $($step.url) is $got, expected $want; nothing was changed"
             }
-            'mkdir' {
-                $p = [string]$step.path
-                $changed = New-OwnedDirectory -Path $p
-                if ($step.grant) { Set-DirAce -Path $p -Step $step; $changed = $true }
-            }
-            'stop' { $changed = Stop-OurService -Name $name -Seconds $startTimeout }
-            'install_binary' {
-                if ($null -eq $tempFile) { Fail 'HOST_ERROR' 'install_binary without a verified download in the same op' }
-                $path = [string]$step.path
-                $old = $path + '.winfleet-old'
-                $hadOld = Test-Path -LiteralPath $path -PathType Leaf
-                if ($hadOld) {
-                    if (Test-Path -LiteralPath $old) { Remove-Item -LiteralPath $old -Force }
-                    Invoke-Win32 "move aside $path" { [System.IO.File]::Move($path, $old) }
-                }
-                try { [System.IO.File]::Move($tempFile, $path) } catch {
-                    if ($hadOld) { [System.IO.File]::Move($old, $path) }
-                    Fail 'FILE_IN_USE' "could not put the new binary in place at ${path}: $($_.Exception.Message)"
-                }
-                $tempFile = $null
-                if ($hadOld) { Remove-Item -LiteralPath $old -Force }
-            }
-            'config' {
-                $start = [WinfleetScm]::NO_CHANGE
-                if ($null -ne $step.start) { $start = [uint32]$step.start }
-                $deps = $null
-                if ($null -ne $step.dependencies) { $deps = [string[]]@($step.dependencies | Where-Object { $_ }) }
-                $pw = $null
-                if ($null -ne $step.password) { $pw = [string]$step.password }
-                $account = $null
-                if ($null -ne $step.account) { $account = [string]$step.account }
-                $image = $null
-                if ($null -ne $step.imagePath) { $image = [string]$step.imagePath }
-                $display = $null
-                if ($null -ne $step.displayName) { $display = [string]$step.displayName }
-                Invoke-Win32 "configure $name" { [WinfleetScm]::Config($name, $start, $image, $deps, $account, $pw, $display) }
-            }
-            'description' { Invoke-Win32 "set the description of $name" { [WinfleetScm]::SetDescription($name, [string]$step.value) } }
-            'delayed' { Invoke-Win32 "set delayed auto-start of $name" { [WinfleetScm]::SetDelayed($name, [bool]$step.value) } }
-            'sidType' { Invoke-Win32 "set the SID type of $name" { [WinfleetScm]::SetSidType($name, [uint32]$step.value) } }
-            'preshutdown' { Invoke-Win32 "set the pre-shutdown timeout of $name" { [WinfleetScm]::SetPreshutdown($name, [uint32]$step.ms) } }
-            'failureFlag' { Invoke-Win32 "set the failure-actions flag of $name" { [WinfleetScm]::SetFailureFlag($name, [bool]$step.value) } }
-            'failureActions' {
-                $parts = @()
-                foreach ($a in @($step.actions)) {
-                    if ($null -eq $a) { continue }
-                    $t = @{ 0 = ''; 1 = 'restart'; 2 = 'reboot'; 3 = 'run' }[[int]$a.type]
-                    $parts += $t
-                    $parts += [string][int64]$a.delayMs
-                }
-                $actions = $parts -join '/'
-                if (-not $actions) { $actions = '""' }
-                $null = & sc.exe failure $name reset= ([string][int64]$step.resetSeconds) actions= $actions
-                if ($LASTEXITCODE -ne 0) { Fail (ConvertTo-OpCode $LASTEXITCODE) "sc.exe failure $name exited with $LASTEXITCODE" }
-            }
-            'environment' {
-                $path = 'HKLM:\SYSTEM\CurrentControlSet\Services\' + $name
-                $values = @($step.value | Where-Object { $null -ne $_ })
-                if ($values.Count -gt 0) {
-                    Set-RegistryValue -Path $path -Name 'Environment' -Kind 'MultiString' -Value ([string[]]$values)
-                } else {
-                    $changed = Remove-RegistryValue -Path $path -Name 'Environment'
-                }
-            }
-            'eventSource' {
-                $sub = 'SYSTEM\CurrentControlSet\Services\EventLog\' + [string]$step.logName + '\' + [string]$step.source
-                $changed = Set-RegKeyExact -SubKey $sub -Values $step.values
-            }
-            'start' { $changed = Start-OurService -Name $name -Seconds $startTimeout }
-            'restart' {
-                $null = Stop-OurService -Name $name -Seconds $startTimeout
-                $null = Start-OurService -Name $name -Seconds $startTimeout
-            }
-            'stopOther' {
-                # a running dependent of our service (listed by service.read), stopped so ours can stop
-                $o = Get-ExistingSvc -Name ([string]$step.name)
-                $changed = Stop-OurService -Name $o.ServiceName -Seconds $startTimeout
-            }
-            'startOther' { $changed = Start-OurService -Name ([string]$step.name) -Seconds $startTimeout }
-            'delete' {
-                $s = Get-Svc -Name $name
-                if ($null -eq $s) { $changed = $false } else {
-                    $null = Stop-OurService -Name $name -Seconds $startTimeout
-                    Invoke-Win32 "delete $name" { [WinfleetScm]::Delete($name) }
-                    $deadline = (Get-Date).AddSeconds($startTimeout)
-                    while ($null -ne (Get-Svc -Name $name)) {
-                        if ((Get-Date) -gt $deadline) { Fail 'SERVICE_MARKED_FOR_DELETE' "$name is marked for deletion but still exists" }
-                        Start-Sleep -Milliseconds 200
-                    }
-                }
-            }
-            'removeFile' {
-                $p = [string]$step.path
-                $changed = Test-Path -LiteralPath $p -PathType Leaf
-                if ($changed) { Remove-Item -LiteralPath $p -Force }
-            }
-            'removeDir' { $changed = Remove-DirUpTo -Path ([string]$step.path) -UpTo ([string]$step.upTo) }
-            'revoke' { $changed = Revoke-DirAce -Path ([string]$step.path) -Step $step }
-            default { Fail 'BAD_PARAMS' "unknown step $verb" }
+            $changed = $false
         }
-        $done += @{ 'do' = $verb; changed = [bool]$changed }
+        'create' {
+            $deps = [string[]]@($step.dependencies | Where-Object { $_ })
+            $pw = $null
+            if ($null -ne $step.password) { $pw = [string]$step.password }
+            Invoke-Win32 "create $name" { [WinfleetScm]::Create($name, [string]$step.displayName, [string]$step.imagePath, [uint32]$step.start, $deps, [string]$step.account, $pw) }
+        }
+        'mkdir' {
+            # (never `$p`: PowerShell names are case-insensitive, it would be the params `$P`)
+            $dirPath = [string]$step.path
+            $changed = New-OwnedDirectory -Path $dirPath
+            if ($step.grant) { Set-DirAce -Path $dirPath -Step $step; $changed = $true }
+        }
+        'stop' { $changed = Stop-OurService -Name $name -Seconds $stopTimeout }
+        'install_binary' {
+            if ($null -eq $ctx.tempFile) { Fail 'HOST_ERROR' 'install_binary without a verified download in the same op' }
+            $path = [string]$step.path
+            $keep = [string]$step.previous        # set: the old binary stays there until the gate passed
+            $old = $path + '.winfleet-old'
+            if ($keep) { $old = $keep }
+            $hadOld = Test-Path -LiteralPath $path -PathType Leaf
+            if ($hadOld) {
+                if (Test-Path -LiteralPath $old) { Remove-Item -LiteralPath $old -Force }
+                Invoke-Win32 "move aside $path" { [System.IO.File]::Move($path, $old) }
+            }
+            try { [System.IO.File]::Move($ctx.tempFile, $path) } catch {
+                if ($hadOld) { [System.IO.File]::Move($old, $path) }
+                Fail 'FILE_IN_USE' "could not put the new binary in place at ${path}: $($_.Exception.Message)"
+            }
+            $ctx.tempFile = $null
+            if ($hadOld -and -not $keep) { Remove-Item -LiteralPath $old -Force }
+        }
+        'restore_binary' {
+            # rollback: the new binary (stopped, so not locked) goes, <exe>.previous takes its place
+            $path = [string]$step.path
+            $prev = [string]$step.previous
+            if (-not (Test-Path -LiteralPath $prev -PathType Leaf)) { Fail 'FILE_NOT_FOUND' "the previous binary $prev is gone; cannot put it back" }
+            if (Test-Path -LiteralPath $path -PathType Leaf) { Remove-Item -LiteralPath $path -Force }
+            Invoke-Win32 "put back $prev" { [System.IO.File]::Move($prev, $path) }
+        }
+        'config' {
+            $start = [WinfleetScm]::NO_CHANGE
+            if ($null -ne $step.start) { $start = [uint32]$step.start }
+            $deps = $null
+            if ($null -ne $step.dependencies) { $deps = [string[]]@($step.dependencies | Where-Object { $_ }) }
+            $pw = $null
+            if ($null -ne $step.password) { $pw = [string]$step.password }
+            $account = $null
+            if ($null -ne $step.account) { $account = [string]$step.account }
+            $image = $null
+            if ($null -ne $step.imagePath) { $image = [string]$step.imagePath }
+            $display = $null
+            if ($null -ne $step.displayName) { $display = [string]$step.displayName }
+            Invoke-Win32 "configure $name" { [WinfleetScm]::Config($name, $start, $image, $deps, $account, $pw, $display) }
+        }
+        'description' { Invoke-Win32 "set the description of $name" { [WinfleetScm]::SetDescription($name, [string]$step.value) } }
+        'delayed' { Invoke-Win32 "set delayed auto-start of $name" { [WinfleetScm]::SetDelayed($name, [bool]$step.value) } }
+        'sidType' { Invoke-Win32 "set the SID type of $name" { [WinfleetScm]::SetSidType($name, [uint32]$step.value) } }
+        'preshutdown' { Invoke-Win32 "set the pre-shutdown timeout of $name" { [WinfleetScm]::SetPreshutdown($name, [uint32]$step.ms) } }
+        'failureFlag' { Invoke-Win32 "set the failure-actions flag of $name" { [WinfleetScm]::SetFailureFlag($name, [bool]$step.value) } }
+        'failureActions' {
+            $parts = @()
+            foreach ($a in @($step.actions)) {
+                if ($null -eq $a) { continue }
+                $t = @{ 0 = ''; 1 = 'restart'; 2 = 'reboot'; 3 = 'run' }[[int]$a.type]
+                $parts += $t
+                $parts += [string][int64]$a.delayMs
+            }
+            $actions = $parts -join '/'
+            if (-not $actions) { $actions = '""' }
+            $null = & sc.exe failure $name reset= ([string][int64]$step.resetSeconds) actions= $actions
+            if ($LASTEXITCODE -ne 0) { Fail (ConvertTo-OpCode $LASTEXITCODE) "sc.exe failure $name exited with $LASTEXITCODE" }
+        }
+        'environment' {
+            $path = 'HKLM:\SYSTEM\CurrentControlSet\Services\' + $name
+            $values = @($step.value | Where-Object { $null -ne $_ })
+            if ($values.Count -gt 0) {
+                Set-RegistryValue -Path $path -Name 'Environment' -Kind 'MultiString' -Value ([string[]]$values)
+            } else {
+                $changed = Remove-RegistryValue -Path $path -Name 'Environment'
+            }
+        }
+        'eventSource' {
+            $sub = 'SYSTEM\CurrentControlSet\Services\EventLog\' + [string]$step.logName + '\' + [string]$step.source
+            $changed = Set-RegKeyExact -SubKey $sub -Values $step.values
+        }
+        'start' { $changed = Start-OurService -Name $name -Seconds $startTimeout }
+        'restart' {
+            $null = Stop-OurService -Name $name -Seconds $stopTimeout
+            $null = Start-OurService -Name $name -Seconds $startTimeout
+        }
+        'stopOther' {
+            # a running dependent of our service (listed by service.read), stopped so ours can stop
+            $o = Get-ExistingSvc -Name ([string]$step.name)
+            $changed = Stop-OurService -Name $o.ServiceName -Seconds $stopTimeout
+        }
+        'startOther' { $changed = Start-OurService -Name ([string]$step.name) -Seconds $startTimeout }
+        'delete' {
+            $s = Get-Svc -Name $name
+            if ($null -eq $s) { $changed = $false } else {
+                $null = Stop-OurService -Name $name -Seconds $stopTimeout
+                Invoke-Win32 "delete $name" { [WinfleetScm]::Delete($name) }
+                $deadline = (Get-Date).AddSeconds($startTimeout)
+                while ($null -ne (Get-Svc -Name $name)) {
+                    if ((Get-Date) -gt $deadline) { Fail 'SERVICE_MARKED_FOR_DELETE' "$name is marked for deletion but still exists" }
+                    Start-Sleep -Milliseconds 200
+                }
+            }
+        }
+        'removeFile' {
+            $filePath = [string]$step.path
+            $changed = Test-Path -LiteralPath $filePath -PathType Leaf
+            if ($changed) { Remove-Item -LiteralPath $filePath -Force }
+        }
+        'removeDir' { $changed = Remove-DirUpTo -Path ([string]$step.path) -UpTo ([string]$step.upTo) }
+        'revoke' { $changed = Revoke-DirAce -Path ([string]$step.path) -Step $step }
+        default { Fail 'BAD_PARAMS' "unknown step $verb" }
     }
-} finally {
-    if ($null -ne $tempFile -and (Test-Path -LiteralPath $tempFile)) { Remove-Item -LiteralPath $tempFile -Force }
+    return [bool]$changed
 }
 
-$readiness = $null
-if ($null -ne $P.readiness) {
-    $r = $P.readiness
+function Invoke-Steps {
+    # Run $Steps in order, appending @{do; changed} to the list $Done; stops at the first failure.
+    param($Steps, [System.Collections.ArrayList]$Done)
+    foreach ($step in @($Steps)) {
+        if ($null -eq $step) { continue }
+        $changed = @(Invoke-Step -step $step)[-1]
+        $null = $Done.Add(@{ 'do' = [string]$step.'do'; changed = [bool]$changed })
+    }
+}
+
+function Wait-Ready {
+    # Poll http://localhost:<port><path> until 200 or the bound: @{ ready; attempts; status; message }.
+    param($r)
     $url = 'http://localhost:' + [int]$r.port + [string]$r.path
     $deadline = (Get-Date).AddSeconds([double]$r.timeoutSeconds)
     $attempts = 0
@@ -322,19 +353,56 @@ if ($null -ne $P.readiness) {
                 try { $body = (New-Object System.IO.StreamReader ($resp.GetResponseStream())).ReadToEnd() } catch { $body = '' }
             } else { $body = $_.Exception.Message }
         }
-        if ($status -eq 200) { $readiness = @{ ready = $true; attempts = $attempts; status = 200 }; break }
+        if ($status -eq 200) { return @{ ready = $true; attempts = $attempts; status = 200 } }
         if ((Get-Date).AddSeconds([double]$r.pollSeconds) -gt $deadline) {
             if ($body.Length -gt 200) { $body = $body.Substring(0, 200) }
             $last = "HTTP $status"
             if ($null -eq $status) { $last = 'no response' }
-            Fail 'NOT_READY' "$url did not answer 200 within $($r.timeoutSeconds)s ($attempts attempts); last: $last $body"
+            return @{ ready = $false; attempts = $attempts; status = $status
+                message = "$url did not answer 200 within $($r.timeoutSeconds)s ($attempts attempts); last: $last $body" }
         }
         Start-Sleep -Milliseconds ([int]([double]$r.pollSeconds * 1000))
     }
 }
 
+function Invoke-Rollback {
+    # The gate failed after the steps: run the onNotReady steps Python planned (stop, put the previous
+    # binary back, restore the settings this apply changed, start), gate the previous version, and fail
+    # either way: NOT_READY "... rolled back ..." or ROLLBACK_FAILED.
+    param([string]$Failed, $Steps)
+    $undone = New-Object System.Collections.ArrayList
+    try { Invoke-Steps -Steps $Steps -Done $undone } catch {
+        $code = 'UNHANDLED'
+        if ($null -ne $_.Exception.Data -and $_.Exception.Data.Contains('WinfleetCode')) { $code = [string]$_.Exception.Data['WinfleetCode'] }
+        Fail 'ROLLBACK_FAILED' "$Failed; ROLLBACK FAILED after $($undone.Count) of $(@($Steps).Count) steps: ${code}: $($_.Exception.Message); the host is left between the new and the previous version"
+    }
+    $verbs = @($undone | ForEach-Object { $_['do'] }) -join ', '
+    $again = Wait-Ready -r $P.readiness
+    if (-not $again.ready) {
+        Fail 'ROLLBACK_FAILED' "$Failed; rolled back to the previous version ($verbs) but it did not become ready either: $($again.message)"
+    }
+    Fail 'NOT_READY' "$Failed; rolled back to the previous version ($verbs), which is ready again"
+}
+
+$done = New-Object System.Collections.ArrayList
+$readiness = $null
+try {
+    Invoke-Steps -Steps $P.steps -Done $done
+    if ($null -ne $P.readiness) {
+        $readiness = Wait-Ready -r $P.readiness
+        if (-not $readiness.ready) {
+            $undo = @($P.onNotReady | Where-Object { $null -ne $_ })
+            if ($undo.Count -gt 0) { Invoke-Rollback -Failed $readiness.message -Steps $undo }
+            Fail 'NOT_READY' $readiness.message
+        }
+    }
+    Invoke-Steps -Steps $P.afterReady -Done $done
+} finally {
+    if ($null -ne $ctx.tempFile -and (Test-Path -LiteralPath $ctx.tempFile)) { Remove-Item -LiteralPath $ctx.tempFile -Force }
+}
+
 $state = Read-ServiceState -P $P
-$state['steps'] = $done
+$state['steps'] = @($done)
 $state['readiness'] = $readiness
 $anyChange = @($done | Where-Object { $_.changed }).Count -gt 0
 @{ changed = $anyChange; state = $state }

@@ -17,7 +17,8 @@ from .windows.registry import Registry
 from .windows.scm import ServiceControlManager
 from .windows.storage import Storage
 
-JOURNAL_KEY = r"HKLM\SOFTWARE\winfleet\Journal"
+WINFLEET_KEY = r"HKLM\SOFTWARE\winfleet"
+JOURNAL_KEY = WINFLEET_KEY + r"\Journal"
 
 
 class HostModel:
@@ -37,7 +38,18 @@ class HostModel:
         self.registry.set_value(JOURNAL_KEY, key, "REG_SZ", value_json)
 
     def journal_clear(self, key: str) -> None:
+        """Clear-Journal: the entry goes; the Journal key (then HKLM\\SOFTWARE\\winfleet) goes with the last one."""
         self.registry.delete_value(JOURNAL_KEY, key)
+        self.remove_empty_winfleet_key("Journal")
+
+    def remove_empty_winfleet_key(self, sub: str) -> None:
+        """Remove-EmptyWinfleetKey (scripts/lib/common.ps1): delete ``HKLM\\SOFTWARE\\winfleet\\<sub>`` if it has
+        no values and no subkeys, then ``HKLM\\SOFTWARE\\winfleet`` if that is empty too. The drivers do it
+        under a host-wide mutex; here the dispatcher holds ``self.lock`` around the whole op."""
+        key = f"{WINFLEET_KEY}\\{sub}"
+        if self.registry.key_exists(key) and not self.registry.delete_key_if_empty(key):
+            return
+        self.registry.delete_key_if_empty(WINFLEET_KEY)
 
     def journal_entries(self) -> dict[str, str]:
         return {name: value for name, (_kind, value) in self.registry.values(JOURNAL_KEY).items()}

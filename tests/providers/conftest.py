@@ -6,8 +6,8 @@
 * ``connection(host)``: the resource ``connection`` input for an emulated host.
 * ``host_dies_after_fault(monkeypatch, op)``: after ``op`` hits an injected step fault every later op
   fails, so a provider's rollback fails too (returns ``revive()``).
-* ``host_snapshot(model)``: ``model.state()`` without the (empty) journal key winfleet leaves behind,
-  for "delete restores the exact prior host state" comparisons.
+* ``host_snapshot(model)``: ``model.state()`` (all of it, winfleet's own registry keys included), for
+  "delete restores the exact prior host state" comparisons.
 """
 from __future__ import annotations
 
@@ -36,12 +36,10 @@ def connection(host) -> dict:
 
 
 def host_snapshot(model) -> dict:
-    state = copy.deepcopy(model.state())
-    reg = state.get("registry", {})
-    for key in [k for k in reg if k.lower() in ("hklm\\software\\winfleet", "hklm\\software\\winfleet\\journal")]:
-        if not reg[key]:
-            del reg[key]
-    return state
+    """Everything the host ops can see (``model.state()``), nothing left out: winfleet removes its own
+    bookkeeping keys (``HKLM\\SOFTWARE\\winfleet\\{Journal,Directories}``) once they are empty, so a delete
+    must return the registry exactly as it was."""
+    return copy.deepcopy(model.state())
 
 
 def host_dies_after_fault(monkeypatch, op_name):

@@ -463,3 +463,95 @@ def test_new_binary_with_a_running_dependent_stops_and_restarts_it(host, res):
     m.scm.stop("worker")
     m.scm.delete("worker")
     res.delete(rid, outs)
+
+
+# ---------------------------------------------------------------------------------------------
+# A new version that never becomes ready is rolled back on that host, in the same service.apply.
+def _bad_v2(host, res, **kw):
+    """v1 deployed and ready; v2 (+ a new argument, environment and description: configuration that
+    needs a restart) answers 503 on /readyz, v1 keeps answering 200."""
+    m = host.model
+    rid, outs = res.create(res.checked(base_inputs(host)))
+    m.http.serve(8080, service="api", mode="never", status=503, body="v2: no database", binary_sha256=sha(V2))
+    v2 = res.checked(base_inputs(host, binaryUrl=URL2, binarySha256=sha(V2), arguments=["-config", r"D:\config\v2.yaml"],
+                                 environment={"GOTRACEBACK": "wer", "FEATURE_X": "on"}, description="v2",
+                                 readinessTimeoutSeconds=0.3, **kw))
+    return rid, outs, v2
+
+
+def _fixed_then_converges_and_deletes(host, res, rid, outs, v2, before):
+    """Pulumi kept the old state (a failed update): once the cause is fixed the next run converges
+    to v2 with no residue, and delete still restores the exact prior host state."""
+    m = host.model
+    m.http.serve(8080, service="api", mode="ready")
+    outs = res.update(rid, outs, v2)
+    assert m.files.sha256(EXE) == sha(V2) and m.scm.status("api") == "running"
+    assert not m.files.exists(EXE + ".previous")
+    assert reg(m, SVC_KEY, "Environment") == ["FEATURE_X=on", "GOTRACEBACK=wer"]
+    res.delete(rid, outs)
+    assert host_snapshot(m) == before and journal(m) == {}
+
+
+def test_a_new_version_that_never_becomes_ready_is_rolled_back(host, res):
+    m = host.model
+    before = host_snapshot(m)
+    rid, outs, v2 = _bad_v2(host, res)
+    deployed = host_snapshot(m)
+    pid = m.scm.query("api")["pid"]
+    with pytest.raises(ProviderError) as err:
+        res.update(rid, outs, v2)
+    msg = err.value.details
+    label = connection(host)["hostName"]
+    assert f"WindowsService 'api' on {label}: update failed" in msg
+    assert "NOT_READY" in msg and "http://localhost:8080/readyz" in msg and "HTTP 503" in msg and "v2: no database" in msg
+    assert "rolled back to the previous version" in msg and "restore_binary" in msg and "ready again" in msg
+    # the old build runs again, ready, with exactly the configuration it had: the host is as before
+    assert m.files.sha256(EXE) == sha(V1) and not m.files.exists(EXE + ".previous")
+    assert m.scm.status("api") == "running" and m.scm.query("api")["pid"] != pid
+    assert m.http.probe(8080, "/readyz")["status"] == 200
+    assert host_snapshot(m) == deployed
+    _fixed_then_converges_and_deletes(host, res, rid, outs, v2, before)
+
+
+def test_a_rollback_whose_previous_version_is_not_ready_either_says_so(host, res):
+    m = host.model
+    before = host_snapshot(m)
+    rid, outs, v2 = _bad_v2(host, res)
+    m.http.serve(8080, service="api", mode="never", status=503, body="database down")     # every build
+    with pytest.raises(ProviderError) as err:
+        res.update(rid, outs, v2)
+    msg = err.value.details
+    assert "WindowsService 'api'" in msg and "ROLLBACK_FAILED" in msg and "HTTP 503" in msg
+    assert "rolled back to the previous version" in msg and "did not become ready either" in msg
+    assert m.files.sha256(EXE) == sha(V1) and "WindowsService/api" in journal(m)   # old build back; journal kept
+    _fixed_then_converges_and_deletes(host, res, rid, outs, v2, before)
+
+
+def test_a_rollback_that_dies_half_way_fails_loudly_and_the_next_run_converges(host, res):
+    m = host.model
+    before = host_snapshot(m)
+    rid, outs, v2 = _bad_v2(host, res)
+    inject_step_fault(m, "service.apply", after="restore_binary")      # only a rollback restores a binary
+    with pytest.raises(ProviderError) as err:
+        res.update(rid, outs, v2)
+    msg = err.value.details
+    assert "WindowsService 'api'" in msg and "ROLLBACK_FAILED" in msg and "ROLLBACK FAILED after 2 of" in msg
+    assert "INJECTED_FAULT" in msg and "http://localhost:8080/readyz" in msg and "HTTP 503" in msg
+    # died after putting v1 back and before restoring the configuration and starting it
+    assert m.files.sha256(EXE) == sha(V1) and m.scm.status("api") == "stopped"
+    assert "WindowsService/api" in journal(m)
+    _fixed_then_converges_and_deletes(host, res, rid, outs, v2, before)
+
+
+def test_no_rollback_when_nothing_needed_a_restart(host, res):
+    """A description change does not touch the process: a failing gate just fails (nothing to undo)."""
+    m = host.model
+    rid, outs = res.create(res.checked(base_inputs(host)))
+    pid = m.scm.query("api")["pid"]
+    m.http.serve(8080, service="api", mode="never", status=503, body="overloaded")
+    with pytest.raises(ProviderError) as err:
+        res.update(rid, outs, res.checked(base_inputs(host, description="new", readinessTimeoutSeconds=0.2)))
+    assert "NOT_READY" in err.value.details and "rolled back" not in err.value.details
+    assert m.scm.query("api")["pid"] == pid and reg(m, SVC_KEY, "Description") == "new"
+    m.http.serve(8080, service="api", mode="ready")
+    res.delete(rid, outs)

@@ -2,9 +2,14 @@
 
 service.read params: {"name", "binaryPath"|null, "eventSource": {"logName","source"}|null, "dirs": [path]}
 service.apply params: {"name", "steps": [step...], "readiness": {"port","path","timeoutSeconds","pollSeconds"}|null,
-                       "startTimeoutSeconds": n}
+                       "startTimeoutSeconds": n, "stopTimeoutSeconds": n, "onNotReady": [step...],
+                       "afterReady": [step...]}
 Steps run in order; each is {"do": <verb>, ...}; the verbs and their Windows calls are documented in
 service.apply.ps1. The result carries per-step "changed" flags and the state after (as service.read).
+Readiness gate passed (or none): the "afterReady" steps run. Gate failed: without "onNotReady" the op
+fails NOT_READY; with it, those steps run, the gate runs again (same URL and bound) and the op fails
+NOT_READY "... rolled back to the previous version ..." or ROLLBACK_FAILED (exactly as the driver).
+Stops are immediate in the emulated SCM, so "stopTimeoutSeconds" is accepted and not needed.
 """
 from __future__ import annotations
 
@@ -14,8 +19,8 @@ import time
 
 from tests.emulator.ops import OpError, op
 from tests.emulator.ops.svc_support import (STATUS_NAMES, op_error, reg_put_exact, reg_snapshot,
-                                            mkdir_grant, remove_dir_up_to, sleep_unlocked, step_done,
-                                            wait_ready)
+                                            mkdir_grant, poll_ready, remove_dir_up_to, sleep_unlocked,
+                                            step_done)
 from tests.emulator.windows.files import DownloadError, FsError
 from tests.emulator.windows.scm import SERVICES_KEY, ScmError
 
@@ -146,7 +151,8 @@ class _Apply:
         f, path = self.host.files, s["path"]
         if self.temp is None:
             raise OpError("HOST_ERROR", "install_binary without a verified download in the same op")
-        old = path + ".winfleet-old"
+        keep = s.get("previous")           # the old binary stays there until the gate passed
+        old = keep or path + ".winfleet-old"
         had_old = f.is_file(path)
         if had_old:
             f.move(path, old, replace=True)
@@ -157,8 +163,16 @@ class _Apply:
                 f.move(old, path)
             raise
         self.temp = None
-        if had_old:
+        if had_old and not keep:
             f.delete(old)
+        return True
+
+    def restore_binary(self, s):
+        f, path, previous = self.host.files, s["path"], s["previous"]
+        if not f.is_file(previous):
+            raise OpError("FILE_NOT_FOUND", f"the previous binary {previous} is gone; cannot put it back")
+        f.delete(path)
+        f.move(previous, path)
         return True
 
     def config(self, s):
@@ -267,31 +281,57 @@ class _Apply:
             self.host.files.delete(self.temp)
 
 
-VERBS = {"download", "mkdir", "create", "stop", "install_binary", "config", "description", "delayed", "sidType",
-         "failureActions", "failureFlag", "preshutdown", "environment", "eventSource", "start", "restart",
-         "delete", "removeFile", "removeDir", "revoke", "stopOther", "startOther"}
+VERBS = {"download", "mkdir", "create", "stop", "install_binary", "restore_binary", "config", "description",
+         "delayed", "sidType", "failureActions", "failureFlag", "preshutdown", "environment", "eventSource", "start",
+         "restart", "delete", "removeFile", "removeDir", "revoke", "stopOther", "startOther"}
+
+
+def _run_steps(host, run: _Apply, steps: list, done: list) -> None:
+    for step in steps or []:
+        verb = step.get("do")
+        if verb not in VERBS:
+            raise OpError("BAD_PARAMS", f"unknown step {verb!r}")
+        try:
+            changed = getattr(run, verb)(step)
+        except (ScmError, FsError) as e:
+            raise op_error(e, f"{verb} {run.name}") from None
+        done.append({"do": verb, "changed": bool(changed)})
+        step_done(host, "service.apply", verb)
+
+
+def _roll_back(host, run: _Apply, params: dict, failed: str) -> None:
+    """The gate failed: run the planned rollback, gate the previous version, and fail either way."""
+    undone: list = []
+    try:
+        _run_steps(host, run, params["onNotReady"], undone)
+    except OpError as e:
+        raise OpError("ROLLBACK_FAILED", f"{failed}; ROLLBACK FAILED after {len(undone)} of "
+                                         f"{len(params['onNotReady'])} steps: {e.code}: {e.message}; the host is "
+                                         "left between the new and the previous version") from None
+    verbs = ", ".join(d["do"] for d in undone)
+    ok, again = poll_ready(host, params["readiness"])
+    if not ok:
+        raise OpError("ROLLBACK_FAILED", f"{failed}; rolled back to the previous version ({verbs}) but it did "
+                                         f"not become ready either: {again}")
+    raise OpError("NOT_READY", f"{failed}; rolled back to the previous version ({verbs}), which is ready again")
 
 
 @op("service.apply")
 def service_apply(host, params: dict) -> dict:
     run = _Apply(host, params)
     done = []
+    readiness = None
     try:
-        for step in params.get("steps") or []:
-            verb = step.get("do")
-            if verb not in VERBS:
-                raise OpError("BAD_PARAMS", f"unknown step {verb!r}")
-            try:
-                changed = getattr(run, verb)(step)
-            except (ScmError, FsError) as e:
-                raise op_error(e, f"{verb} {params['name']}") from None
-            done.append({"do": verb, "changed": bool(changed)})
-            step_done(host, "service.apply", verb)
+        _run_steps(host, run, params.get("steps"), done)
+        if params.get("readiness"):
+            ok, readiness = poll_ready(host, params["readiness"])
+            if not ok and params.get("onNotReady"):
+                _roll_back(host, run, params, readiness)
+            if not ok:
+                raise OpError("NOT_READY", readiness)
+        _run_steps(host, run, params.get("afterReady"), done)
     finally:
         run.cleanup()
-    readiness = None
-    if params.get("readiness"):
-        readiness = wait_ready(host, params["readiness"])
     state = read_state(host, {"name": params["name"], "binaryPath": params.get("binaryPath"),
                               "eventSource": params.get("eventSource"), "dirs": params.get("dirs")})
     state["steps"] = done

@@ -109,23 +109,23 @@ def sleep_unlocked(host, seconds: float) -> None:
             host.lock.acquire()
 
 
-def wait_ready(host, readiness: dict) -> dict:
-    """Poll the readiness URL until 200 or the bound; the driver's loop, in Python."""
-    import time as _t
+def poll_ready(host, readiness: dict) -> tuple[bool, dict | str]:
+    """Poll the readiness URL until 200 or the bound (the driver's Wait-Ready loop, in Python):
+    ``(True, {"ready", "attempts", "status"})`` or ``(False, "<url> did not answer 200 ...; last: ...")``."""
     port, path = int(readiness["port"]), readiness["path"]
     timeout, poll = float(readiness["timeoutSeconds"]), float(readiness["pollSeconds"])
-    deadline = _t.monotonic() + timeout
+    deadline = time.monotonic() + timeout
     attempts = 0
     while True:
         attempts += 1
         got = host.http.probe(port, path)
         if got["status"] == 200:
-            return {"ready": True, "attempts": attempts, "status": 200}
-        if _t.monotonic() + poll > deadline:
+            return True, {"ready": True, "attempts": attempts, "status": 200}
+        if time.monotonic() + poll > deadline:
             last = (f"HTTP {got['status']}: {got['body'][:200]!r}" if got["status"] is not None
                     else got["error"])
-            raise OpError("NOT_READY", f"http://localhost:{port}{path} did not answer 200 within "
-                                       f"{timeout:g}s ({attempts} attempts); last: {last}")
+            return False, (f"http://localhost:{port}{path} did not answer 200 within {timeout:g}s "
+                           f"({attempts} attempts); last: {last}")
         sleep_unlocked(host, poll)
 
 
@@ -142,8 +142,7 @@ def _unregister(host, path: str) -> None:
     for name in list(reg.values(DIRS_KEY)):
         if name.lower() == path.lower() or name.lower().startswith(prefix):
             reg.delete_value(DIRS_KEY, name)
-    if reg.key_exists(DIRS_KEY) and not reg.values(DIRS_KEY):
-        reg.delete_key(DIRS_KEY)
+    host.remove_empty_winfleet_key("Directories")
 
 
 def remove_dir_up_to(host, path: str, up_to: str | None) -> bool:

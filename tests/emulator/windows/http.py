@@ -7,13 +7,19 @@ driver's ``Invoke-WebRequest -UseBasicParsing`` loop does:
     host.http.serve(8080, service="api", mode="never", status=503, body="warming up")
     host.http.serve(8080, service="api", mode="after", after_seconds=0.3)
     host.http.serve(8080, service="api", mode="status", status=500, body="boom")  # always 500
+    host.http.serve(8080, service="api", mode="never", binary_sha256=sha_of_v2)   # only build v2 is bad
 
 Faithful where it matters: nothing listens while the bound service is not running (connection
 refused, no status); "after" counts from the moment the service entered RUNNING, so a restart
-re-arms the delay; a path other than the declared one answers 404.
+re-arms the delay; a path other than the declared one answers 404. A behaviour given with
+``binary_sha256`` applies only while the service runs that build (the SHA-256 of the image it was
+started from), so a bad release and the rollback to the good one can be told apart; other builds
+get the port's plain behaviour (or "ready" when there is none); a plain ``serve`` replaces them all.
 Simplifications: one listener per port, no TLS, no redirects, no headers.
 """
 from __future__ import annotations
+
+import copy
 
 
 class ReadinessEndpoints:
@@ -23,14 +29,30 @@ class ReadinessEndpoints:
         self.probes: list[tuple[int, str]] = []
 
     def serve(self, port: int, service: str, mode: str = "ready", after_seconds: float = 0.0,
-              status: int | None = None, body: str | None = None, path: str | None = None) -> None:
+              status: int | None = None, body: str | None = None, path: str | None = None,
+              binary_sha256: str | None = None) -> None:
         if mode not in ("ready", "never", "after", "status"):
             raise ValueError(f"unknown readiness mode {mode!r}")
-        self._ports[int(port)] = {"service": service, "mode": mode, "after": float(after_seconds),
-                                  "status": status, "body": body, "path": path}
+        rule = {"service": service, "mode": mode, "after": float(after_seconds),
+                "status": status, "body": body, "path": path}
+        if binary_sha256 is None:            # the port's behaviour for every build (forgets per-build ones)
+            self._ports[int(port)] = rule
+            return
+        base = self._ports.setdefault(int(port), {"service": service, "mode": "ready", "after": 0.0,
+                                                  "status": None, "body": None, "path": path})
+        base.setdefault("builds", {})[binary_sha256.lower()] = rule
 
     def unserve(self, port: int) -> None:
         self._ports.pop(int(port), None)
+
+    def _rule(self, ep: dict) -> dict:
+        builds = ep.get("builds")
+        if not builds:
+            return ep
+        image = self.host.scm.running_image(ep["service"])
+        files = self.host.files
+        sha = files.sha256(image) if image and files.is_file(image) else None
+        return builds.get(sha, ep)
 
     def probe(self, port: int, path: str) -> dict:
         """-> {"status": int|None, "body": str, "error": str|None} for GET http://localhost:<port><path>."""
@@ -43,6 +65,7 @@ class ReadinessEndpoints:
         started = scm.started_at(ep["service"]) if scm.exists(ep["service"]) else None
         if started is None:
             return refused
+        ep = self._rule(ep)
         if ep["path"] is not None and path.split("?")[0] != ep["path"]:
             return {"status": 404, "body": "404 page not found", "error": None}
         if ep["mode"] == "status":
@@ -53,4 +76,4 @@ class ReadinessEndpoints:
         return {"status": ep["status"] or 503, "body": ep["body"] or "not ready", "error": None}
 
     def state(self) -> dict:
-        return {str(p): dict(v) for p, v in sorted(self._ports.items())}
+        return {str(p): copy.deepcopy(v) for p, v in sorted(self._ports.items())}

@@ -35,6 +35,16 @@ class Registry:
         for k in [k for k in self._keys if k == prefix or k.startswith(prefix + "\\")]:
             del self._keys[k]
 
+    def delete_key_if_empty(self, path: str) -> bool:
+        """Delete a key that exists and has no values and no subkeys (the check winfleet's drivers make
+        under their lock before RegDeleteKey, which would otherwise delete the values too)."""
+        norm = _norm(path)
+        key = self._keys.get(norm)
+        if key is None or key[1] or self.subkeys(path):
+            return False
+        del self._keys[norm]
+        return True
+
     def subkeys(self, path: str) -> list[str]:
         prefix = _norm(path) + "\\"
         depth = prefix.count("\\")

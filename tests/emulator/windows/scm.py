@@ -289,6 +289,14 @@ class ServiceControlManager:
         self._advance(rt)
         return rt["started_at"] if rt["status"] == "running" else None
 
+    def running_image(self, name: str) -> str | None:
+        """The executable a running service was started from (mapped, so locked, until it exits)."""
+        rt = self._rt.get(name.lower())
+        if rt is None:
+            return None
+        self._advance(rt)
+        return rt.get("locked_exe") if rt["status"] in ("running", "start_pending") else None
+
     def marked_for_delete(self, name: str) -> bool:
         return self._get(name)["marked"]
 

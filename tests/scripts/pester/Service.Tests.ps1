@@ -49,7 +49,27 @@ public class WfPesterService : ServiceBase {
     Add-Type -TypeDefinition $source -OutputAssembly $script:Built -OutputType ConsoleApplication -ReferencedAssemblies 'System.ServiceProcess'
     $script:Url = ([System.Uri]$script:Built).AbsoluteUri                      # file:///... (Windows PowerShell 5.1)
     $script:Sha = (Get-FileHash -LiteralPath $script:Built -Algorithm SHA256).Hash.ToLowerInvariant()
+    # a "new release" that runs but never becomes ready (503), for the rollback test
+    $bad = $source.Replace('StatusCode = 200', 'StatusCode = 503').Replace('WfPesterService', 'WfPesterBadService')
+    $script:BadBuilt = Join-Path $script:Work 'build-bad.exe'
+    Add-Type -TypeDefinition $bad -OutputAssembly $script:BadBuilt -OutputType ConsoleApplication -ReferencedAssemblies 'System.ServiceProcess'
+    $script:BadUrl = ([System.Uri]$script:BadBuilt).AbsoluteUri
+    $script:BadSha = (Get-FileHash -LiteralPath $script:BadBuilt -Algorithm SHA256).Hash.ToLowerInvariant()
     $script:Hostile = "quote "" apostrophe ' `$(Get-Date) ; back``tick`r`nnew line ünïcödé"
+
+    function script:Invoke-Release {
+        # service.apply of a new build the way WindowsService plans an update with a rollback: the old
+        # binary kept as <exe>.previous, put back by onNotReady, removed by afterReady.
+        param([string]$Url, [string]$Sha, [double]$Timeout)
+        $prev = $script:Exe + '.previous'
+        Invoke-Driver -Op 'service.apply' -Params @{ name = $script:Name; binaryPath = $script:Exe; dirs = @()
+            startTimeoutSeconds = 60; stopTimeoutSeconds = 90
+            steps = @(@{ 'do' = 'download'; url = $Url; sha256 = $Sha; path = $script:Exe }, @{ 'do' = 'stop' },
+                @{ 'do' = 'install_binary'; path = $script:Exe; previous = $prev }, @{ 'do' = 'start' })
+            readiness = @{ port = $script:Port; path = '/readyz'; timeoutSeconds = $Timeout; pollSeconds = 0.5 }
+            onNotReady = @(@{ 'do' = 'stop' }, @{ 'do' = 'restore_binary'; path = $script:Exe; previous = $prev }, @{ 'do' = 'start' })
+            afterReady = @(@{ 'do' = 'removeFile'; path = $prev }) }
+    }
 
     function script:Read-Svc {
         Invoke-Driver -Op 'service.read' -Params @{ name = $script:Name; binaryPath = $script:Exe
@@ -136,6 +156,31 @@ Describe 'service.apply' -Skip:(-not $Elevated) {
                         CustomSource = @{ kind = 'REG_DWORD'; data = 1 }; EventMessageFile = @{ kind = 'REG_EXPAND_SZ'; data = '%SystemRoot%\System32\EventCreate.exe' }
                         TypesSupported = @{ kind = 'REG_DWORD'; data = 7 } } }); dirs = @() }
         $r.changed | Should -BeFalse
+    }
+
+    It 'keeps the previous binary until the gate passed, then removes it (afterReady)' {
+        $r = Invoke-Release -Url $script:Url -Sha $script:Sha -Timeout 30
+        $r.state.readiness.ready | Should -BeTrue
+        @($r.state.steps | ForEach-Object { $_.'do' }) | Should -Be @('download', 'stop', 'install_binary', 'start', 'removeFile')
+        Test-Path -LiteralPath ($script:Exe + '.previous') | Should -BeFalse
+        $r.state.service.status | Should -Be 'Running'
+    }
+
+    It 'rolls a build that never becomes ready back to the previous binary (onNotReady) and fails NOT_READY' {
+        $failure = $null
+        try { $null = Invoke-Release -Url $script:BadUrl -Sha $script:BadSha -Timeout 5 } catch {
+            $ex = $_.Exception
+            while ($null -ne $ex -and -not ($null -ne $ex.Data -and $ex.Data.Contains('WinfleetCode'))) { $ex = $ex.InnerException }
+            $failure = $ex
+        }
+        $failure | Should -Not -BeNullOrEmpty
+        $failure.Data['WinfleetCode'] | Should -Be 'NOT_READY'
+        $failure.Message | Should -Match 'HTTP 503'
+        $failure.Message | Should -Match 'rolled back to the previous version \(stop, restore_binary, start\), which is ready again'
+        $r = Read-Svc
+        $r.state.binary.sha256 | Should -Be $script:Sha
+        $r.state.service.status | Should -Be 'Running'
+        Test-Path -LiteralPath ($script:Exe + '.previous') | Should -BeFalse
     }
 
     It 'fails a readiness gate that never answers 200 with the last status' {

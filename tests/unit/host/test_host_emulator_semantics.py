@@ -125,3 +125,28 @@ def test_quota_needs_ntfs_and_a_known_account(m):
     with pytest.raises(StorageError) as e:
         st.quota("R")
     assert e.value.code == "NOT_NTFS"
+
+
+def test_registry_delete_key_if_empty_only_deletes_empty_keys(m):
+    reg = m.registry
+    reg.set_value(r"HKLM\SOFTWARE\Vendor\App", "x", "REG_SZ", "1")
+    assert reg.delete_key_if_empty(r"HKLM\SOFTWARE\Vendor\App") is False          # has a value
+    assert reg.delete_key_if_empty(r"hklm\software\VENDOR") is False              # has a subkey
+    assert reg.delete_key_if_empty(r"HKLM\SOFTWARE\NoSuchKey") is False
+    reg.delete_value(r"HKLM\SOFTWARE\Vendor\App", "x")
+    assert reg.delete_key_if_empty(r"HKLM\SOFTWARE\Vendor\App") is True
+    assert not reg.key_exists(r"HKLM\SOFTWARE\Vendor\App") and reg.key_exists(r"HKLM\SOFTWARE\Vendor")
+
+
+def test_winfleet_keys_go_with_their_last_value(m):
+    from tests.emulator.host_model import JOURNAL_KEY, WINFLEET_KEY
+    before = m.registry.state()
+    m.journal_write("A/x", "{}")
+    m.journal_write("B/y", "{}")
+    m.journal_clear("A/x")
+    assert m.registry.key_exists(JOURNAL_KEY)
+    m.journal_clear("B/y")
+    assert not m.registry.key_exists(JOURNAL_KEY) and not m.registry.key_exists(WINFLEET_KEY)
+    assert m.registry.state() == before
+    m.journal_clear("B/y")                      # clearing again (nothing there) is harmless
+    assert m.registry.state() == before

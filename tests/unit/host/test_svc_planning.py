@@ -175,10 +175,13 @@ def test_restore_plan_order_and_scope():
                                    "account": "NT SERVICE\\api", "ace": None},
              "eventsource": {"logName": "Application", "source": "api", "values": None}}
     steps = P.restore_plan(_inputs(), prior, {})
-    assert [s["do"] for s in steps] == ["delete", "eventSource", "removeFile", "removeDir", "revoke"]
+    assert [s["do"] for s in steps] == ["delete", "eventSource", "removeFile", "removeFile", "removeDir", "revoke"]
     assert all(s["restore"] for s in steps)
-    assert steps[3]["upTo"] == r"C:\Program Files\winfleet"
-    assert steps[4]["sid"] == service_sid("api")
+    # the binary, and an <exe>.previous an apply that died before its readiness gate may have left
+    assert [s["path"] for s in steps[2:4]] == [r"C:\Program Files\winfleet\api\api.exe",
+                                               r"C:\Program Files\winfleet\api\api.exe.previous"]
+    assert steps[4]["upTo"] == r"C:\Program Files\winfleet"
+    assert steps[5]["sid"] == service_sid("api")
 
 
 def test_running_dependents_are_stopped_around_a_restart_only():
@@ -189,3 +192,102 @@ def test_running_dependents_are_stopped_around_a_restart_only():
     assert steps == [("environment", None), ("stopOther", "deep"), ("stopOther", "worker"), ("restart", None),
                      ("startOther", "worker"), ("startOther", "deep")]
     assert [s["do"] for s in P.plan(_inputs(description="x"), cur)] == ["description"]
+
+
+# ---- rollback of a failed readiness gate, and the stop bound ----------------------------------
+V2 = hashlib.sha256(b"v2").hexdigest()
+GATED = {"port": 8080, "readinessPath": "/readyz"}
+EXE = r"C:\Program Files\winfleet\api\api.exe"
+
+
+def _split(changes):
+    """(forward steps, the rollback pseudo-change or None)"""
+    from components.host.windows_service import ROLLBACK
+    return [c for c in changes if c["do"] != ROLLBACK], next((c for c in changes if c["do"] == ROLLBACK), None)
+
+
+def test_a_binary_swap_keeps_the_old_binary_and_plans_its_way_back():
+    live = _live(environment=["A=0"], description="old", preshutdownTimeoutMs=None)
+    i = _inputs(binarySha256=V2, environment={"A": "1"}, description="new", preshutdownTimeoutSeconds=30, **GATED)
+    steps, rb = _split(P.plan_in_context(i, live, PlanContext()))
+    assert [s["do"] for s in steps] == ["download", "stop", "install_binary", "description", "preshutdown",
+                                        "environment", "start"]
+    assert steps[2]["previous"] == EXE + ".previous"
+    # stop, old binary back, every changed setting to its value read before the apply, start
+    assert rb["onNotReady"] == [
+        {"do": "stop"}, {"do": "restore_binary", "path": EXE, "previous": EXE + ".previous"},
+        {"do": "description", "value": "old"}, {"do": "preshutdown", "ms": 10000},
+        {"do": "environment", "value": ["A=0"]}, {"do": "start"}]
+    assert rb["afterReady"] == [{"do": "removeFile", "path": EXE + ".previous"}]
+    # `plan` itself stays the forward steps only; the rollback is added by plan_in_context
+    assert "previous" not in next(s for s in P.plan(i, live) if s["do"] == "install_binary")
+
+
+def test_rollback_restores_the_command_line_and_a_passwordless_account_only():
+    live = _live(imagePath='"C:\\Program Files\\winfleet\\api\\api.exe" -old', objectName="LocalSystem")
+    i = _inputs(arguments=["-new"], account="NT SERVICE\\api", **GATED)
+    _, rb = _split(P.plan_in_context(i, live, PlanContext()))
+    cfg = next(s for s in rb["onNotReady"] if s["do"] == "config")
+    assert cfg == {"do": "config", "imagePath": live["service"]["imagePath"], "account": "LocalSystem"}
+    # a previous password account cannot be put back (its password cannot be read): the new one stays
+    i = _inputs(account="NT SERVICE\\api", environment={"A": "1"}, **GATED)
+    _, rb = _split(P.plan_in_context(i, _live(objectName="CONTOSO\\svc"), PlanContext()))
+    assert [s["do"] for s in rb["onNotReady"]] == ["stop", "environment", "start"]
+    assert "password" not in str(rb)
+
+
+def test_no_rollback_without_a_restart_a_gate_or_a_previous_version():
+    assert _split(P.plan_in_context(_inputs(description="x", **GATED), _live(), PlanContext()))[1] is None
+    assert _split(P.plan_in_context(_inputs(binarySha256=V2), _live(), PlanContext()))[1] is None        # no gate
+    fresh = {"exists": False, "service": None, "binary": {"exists": False}, "dirs": []}
+    assert _split(P.plan_in_context(_inputs(**GATED), fresh, PlanContext()))[1] is None                 # a create
+    steps, _ = _split(P.plan_in_context(_inputs(binarySha256=V2), _live(), PlanContext()))
+    assert "previous" not in next(s for s in steps if s["do"] == "install_binary")                      # nothing kept
+
+
+def test_rollback_stops_and_restarts_running_dependents_too():
+    cur = _live()
+    cur["dependents"] = [{"name": "worker", "status": "Running"}]
+    _, rb = _split(P.plan_in_context(_inputs(binarySha256=V2, **GATED), cur, PlanContext()))
+    assert [(s["do"], s.get("name")) for s in rb["onNotReady"]] == [
+        ("stopOther", "worker"), ("stop", None), ("restore_binary", None), ("start", None), ("startOther", "worker")]
+
+
+class _Host:
+    def __init__(self):
+        self.sent = []
+
+    def state(self, op, params, **kw):
+        self.sent.append((op, params))
+        return {}
+
+
+@pytest.mark.parametrize("preshutdown, want", [(None, 60), (10, 60), (30, 60), (45, 75), (600, 630), (3600, 3630)])
+def test_the_stop_wait_covers_the_pre_shutdown_drain(preshutdown, want):
+    from components.host.windows_service import STOP_MARGIN_SECONDS, stop_timeout_seconds
+    kw = {} if preshutdown is None else {"preshutdownTimeoutSeconds": preshutdown}
+    i = _inputs(binarySha256=V2, **GATED, **kw)
+    assert stop_timeout_seconds(i) == want
+    assert stop_timeout_seconds(i) >= (preshutdown or 10) + STOP_MARGIN_SECONDS
+    host = _Host()
+    P.apply(host, i, P.plan_in_context(i, _live(preshutdownTimeoutMs=(preshutdown or 10) * 1000), PlanContext()), {})
+    (op, params), = host.sent
+    assert op == "service.apply" and params["stopTimeoutSeconds"] == want and params["startTimeoutSeconds"] == 60
+    assert [s["do"] for s in params["steps"]] == ["download", "stop", "install_binary", "start"]   # no pseudo-step
+    assert [s["do"] for s in params["onNotReady"]] == ["stop", "restore_binary", "start"]
+    assert params["afterReady"] == [{"do": "removeFile", "path": EXE + ".previous"}]
+
+
+def test_the_client_waits_as_long_as_the_host_may():
+    from components.host.windows_service import stop_timeout_seconds
+    i = _inputs(preshutdownTimeoutSeconds=3600, readinessTimeoutSeconds=900, **GATED)
+    session = P._session(i)
+    # a drain-long stop, a start and a gate, for the apply and again for its rollback, + the usual budget
+    assert session.timeout >= P.op_timeout + 2 * (stop_timeout_seconds(i) + 60 + 900)
+    assert P._session(_inputs()).timeout >= P.op_timeout
+
+
+def test_errors_name_the_service():
+    from components.host.base import HostResourceError
+    err = P._fail("update", _inputs(), RuntimeError("boom"))
+    assert isinstance(err, HostResourceError) and str(err) == "WindowsService 'api' on 127.0.0.1:5986: update failed: boom"
