@@ -11,7 +11,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 WF = ROOT / ".github" / "workflows"
-FILES = ["pr-preview.yml", "pr-offline-gate.yml", "windows-pester.yml", "policy-publish.yml"]
+FILES = sorted(p.name for p in WF.glob("*.yml"))
+
+
+def test_the_expected_workflows_exist():
+    assert set(FILES) >= {"pr-preview.yml", "pr-offline-gate.yml", "windows-pester.yml", "policy-publish.yml",
+                          "tests.yml"}
 
 
 def load(name):
@@ -124,3 +129,13 @@ def test_policy_publish_on_release():
     # the pack name the enable step uses is the pack's name
     main = (ROOT / "policies" / "winfleet_policies" / "__init__.py").read_text()
     assert 'PACK_NAME = "winfleet"' in main
+
+
+def test_tests_workflow_runs_exactly_what_ci_runs():
+    """The PR test job runs .ci/run, which runs the README's `make setup && make test`."""
+    doc = load("tests.yml")
+    assert "pull_request" in doc["on"]
+    assert "bash .ci/run" in runs(doc, "test")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make setup" in ci and "make test" in ci
+    assert "make setup && make test" in (ROOT / "README.md").read_text()
