@@ -48,8 +48,9 @@ What the base does
 * ``diff``: local only (zero WinRM requests). Compares normalised inputs, ignores ``__provider``
   and outputs, names changed keys; keys in ``replace_keys`` (and a change of
   ``connection.hostName``, i.e. another machine) are replaces.
-* ``create``/``update``: under a per-(host, journal key) lock: ``journal.read`` -> ``read_state``
-  -> ``plan``; the journal entry (prior values, holders) is attached to the **first** op of the
+* ``create``/``update``: under a per-(host, journal key) lock: ``read_state`` (its first op also reads
+  the journal entry: the executor's ``journal={"read": [key]}`` envelope, read on the host before that
+  op runs) -> ``plan``; the journal entry (prior values, holders) is attached to the **first** op of the
   apply as the executor's ``journal={"write": ...}`` envelope, so the host records the prior
   value before anything changes. Items an update stops managing are restored in the same apply.
   A create whose apply fails is rolled back (best effort; if that fails too, the journal keeps the
@@ -57,14 +58,17 @@ What the base does
   and the journal, so the next run completes it. No changes -> no apply op.
   Outs = normalised inputs + ``state`` (live, after apply), ``prior`` (recorded prior values of our
   items), ``changed`` (bool), ``changes`` (the primitive changes applied).
-  WinRM requests: create/update = 3 (journal.read, read, apply); converged = 2 (+1 to record the
-  journal entry the first time).
+  WinRM ops: create/update = 2 (read carrying the journal read, apply); converged = 1 (+1 to record
+  the journal entry the first time). Each op is one WinRS round trip (4 HTTP requests on a warm shell).
 * ``read``: live state (``state``) and ``drift``, the input keys whose live value (``live_inputs``)
   differs from the desired one, so ``pulumi refresh`` shows drift; ``diff`` turns a non-empty
   ``drift`` into an update (never a replace, even for a drifted replace key), which converges it.
 * ``delete``: releases our items; items nobody else holds are restored to their prior value
   (journal first, then the ``prior`` recorded in state), then the journal entry is cleared (or
-  rewritten for the remaining holders) only after the restore succeeded.
+  rewritten for the remaining holders) only after the restore succeeded. The journal read rides on
+  ``read_state`` here too (delete = read + apply, 2 ops; nothing to restore = 1 op); if that read
+  op's driver fails, the delete falls back to ``journal.read`` alone and reads the state again only
+  if something must be restored (as before). ``read`` (refresh) is one op, no journal.
 
 Rules this module keeps for you: nothing unpicklable on the provider object (it is dill-pickled
 into state; endpoints, sessions and locks are created inside methods or kept at module level); the
@@ -196,6 +200,9 @@ class PlanContext:
 class HostSession:
     """One resource operation's view of a host: runs ops and attaches journal envelopes.
 
+    * a journal ``read`` armed with ``read_with_next`` goes on the next op (the bootstrap reads the
+      entries before that op's driver runs, and before any ``write`` in the same envelope);
+      ``journal_entries`` then returns them (or sends a ``journal.read`` if no op carried them);
     * a journal ``write`` armed with ``write_before`` goes on the next op (before anything changes);
     * a ``clear`` (or a rewrite) armed with ``after_success`` goes on the op called with
       ``final=True`` or, failing that, on a ``journal.read`` sent by ``flush``.
@@ -208,9 +215,14 @@ class HostSession:
         self.requests = 0
         self._before: Optional[dict] = None
         self._after: Optional[dict] = None
+        self._read: Optional[list[str]] = None
+        self._entries: Optional[dict] = None
 
     def run(self, op: str, params: dict, *, final: bool = False) -> dict:
         journal = {}
+        read = self._read
+        if read is not None:
+            journal["read"] = read
         if self._before is not None:
             journal["write"] = self._before
         if final and self._after is not None:
@@ -220,6 +232,13 @@ class HostSession:
                 journal.update(self._after)
         self.requests += 1
         result = run_op(self.endpoint, op, params, journal=journal or None, timeout=self.timeout)
+        if read is not None:
+            result = dict(result)
+            entries = (result.pop("journal", None) or {}).get("entries")
+            if not isinstance(entries, dict):       # the executor checks this too; never assume "empty"
+                raise RuntimeError(f"{op} on {self.label}: the journal read it carried came back without entries")
+            self._entries = entries
+            self._read = None
         self._before = None
         if final and self._after is not None:
             self._after = None
@@ -229,7 +248,22 @@ class HostSession:
         return self.run(op, params, **kw).get("state") or {}
 
     def read_journal(self, keys: list[str]) -> dict:
+        """The entries of ``keys`` now, as an op of its own (``journal.read``)."""
         return self.state("journal.read", {"keys": list(keys)}).get("entries") or {}
+
+    def read_with_next(self, keys: list[str]) -> None:
+        """Have the next op also read the journal entries of ``keys`` (as they were before it ran)."""
+        self._read = list(keys)
+        self._entries = None
+
+    def journal_entries(self) -> dict:
+        """The entries armed by ``read_with_next``: what the op carried, or a ``journal.read`` now
+        if no op was sent since (or it failed)."""
+        if self._entries is None:
+            keys, self._read = self._read or [], None
+            self._entries = self.read_journal(keys)
+        entries, self._entries = self._entries, None
+        return entries
 
     def write_before(self, key: str, value: dict) -> None:
         self._before = {"key": key, "value": value}
@@ -465,10 +499,10 @@ class HostResourceProvider(dyn.ResourceProvider):
         holder = self.identity(inputs)
         old_holder = self.identity(old_inputs) if old_inputs is not None else None
         with lock_for(host.label, key):
-            raw = host.read_journal([key]).get(key)
-            entry = Entry.parse(raw, self.kind)
-            before = entry.copy()
+            host.read_with_next([key])            # the read op carries the journal read
             current = self.read_state(host, inputs)
+            entry = Entry.parse(host.journal_entries().get(key), self.kind)
+            before = entry.copy()
             live = self.prior_of(inputs, current)
             old_prior = dict((old_outs or {}).get("prior") or {})
             for item in live:                     # state's record beats the live value
@@ -513,9 +547,10 @@ class HostResourceProvider(dyn.ResourceProvider):
         """A create failed part-way: put back what it changed (best effort, journal kept on failure)."""
         try:
             host = self._session(inputs)
-            entry = Entry.parse(host.read_journal([key]).get(key), self.kind)
-            freed = entry.release(holder, entry.items_of(holder))
+            host.read_with_next([key])
             current = self.read_state(host, inputs)
+            entry = Entry.parse(host.journal_entries().get(key), self.kind)
+            freed = entry.release(holder, entry.items_of(holder))
             changes = self.restore_plan(inputs, freed, current) if freed else []
             host.after_success(key, None if entry.empty else entry.to_value())
             if changes:
@@ -558,7 +593,16 @@ class HostResourceProvider(dyn.ResourceProvider):
         holder = self.identity(inputs)
         recorded = dict(outs.get("prior") or {})
         with lock_for(host.label, key):
-            entry = Entry.parse(host.read_journal([key]).get(key), self.kind)
+            # The read op carries the journal read. A delete that turns out to have nothing to
+            # restore never needed that read: if its driver failed (the host answered), fall back
+            # to journal.read alone and read the state again only when it is needed.
+            from components.winrm.errors import MalformedOutput, OpFailed
+            host.read_with_next([key])
+            try:
+                current, read_error = self.read_state(host, inputs), None
+            except (OpFailed, MalformedOutput) as exc:
+                current, read_error = None, exc
+            entry = Entry.parse(host.journal_entries().get(key), self.kind)
             before = entry.copy()
             items = sorted(set(entry.items_of(holder)) | set(recorded))
             in_journal = set(entry.holders) | set(entry.prior)
@@ -569,7 +613,8 @@ class HostResourceProvider(dyn.ResourceProvider):
             shared = [i for i in items if i in entry.holders]      # still held by other resources
             if not freed and not shared and entry == before:
                 return
-            current = self.read_state(host, inputs) if (freed or shared) else {}
+            if read_error is not None:
+                current = self.read_state(host, inputs) if (freed or shared) else {}
             changes = self.restore_plan(inputs, freed, current) if freed else []
             if shared:
                 ctx = PlanContext(others={i: dict(entry.holders[i]) for i in shared},

@@ -34,6 +34,12 @@ inside ``service.apply`` to save a round trip):
    back to the previous version") or ``ROLLBACK_FAILED``. One op, not a second one from Python: the
    rollback then never depends on a second WinRM round trip succeeding after the host just failed
    us, and ``<exe>.previous`` never outlives the op that created it unless the op itself dies.
+   The swap arms the same rollback for **any step that fails after it** (a start refused with 1069,
+   a start that times out, a fault): the op then fails with that step's code, "step <verb> failed
+   after the binary swap: ...; rolled back ..." or ROLLBACK_FAILED.
+7. a ``<exe>.previous`` left by an op that died is reported by ``service.read``
+   (``leftoverPrevious``, and ``leftoverPrevious`` in ``drift``) and removed by the next update's plan
+   (first step) or by delete.
 
 Services are matched by service name only (the drivers read ``HKLM\\SYSTEM\\CurrentControlSet\\
 Services\\<name>`` and compare ``ServiceName``; never ``Get-Service <display name>``).
@@ -74,6 +80,8 @@ START_TIMEOUT_SECONDS = 60       # a start (StartService -> RUNNING) and the SCM
 STOP_MARGIN_SECONDS = 30         # beyond the drain time, for the process to exit after SERVICE_STOPPED
 PREVIOUS_SUFFIX = ".previous"    # the old binary, kept until the new one passed the readiness gate
 ROLLBACK = "rollbackPlan"        # pseudo-change carrying the rollback lists from plan to apply
+STOP_BOUND = "stopBound"         # pseudo-change: the live pre-shutdown timeout exceeds the desired one
+PSEUDO = (ROLLBACK, STOP_BOUND)  # carried from plan to apply, never applied as steps
 
 _PATH_RE = re.compile(r"^[A-Za-z]:\\")
 _EVENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.()-]{0,127}$")
@@ -434,7 +442,7 @@ def account_kind(account: str, service: str) -> str:
     return "user"
 
 
-def stop_timeout_seconds(i: "WindowsServiceInputs") -> float:
+def stop_timeout_seconds(i: "WindowsServiceInputs", live_preshutdown_ms: int | None = None) -> float:
     """How long a stop (stop, restart, stopOther, delete) may take: at least the drain time.
 
     On shutdown the SCM sends SERVICE_CONTROL_PRESHUTDOWN and waits up to the pre-shutdown timeout
@@ -444,9 +452,25 @@ def stop_timeout_seconds(i: "WindowsServiceInputs") -> float:
     at all: the service stays STOP_PENDING, with wait hints, for as long as it drains. Our Go services
     drain on Stop exactly as on PreShutdown — for up to ``preshutdownTimeoutSeconds`` (docs/services-
     and-rollouts.md) — so a fixed 60 s wait would give up on a healthy 5-minute drain. Wait for the
-    drain time (the Windows default when unset) + a margin, never less than a start's bound."""
+    drain time (the Windows default when unset) + a margin, never less than a start's bound.
+
+    The drain time is the larger of the desired and the live pre-shutdown timeout
+    (``live_preshutdown_ms``, as read before the apply): a stop that precedes the step lowering it is
+    still drained under the live value, and so is the rollback that puts the live value back."""
     drain = i.preshutdown_timeout_seconds if i.preshutdown_timeout_seconds is not None else DEFAULT_PRESHUTDOWN_MS // 1000
+    if live_preshutdown_ms is not None:
+        drain = max(drain, -(-int(live_preshutdown_ms) // 1000))
     return float(max(START_TIMEOUT_SECONDS, drain + STOP_MARGIN_SECONDS))
+
+
+def live_preshutdown_ms(cur: dict) -> int | None:
+    """The pre-shutdown timeout the SCM applies to the service as read (the Windows default when the
+    value is unset), or None when the service does not exist."""
+    svc = cur.get("service") if cur.get("exists") else None
+    if svc is None:
+        return None
+    ms = svc.get("preshutdownTimeoutMs")
+    return int(ms) if ms is not None else DEFAULT_PRESHUTDOWN_MS
 
 
 # --------------------------------------------------------------------------------------------
@@ -466,8 +490,10 @@ class WindowsServiceProvider(HostResourceProvider):
         # The client must wait at least as long as the host may: on top of the usual budget (download,
         # SCM calls), a drain-long stop and a start of ours and a readiness gate — twice, for the
         # rollback. A fixed deadline would abandon a healthy long drain or a long gate half-way.
-        timeout = self.op_timeout + 2 * (stop_timeout_seconds(i) + START_TIMEOUT_SECONDS + i.readiness_timeout_seconds)
-        return HostSession(i.connection.dump(), timeout=timeout)
+        return HostSession(i.connection.dump(), timeout=self._op_budget(i, stop_timeout_seconds(i)))
+
+    def _op_budget(self, i, stop_seconds: float) -> float:
+        return self.op_timeout + 2 * (stop_seconds + START_TIMEOUT_SECONDS + i.readiness_timeout_seconds)
 
     # ---- checks ------------------------------------------------------------------------------
     def check_inputs(self, i: WindowsServiceInputs) -> list[tuple[str, str]]:
@@ -510,7 +536,7 @@ class WindowsServiceProvider(HostResourceProvider):
 
     # ---- Get ---------------------------------------------------------------------------------
     def _read_params(self, i) -> dict:
-        return {"name": i.service_name, "binaryPath": i.exe_path,
+        return {"name": i.service_name, "binaryPath": i.exe_path, "previousPath": i.exe_path + PREVIOUS_SUFFIX,
                 "eventSource": i.event_source.dump() if i.event_source else None,
                 "dirs": self._dirs_with_ancestors(i)}
 
@@ -568,7 +594,7 @@ class WindowsServiceProvider(HostResourceProvider):
         if (ctx.prior.get(item_name("file", i.exe_path)) or {}).get("exists"):
             raise Refused("installDir", f"{i.exe_path} already exists and was not placed by winfleet; "
                                         "choose an empty installDir")
-        return self.with_rollback(i, cur, self.plan(i, cur))
+        return self.with_stop_bound(i, cur, self.with_rollback(i, cur, self.plan(i, cur)))
 
     def plan(self, i: WindowsServiceInputs, cur: dict) -> list[dict]:
         svc = cur.get("service") if cur.get("exists") else None
@@ -580,6 +606,10 @@ class WindowsServiceProvider(HostResourceProvider):
         need_binary = not binary.get("exists") or (binary.get("sha256") or "").lower() != i.binary_sha256
         if need_binary:
             steps.append({"do": "download", "url": i.binary_url, "sha256": i.binary_sha256, "path": i.exe_path})
+        if cur.get("leftoverPrevious"):
+            # an earlier apply died between the swap and its end: the binary in place is the one
+            # that apply installed (and this plan replaces or keeps it); the old one goes
+            steps.append({"do": "removeFile", "path": cur["leftoverPrevious"]})
         start, delayed = START_TYPES[i.start_mode]
         restart = False
         if svc is None:
@@ -687,14 +717,27 @@ class WindowsServiceProvider(HostResourceProvider):
         """``steps`` plus, when a failed readiness gate must roll back, a ``ROLLBACK`` pseudo-change
         ``{"do": ROLLBACK, "onNotReady": [...], "afterReady": [...]}`` (``apply`` sends both lists with
         the op; they are never applied as steps). A swapped binary keeps the old one as
-        ``<exe>.previous`` until the gate passed (``afterReady`` removes it)."""
+        ``<exe>.previous`` until the gate passed (``afterReady`` removes it), and its
+        ``install_binary`` step is marked ``armsRollback``: any step failing after the swap (a start
+        refused with 1069, a start that times out, a fault) runs the ``onNotReady`` steps too, and the
+        op fails with that step's code and "rolled back ..." / ROLLBACK_FAILED."""
         undo = self.rollback_plan(i, cur, steps)
         if not undo:
             return steps
         previous = i.exe_path + PREVIOUS_SUFFIX
-        out = [dict(s, previous=previous) if s["do"] == "install_binary" else s for s in steps]
+        out = [dict(s, previous=previous, armsRollback=True) if s["do"] == "install_binary" else s for s in steps]
         after = [{"do": "removeFile", "path": previous}] if any(s["do"] == "install_binary" for s in steps) else []
         return out + [{"do": ROLLBACK, "onNotReady": undo, "afterReady": after}]
+
+    @staticmethod
+    def with_stop_bound(i: WindowsServiceInputs, cur: dict, steps: list[dict]) -> list[dict]:
+        """``steps`` plus ``{"do": STOP_BOUND, "seconds": n}`` when the live pre-shutdown timeout makes a
+        stop's bound longer than the desired one does (``apply`` uses the larger; never a step)."""
+        live = live_preshutdown_ms(cur)
+        bound = stop_timeout_seconds(i, live)
+        if not steps or bound <= stop_timeout_seconds(i):
+            return steps
+        return steps + [{"do": STOP_BOUND, "seconds": bound}]
 
     def rollback_plan(self, i: WindowsServiceInputs, cur: dict, steps: list[dict]) -> list[dict]:
         """What puts the previous version back if the readiness gate fails after ``steps`` (pure).
@@ -764,7 +807,7 @@ class WindowsServiceProvider(HostResourceProvider):
         steps = self._restore_steps(i, prior)
         for s in steps:
             s["restore"] = True
-        return steps
+        return self.with_stop_bound(i, cur, steps)
 
     @staticmethod
     def _restore_steps(i, prior: dict) -> list[dict]:
@@ -793,12 +836,15 @@ class WindowsServiceProvider(HostResourceProvider):
     # ---- Set ---------------------------------------------------------------------------------
     def apply(self, host, i: WindowsServiceInputs, changes: list[dict], prior: dict) -> dict:
         rollback = next((c for c in changes if c["do"] == ROLLBACK), None)
-        changes = [c for c in changes if c["do"] != ROLLBACK]
+        stop_seconds = max([stop_timeout_seconds(i)] + [c["seconds"] for c in changes if c["do"] == STOP_BOUND])
+        changes = [c for c in changes if c["do"] not in PSEUDO]
         restoring = all(c.get("restore") for c in changes)
         params = self._read_params(i)
         params["steps"] = changes
         params["startTimeoutSeconds"] = START_TIMEOUT_SECONDS
-        params["stopTimeoutSeconds"] = stop_timeout_seconds(i)
+        params["stopTimeoutSeconds"] = stop_seconds
+        if isinstance(getattr(host, "timeout", None), (int, float)):   # the client waits as long as the host may
+            host.timeout = max(host.timeout, self._op_budget(i, stop_seconds))
         gate = not restoring and self._gated(i)
         params["readiness"] = ({"port": i.port, "path": i.ready_path, "timeoutSeconds": i.readiness_timeout_seconds,
                                 "pollSeconds": i.readiness_poll_seconds} if gate else None)
@@ -814,9 +860,15 @@ class WindowsServiceProvider(HostResourceProvider):
     def _outs(self, inputs, state: dict, prior: dict, changes: list[dict]) -> dict:
         # ``changes`` is a plain output: never let the account password into it (accountPassword
         # itself is a secret output).
-        return super()._outs(inputs, state, prior, redact_changes([c for c in changes if c["do"] != ROLLBACK]))
+        return super()._outs(inputs, state, prior, redact_changes([c for c in changes if c["do"] not in PSEUDO]))
 
     # ---- drift -------------------------------------------------------------------------------
+    def drift(self, inputs, current: dict) -> list[str]:
+        """The input keys that drifted, plus ``leftoverPrevious`` when an ``<exe>.previous`` is left on
+        the host (``state.leftoverPrevious``; the next update or delete removes it)."""
+        out = super().drift(inputs, current)
+        return sorted(out + ["leftoverPrevious"]) if current.get("leftoverPrevious") else out
+
     def live_inputs(self, i: WindowsServiceInputs, cur: dict) -> dict:
         out = i.dump()
         svc = cur.get("service") if cur.get("exists") else None

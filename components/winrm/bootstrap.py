@@ -8,6 +8,9 @@ script text and the op's JSON envelope — travels over stdin:
     \0\0\0\0 {"op":..,"params":..,"journal":..}
 
 User data appears only inside the JSON envelope, never in script text or on the command line.
+The envelope's ``journal`` is applied around the driver in this order: ``read`` (the entries as they
+were before this op: ``"journal": {"entries": ..}`` next to ``result`` in the output), ``write``,
+the driver, ``clear`` (only if the driver succeeded).
 The bootstrap dot-sources the part of the script above ``COMMON_MARKER`` (the area libraries and
 common.ps1, which ends with the marker, so their functions are visible to the driver) and runs
 the rest (the driver, ``param($P)``) as a child script block with the envelope's ``params``.
@@ -43,6 +46,10 @@ try {
     $wfEnvelope = ConvertFrom-Json -InputObject $wfParts[1]
     . ([ScriptBlock]::Create($wfScripts[0]))
     $wfJournal = $wfEnvelope.journal
+    $wfRead = $null
+    if ($null -ne $wfJournal -and $null -ne $wfJournal.read) {
+        $wfRead = Read-Journal -Keys ([string[]]@($wfJournal.read))
+    }
     if ($null -ne $wfJournal -and $null -ne $wfJournal.write) {
         Write-Journal -Key $wfJournal.write.key -Json (ConvertTo-Json -InputObject $wfJournal.write.value -Depth 20 -Compress)
     }
@@ -50,6 +57,7 @@ try {
     if ($wfOut.Count -lt 1) { throw "winfleet bootstrap: op $($wfEnvelope.op) returned nothing" }
     if ($null -ne $wfJournal -and $null -ne $wfJournal.clear) { Clear-Journal -Key $wfJournal.clear }
     $wfDoc = @{ ok = $true; result = $wfOut[-1] }
+    if ($null -ne $wfRead) { $wfDoc['journal'] = @{ entries = $wfRead } }
     $wfExit = 0
 } catch {
     $wfCode = 'UNHANDLED'
@@ -118,8 +126,11 @@ def envelope_json(op: str, params: dict, journal: dict | None) -> str:
     if not isinstance(params, dict):
         raise ValueError("op params must be a dict")
     if journal is not None:
-        if not isinstance(journal, dict) or not set(journal) <= {"write", "clear"}:
-            raise ValueError('journal must be {"write": {"key": k, "value": v}} and/or {"clear": k}')
+        if not isinstance(journal, dict) or not set(journal) <= {"read", "write", "clear"}:
+            raise ValueError('journal must be {"read": [k]}, {"write": {"key": k, "value": v}} and/or {"clear": k}')
+        r = journal.get("read")
+        if r is not None and (not isinstance(r, list) or not all(isinstance(k, str) for k in r)):
+            raise ValueError("journal.read must be a list of keys (str)")
         w = journal.get("write")
         if w is not None and (not isinstance(w, dict) or set(w) != {"key", "value"} or not isinstance(w["key"], str)):
             raise ValueError('journal.write must be {"key": str, "value": JSON}')

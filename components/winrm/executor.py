@@ -306,7 +306,7 @@ def _signal(p: Protocol, sid: str, command_id: str, code: str) -> None:
         pass
 
 
-def _parse_output(ep: Endpoint, op: str, stdout: bytes, stderr: bytes, rc: int) -> dict:
+def _parse_output(ep: Endpoint, op: str, stdout: bytes, stderr: bytes, rc: int, read_journal: bool = False) -> dict:
     host = ep.label
     err_text = _redact(_clean_stderr(stderr), ep)
     text = stdout.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
@@ -331,6 +331,12 @@ def _parse_output(ep: Endpoint, op: str, stdout: bytes, stderr: bytes, rc: int) 
         raise MalformedOutput(host, op, f"ok=true but exit code {rc}", exit_code=rc)
     if not isinstance(result, dict) or not isinstance(result.get("changed"), bool) or not isinstance(result.get("state"), dict):
         raise MalformedOutput(host, op, "result must be {\"changed\": bool, \"state\": {...}}", exit_code=rc)
+    if read_journal:
+        journal = doc.get("journal")
+        if not isinstance(journal, dict) or not isinstance(journal.get("entries"), dict):
+            raise MalformedOutput(host, op, "a journal read was asked for but the output has no "
+                                  "{\"journal\": {\"entries\": {...}}}", exit_code=rc)
+        result = {**result, "journal": {"entries": journal["entries"]}}
     return result
 
 
@@ -346,6 +352,10 @@ def run_op(endpoint, op: str, params: dict | None = None, journal: dict | None =
            timeout: float = 120.0) -> dict:
     """Run host op ``op`` with ``params`` on ``endpoint``; return ``{"changed", "state"}``.
 
+    ``journal`` is the envelope: ``{"read": [key], "write": {"key", "value"}, "clear": key}`` (any
+    subset). With ``read``, the result also has ``"journal": {"entries": {key: value}}``: those
+    entries as they were before this op (read before ``write`` and before the driver ran).
+
     ``endpoint`` is an ``Endpoint`` or the contract's connection dict. Raises a
     ``WinfleetHostError`` subclass (host, op, code, message) on failure. Thread-safe.
     """
@@ -354,13 +364,14 @@ def run_op(endpoint, op: str, params: dict | None = None, journal: dict | None =
         payload = bootstrap.build_payload(op, {} if params is None else params, journal)
     except (ValueError, TypeError) as exc:
         raise ExecutorConfigError(ep.label, op, str(exc)) from None
+    read_journal = journal is not None and journal.get("read") is not None
     started = time.monotonic()
     deadline = started + timeout
     attempt, recreated = 0, False
     while True:
         attempt += 1
         try:
-            result = _run_once(ep, op, payload, deadline)
+            result = _run_once(ep, op, payload, deadline, read_journal)
             log.debug("%s on %s: ok in %.3fs (attempt %d)", op, ep.label, time.monotonic() - started, attempt)
             return result
         except _Recreate as rec:
@@ -382,7 +393,7 @@ def run_op(endpoint, op: str, params: dict | None = None, journal: dict | None =
             time.sleep(delay)
 
 
-def _run_once(ep: Endpoint, op: str, payload: bytes, deadline: float) -> dict:
+def _run_once(ep: Endpoint, op: str, payload: bytes, deadline: float, read_journal: bool = False) -> dict:
     try:
         shell = POOL.acquire(ep, lambda e: _call(e, op, "Create", _open_shell, e, deadline), deadline)
     except TimeoutError:
@@ -406,4 +417,4 @@ def _run_once(ep: Endpoint, op: str, payload: bytes, deadline: float) -> dict:
             POOL.release(shell)
         else:
             POOL.discard(shell, wait=not shell.unreachable)
-    return _parse_output(ep, op, stdout, stderr, rc)
+    return _parse_output(ep, op, stdout, stderr, rc, read_journal)

@@ -38,7 +38,7 @@ function Read-ServiceConfig {
 
 function Read-ServiceState {
     # The "state" of service.read (and of service.apply, which adds "steps" and "readiness"); $P is
-    # {"name", "binaryPath"|null, "eventSource": {"logName","source"}|null, "dirs": [path]}.
+    # {"name", "binaryPath"|null, "previousPath"|null, "eventSource": {"logName","source"}|null, "dirs": [path]}.
     param($P)
     $name = [string]$P.name
     $svc = Get-Svc -Name $name
@@ -57,6 +57,9 @@ function Read-ServiceState {
         if ($exists) { $hash = (Get-FileHash -LiteralPath $bp -Algorithm SHA256).Hash.ToLowerInvariant() }
         $binary = @{ path = $bp; exists = [bool]$exists; sha256 = $hash }
     }
+    # <exe>.previous left behind by an apply that died between the binary swap and its end
+    $leftover = $null
+    if ($P.previousPath -and (Test-Path -LiteralPath ([string]$P.previousPath) -PathType Leaf)) { $leftover = [string]$P.previousPath }
     $eventSource = $null
     if ($null -ne $P.eventSource) {
         $es = $P.eventSource
@@ -70,6 +73,7 @@ function Read-ServiceState {
         service     = $config
         dependents  = $dependents
         binary      = $binary
+        leftoverPrevious = $leftover
         eventSource = $eventSource
         dirs        = $dirs
     }

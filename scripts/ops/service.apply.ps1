@@ -8,6 +8,9 @@
 # "onNotReady" Fail NOT_READY; with it, run those steps (the rollback Python planned), gate again
 # and Fail NOT_READY "...; rolled back to the previous version (...), which is ready again" or
 # ROLLBACK_FAILED (a rollback step failed, or the previous version is not ready either).
+# A step that fails once a step marked "armsRollback" (the binary swap) has run rolls back the same
+# way: Fail <that step's code> "step <verb> failed after the binary swap: <code>: <message>; rolled
+# back ..." or ROLLBACK_FAILED. Before the swap a failing step just fails (nothing to put back).
 # Stops wait "stopTimeoutSeconds" (the drain time, >= the pre-shutdown timeout), starts
 # "startTimeoutSeconds". Verbs:
 #   download        Invoke-WebRequest to a temp file, SHA-256 check; a mismatch deletes the temp
@@ -18,7 +21,8 @@
 #   stop/start/restart  ServiceController, bounded waits; a stop refuses while dependents run.
 #   stopOther/startOther  the same for a running dependent of ours (stopped first, started again last).
 #   install_binary  old binary -> <path>.winfleet-old (or -> "previous", kept, when given), new -> path,
-#                   old deleted unless kept (kept until then either way).
+#                   old deleted unless kept (kept until then either way). "armsRollback": from now
+#                   on a failing step runs the onNotReady steps too.
 #   restore_binary  (rollback) delete path, move "previous" back to path.
 #   config          ChangeServiceConfigW (SERVICE_NO_CHANGE for absent fields; password only when given).
 #   description / delayed / sidType / preshutdown / failureFlag
@@ -179,7 +183,7 @@ if ($P.startTimeoutSeconds) { $startTimeout = [double]$P.startTimeoutSeconds }
 # A stop may take as long as the service drains (up to its pre-shutdown timeout): Python sends the bound.
 $stopTimeout = $startTimeout
 if ($P.stopTimeoutSeconds) { $stopTimeout = [double]$P.stopTimeoutSeconds }
-$ctx = @{ tempFile = $null }
+$ctx = @{ tempFile = $null; step = $null; armed = $false }
 
 function Invoke-Step {
     # One step; returns $true when it changed the host.
@@ -324,12 +328,23 @@ function Invoke-Step {
 
 function Invoke-Steps {
     # Run $Steps in order, appending @{do; changed} to the list $Done; stops at the first failure.
+    # $ctx.step is the step running; $ctx.armed turns on once a step marked "armsRollback" ran.
     param($Steps, [System.Collections.ArrayList]$Done)
     foreach ($step in @($Steps)) {
         if ($null -eq $step) { continue }
+        $ctx.step = [string]$step.'do'
         $changed = @(Invoke-Step -step $step)[-1]
         $null = $Done.Add(@{ 'do' = [string]$step.'do'; changed = [bool]$changed })
+        if ($step.armsRollback) { $ctx.armed = $true }
     }
+}
+
+function Get-FailCode {
+    # The op code of a caught error: what Fail set, else UNHANDLED.
+    param($Err)
+    $data = $Err.Exception.Data
+    if ($null -ne $data -and $data.Contains('WinfleetCode')) { return [string]$data['WinfleetCode'] }
+    return 'UNHANDLED'
 }
 
 function Wait-Ready {
@@ -366,14 +381,14 @@ function Wait-Ready {
 }
 
 function Invoke-Rollback {
-    # The gate failed after the steps: run the onNotReady steps Python planned (stop, put the previous
-    # binary back, restore the settings this apply changed, start), gate the previous version, and fail
-    # either way: NOT_READY "... rolled back ..." or ROLLBACK_FAILED.
-    param([string]$Failed, $Steps)
+    # The gate (or a step after the binary swap) failed: run the onNotReady steps Python planned (stop,
+    # put the previous binary back, restore the settings this apply changed, start), gate the previous
+    # version, and fail either way: $Code (NOT_READY, or the failed step's code) "... rolled back ..."
+    # or ROLLBACK_FAILED.
+    param([string]$Failed, $Steps, [string]$Code = 'NOT_READY')
     $undone = New-Object System.Collections.ArrayList
     try { Invoke-Steps -Steps $Steps -Done $undone } catch {
-        $code = 'UNHANDLED'
-        if ($null -ne $_.Exception.Data -and $_.Exception.Data.Contains('WinfleetCode')) { $code = [string]$_.Exception.Data['WinfleetCode'] }
+        $code = Get-FailCode -Err $_
         Fail 'ROLLBACK_FAILED' "$Failed; ROLLBACK FAILED after $($undone.Count) of $(@($Steps).Count) steps: ${code}: $($_.Exception.Message); the host is left between the new and the previous version"
     }
     $verbs = @($undone | ForEach-Object { $_['do'] }) -join ', '
@@ -381,17 +396,21 @@ function Invoke-Rollback {
     if (-not $again.ready) {
         Fail 'ROLLBACK_FAILED' "$Failed; rolled back to the previous version ($verbs) but it did not become ready either: $($again.message)"
     }
-    Fail 'NOT_READY' "$Failed; rolled back to the previous version ($verbs), which is ready again"
+    Fail $Code "$Failed; rolled back to the previous version ($verbs), which is ready again"
 }
 
 $done = New-Object System.Collections.ArrayList
 $readiness = $null
+$undo = @($P.onNotReady | Where-Object { $null -ne $_ })
 try {
-    Invoke-Steps -Steps $P.steps -Done $done
+    try { Invoke-Steps -Steps $P.steps -Done $done } catch {
+        if (-not $ctx.armed -or $undo.Count -eq 0) { throw }
+        $code = Get-FailCode -Err $_
+        Invoke-Rollback -Failed "step $($ctx.step) failed after the binary swap: ${code}: $($_.Exception.Message)" -Steps $undo -Code $code
+    }
     if ($null -ne $P.readiness) {
         $readiness = Wait-Ready -r $P.readiness
         if (-not $readiness.ready) {
-            $undo = @($P.onNotReady | Where-Object { $null -ne $_ })
             if ($undo.Count -gt 0) { Invoke-Rollback -Failed $readiness.message -Steps $undo }
             Fail 'NOT_READY' $readiness.message
         }

@@ -1,5 +1,6 @@
-# service.read {"name", "binaryPath"|null, "eventSource": {"logName","source"}|null, "dirs": [path]}
-#  -> {"changed": false, "state": {exists, service, dependents: [{name, status}], binary, eventSource, dirs}}
+# service.read {"name", "binaryPath"|null, "previousPath"|null, "eventSource": {"logName","source"}|null, "dirs": [path]}
+#  -> {"changed": false, "state": {exists, service, dependents: [{name, status}], binary, leftoverPrevious, eventSource, dirs}}
+# leftoverPrevious: previousPath when that file exists (an <exe>.previous an apply that died left behind), else null.
 # Locale-independent reads only: the service's registry key (what the SCM persists for
 # CreateService/ChangeServiceConfig/ChangeServiceConfig2: Start, DelayedAutostart, ServiceSidType,
 # FailureActions (SERVICE_FAILURE_ACTIONS, REG_BINARY, returned as hex for Python to decode),

@@ -6,7 +6,8 @@ common.ps1 and scripts/ops/<op>.ps1, as the executor builds it: the same functio
 script it runs the op's Python handler (``tests.emulator.ops``) over the host model, holding
 ``host.model.lock``, and prints what the bootstrap prints: ``{"ok":true,"result":..}`` (exit 0) or
 ``{"ok":false,"error":{"code","message"}}`` (exit 1). The journal envelope is applied exactly as
-the bootstrap does: ``write`` before the op, ``clear`` after it succeeded.
+the bootstrap does: ``read`` first (the prior entries, returned as ``"journal": {"entries": ..}``
+next to ``result``), then ``write``, the op, and ``clear`` after it succeeded.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import traceback
 from components.winrm import bootstrap
 
 from .ops import OpError, handlers
+from .ops.journal import journal_read
 
 MARKER = bootstrap.COMMON_MARKER
 
@@ -72,6 +74,9 @@ def execute(host, data: bytes) -> tuple[bytes, bytes, int, str | None]:
         time.sleep(delay)
     with model.lock:
         try:
+            read = None
+            if journal.get("read") is not None:       # before write and op: the prior journal
+                read = journal_read(model, {"keys": journal["read"]})["state"]["entries"]
             write = journal.get("write")
             if write is not None:
                 model.journal_write(write["key"], json.dumps(write["value"], ensure_ascii=False,
@@ -81,7 +86,10 @@ def execute(host, data: bytes) -> tuple[bytes, bytes, int, str | None]:
                     and isinstance(result.get("state"), dict)):
                 raise TypeError(f"handler for {op} returned {type(result).__name__}, "
                                 'not {"changed": bool, "state": dict}')
-            doc = _dumps({"ok": True, "result": result})
+            doc = {"ok": True, "result": result}
+            if read is not None:
+                doc["journal"] = {"entries": read}
+            doc = _dumps(doc)
             if journal.get("clear") is not None:
                 model.journal_clear(journal["clear"])
             return doc, b"", 0, op

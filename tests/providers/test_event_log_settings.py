@@ -280,3 +280,37 @@ def test_fault_during_an_update_is_completed_by_the_next_run(res, lab):
     assert outs2["prior"]["application"]["maxSizeBytes"] == 20480 * 1024
     res.delete(rid, outs2)
     assert host_snapshot(m) == before
+
+
+def test_op_counts_create_2_converged_1_update_2_delete_2(res, lab):
+    """The journal read rides on the resource's read op (no journal.read of its own): create =
+    eventlog.read (+journal read) + eventlog.apply (+journal write); converged = eventlog.read only;
+    delete = eventlog.read (+journal read) + eventlog.apply (restore, +journal clear)."""
+    h = lab.hosts[0]
+    m = h.model
+
+    def delta(n):
+        return {k: v - n.get(k, 0) for k, v in h.counters.snapshot()["ops"].items() if v != n.get(k, 0)}
+
+    before = host_snapshot(m)
+    assert KEY not in journal(m)
+    inputs = res.checked(props(h, [{"name": "Setup", "maxSizeKb": 40960}]))
+    n = dict(h.counters.snapshot()["ops"])
+    rid, outs = res.create(inputs)
+    assert outs["changed"] is True and delta(n) == {"eventlog.read": 1, "eventlog.apply": 1}
+    entry = journal(m)[KEY]                        # written by the apply's envelope, before it changed anything
+    assert set(entry["holders"]) == {"setup"} and entry["prior"]["setup"]["maxSizeBytes"] == 20480 * 1024
+
+    n = dict(h.counters.snapshot()["ops"])
+    assert res.update(rid, outs, inputs)["changed"] is False
+    assert delta(n) == {"eventlog.read": 1}
+
+    new = res.checked(props(h, [{"name": "Setup", "maxSizeKb": 81920}]))
+    n = dict(h.counters.snapshot()["ops"])
+    outs = res.update(rid, outs, new)
+    assert outs["changed"] is True and delta(n) == {"eventlog.read": 1, "eventlog.apply": 1}
+
+    n = dict(h.counters.snapshot()["ops"])
+    res.delete(rid, outs)
+    assert delta(n) == {"eventlog.read": 1, "eventlog.apply": 1}
+    assert host_snapshot(m) == before and KEY not in journal(m)

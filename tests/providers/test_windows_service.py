@@ -110,7 +110,7 @@ def test_lifecycle_create_noop_update_drift_delete(host, res):
     again = res.update(rid, outs, inputs)
     assert again["changed"] is False and again["changes"] == []
     delta = {k: v - n.get(k, 0) for k, v in ops(host).items() if v != n.get(k, 0)}
-    assert delta == {"journal.read": 1, "service.read": 1}
+    assert delta == {"service.read": 1}          # the read op carries the journal read; no apply
 
     # description change: an update, not a replace; no restart
     pid = m.scm.query("api")["pid"]
@@ -555,3 +555,91 @@ def test_no_rollback_when_nothing_needed_a_restart(host, res):
     assert m.scm.query("api")["pid"] == pid and reg(m, SVC_KEY, "Description") == "new"
     m.http.serve(8080, service="api", mode="ready")
     res.delete(rid, outs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Any failure after the binary swap rolls back the same way (the swap arms the rollback).
+def _failed_update(res, rid, outs, v2) -> str:
+    with pytest.raises(ProviderError) as err:
+        res.update(rid, outs, v2)
+    return err.value.details
+
+
+def _rolled_back_to_v1(m, deployed):
+    """The old build runs again, ready, with exactly the configuration it had: the host is as before."""
+    assert m.files.sha256(EXE) == sha(V1) and not m.files.exists(EXE + ".previous")
+    assert m.scm.status("api") == "running" and m.http.probe(8080, "/readyz")["status"] == 200
+    assert host_snapshot(m) == deployed
+
+
+@pytest.mark.parametrize("error, code, what", [
+    (1069, "SERVICE_LOGON_FAILED", "logon failure"),
+    (1053, "SERVICE_REQUEST_TIMEOUT", "the new exe exits before it reports running: the start times out"),
+])
+def test_a_new_version_that_fails_to_start_is_rolled_back(host, res, error, code, what):
+    m = host.model
+    before = host_snapshot(m)
+    rid, outs, v2 = _bad_v2(host, res)
+    m.http.serve(8080, service="api", mode="ready")        # readiness is not what fails here
+    m.scm.fail_build(sha(V2), error)                        # v2 never starts, whatever its configuration
+    deployed = host_snapshot(m)
+    msg = _failed_update(res, rid, outs, v2)
+    label = connection(host)["hostName"]
+    assert f"WindowsService 'api' on {label}: update failed" in msg, what
+    assert f"step start failed after the binary swap: {code}:" in msg and f"({error})" in msg
+    assert "rolled back to the previous version (stop, restore_binary, config, description, environment, start)" in msg
+    assert "ready again" in msg and "ROLLBACK_FAILED" not in msg
+    _rolled_back_to_v1(m, deployed)
+    m.scm.build_start_errors.clear()
+    _fixed_then_converges_and_deletes(host, res, rid, outs, v2, before)
+
+
+def test_a_fault_right_after_the_swap_is_rolled_back(host, res):
+    m = host.model
+    before = host_snapshot(m)
+    rid, outs, v2 = _bad_v2(host, res)
+    m.http.serve(8080, service="api", mode="ready")
+    deployed = host_snapshot(m)
+    inject_step_fault(m, "service.apply", after="install_binary")
+    msg = _failed_update(res, rid, outs, v2)
+    assert "WindowsService 'api'" in msg and "step install_binary failed after the binary swap: INJECTED_FAULT" in msg
+    assert "rolled back to the previous version (stop, restore_binary," in msg and "ready again" in msg
+    _rolled_back_to_v1(m, deployed)
+    _fixed_then_converges_and_deletes(host, res, rid, outs, v2, before)
+
+
+def test_a_failure_during_the_rollback_of_a_start_failure_says_so(host, res):
+    m = host.model
+    rid, outs, v2 = _bad_v2(host, res)
+    m.scm.fail_build(sha(V2), 1069)
+    m.scm.fail_build(sha(V1), 1069)                         # the old build cannot start either
+    msg = _failed_update(res, rid, outs, v2)
+    assert "ROLLBACK_FAILED" in msg and "step start failed after the binary swap: SERVICE_LOGON_FAILED" in msg
+    assert "ROLLBACK FAILED after" in msg and "the host is left between the new and the previous version" in msg
+    assert m.files.sha256(EXE) == sha(V1) and m.scm.status("api") == "stopped"
+    m.scm.build_start_errors.clear()
+    m.http.serve(8080, service="api", mode="ready")
+    outs = res.update(rid, outs, v2)
+    assert m.files.sha256(EXE) == sha(V2) and m.scm.status("api") == "running"
+    res.delete(rid, outs)
+
+
+def test_a_leftover_previous_is_reported_and_cleaned_by_the_next_apply(host, res):
+    """An apply that died between the swap and its end (the WinRM connection, not a step) leaves
+    <exe>.previous: read reports it (state and drift), the next update and delete remove it."""
+    m = host.model
+    before = host_snapshot(m)
+    rid, outs = res.create(res.checked(base_inputs(host)))
+    assert outs["state"]["leftoverPrevious"] is None
+    m.files.write(EXE + ".previous", V1)
+    _, live = res.read(rid, outs)
+    assert live["state"]["leftoverPrevious"] == EXE + ".previous" and live["drift"] == ["leftoverPrevious"]
+    new = res.checked(base_inputs(host, description="v1, cleaned"))
+    outs = res.update(rid, live, new)
+    assert [c["do"] for c in outs["changes"]] == ["removeFile", "description"]
+    assert not m.files.exists(EXE + ".previous") and outs["state"]["leftoverPrevious"] is None
+    _, live = res.read(rid, outs)
+    assert live["drift"] == [] and live["state"]["leftoverPrevious"] is None
+    m.files.write(EXE + ".previous", V1)                   # and delete removes one too
+    res.delete(rid, outs)
+    assert host_snapshot(m) == before and journal(m) == {}

@@ -86,4 +86,5 @@ def test_the_check_has_teeth():
 
 def test_the_bootstrap_journal_goes_through_the_locked_functions():
     assert "Write-Journal -Key" in bootstrap.BOOTSTRAP and "Clear-Journal -Key" in bootstrap.BOOTSTRAP
+    assert "Read-Journal -Keys" in bootstrap.BOOTSTRAP
     assert "winfleet\\Journal" not in bootstrap.BOOTSTRAP

@@ -24,6 +24,44 @@ def test_journal_envelope_write_read_clear(lab):
     assert run_op(ep, "journal.read", {})["state"]["entries"] == {}
 
 
+def test_journal_read_rides_on_the_op_and_reports_the_prior_journal(lab):
+    """``journal={"read": [..]}`` comes back next to the op's result (executor -> bootstrap -> emulator),
+    read before the envelope's ``write`` and before the driver; ``clear`` still runs after it."""
+    h = lab.hosts[0]
+    ep = Endpoint.from_inputs(h.endpoint)
+    ours = lambda: {k: v for k, v in h.model.journal_entries().items() if k.startswith("K/")}
+    run_op(ep, "journal.read", {}, journal={"write": {"key": "K/a", "value": {"v": 1}}})
+    # read + write in one envelope: read reports the prior value, the write lands after it
+    got = run_op(ep, "eventlog.read", {"logs": ["Application"]},
+                 journal={"read": ["K/a", "K/missing"], "write": {"key": "K/a", "value": {"v": 2}}})
+    assert got["journal"] == {"entries": {"K/a": {"v": 1}}}        # prior; absent keys are left out
+    assert got["state"]["logs"][0]["name"] == "Application"        # the op's own result is unchanged
+    assert set(got) == {"changed", "state", "journal"}
+    assert run_op(ep, "journal.read", {"keys": ["K/a"]})["state"]["entries"] == {"K/a": {"v": 2}}
+    # read + clear: the entry is reported, then cleared after the op succeeded
+    got = run_op(ep, "journal.read", {"keys": []}, journal={"read": ["K/a"], "clear": "K/a"})
+    assert got == {"changed": False, "state": {"entries": {}}, "journal": {"entries": {"K/a": {"v": 2}}}}
+    # an empty read gives an empty dict; no read -> no "journal" key (existing callers unchanged)
+    assert run_op(ep, "journal.read", {}, journal={"read": []})["journal"] == {"entries": {}}
+    assert "journal" not in run_op(ep, "eventlog.read", {"logs": []}, journal={"write": {"key": "K/b", "value": 0}})
+    assert ours() == {"K/b": "0"}
+    # a failed op returns no journal (it raises), and its write still happened before it
+    with pytest.raises(OpFailed):
+        run_op(ep, "journal.read", {"keys": "not-a-list"},
+               journal={"read": ["K/b"], "write": {"key": "K/c", "value": 3}})
+    assert set(ours()) == {"K/b", "K/c"}
+    run_op(ep, "journal.read", {}, journal={"clear": "K/b"})
+    run_op(ep, "journal.read", {}, journal={"clear": "K/c"})
+
+
+def test_journal_read_must_be_a_list_of_keys(lab):
+    from components.winrm.errors import ExecutorConfigError
+    ep = Endpoint.from_inputs(lab.hosts[0].endpoint)
+    for bad in ("K", [1], {"k": 1}):
+        with pytest.raises(ExecutorConfigError):
+            run_op(ep, "journal.read", {}, journal={"read": bad})
+
+
 def test_failed_op_keeps_journal_write_and_skips_clear(lab):
     h = lab.hosts[1]
     ep = Endpoint.from_inputs(h.endpoint)

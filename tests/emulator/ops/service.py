@@ -1,6 +1,7 @@
 """Handlers for service.read and service.apply (drivers: scripts/ops/service.read.ps1, service.apply.ps1).
 
-service.read params: {"name", "binaryPath"|null, "eventSource": {"logName","source"}|null, "dirs": [path]}
+service.read params: {"name", "binaryPath"|null, "previousPath"|null, "eventSource": {"logName","source"}|null,
+                      "dirs": [path]} (state "leftoverPrevious": previousPath when that file exists, else null)
 service.apply params: {"name", "steps": [step...], "readiness": {"port","path","timeoutSeconds","pollSeconds"}|null,
                        "startTimeoutSeconds": n, "stopTimeoutSeconds": n, "onNotReady": [step...],
                        "afterReady": [step...]}
@@ -9,6 +10,8 @@ service.apply.ps1. The result carries per-step "changed" flags and the state aft
 Readiness gate passed (or none): the "afterReady" steps run. Gate failed: without "onNotReady" the op
 fails NOT_READY; with it, those steps run, the gate runs again (same URL and bound) and the op fails
 NOT_READY "... rolled back to the previous version ..." or ROLLBACK_FAILED (exactly as the driver).
+A step failing once a step marked "armsRollback" (the binary swap) ran rolls back the same way and fails
+with that step's code: "step <verb> failed after the binary swap: <code>: <message>; rolled back ...".
 Stops are immediate in the emulated SCM, so "stopTimeoutSeconds" is accepted and not needed.
 """
 from __future__ import annotations
@@ -69,6 +72,8 @@ def read_state(host, params: dict) -> dict:
            "dependents": all_dependents(host, name) if svc else [],
            "binary": None, "eventSource": None,
            "dirs": [read_dir(host, d) for d in params.get("dirs") or []]}
+    pp = params.get("previousPath")
+    out["leftoverPrevious"] = pp if pp and host.files.is_file(pp) else None
     bp = params.get("binaryPath")
     if bp:
         exists = host.files.is_file(bp)
@@ -115,6 +120,8 @@ class _Apply:
         self.host, self.params = host, params
         self.name = params["name"]
         self.temp: str | None = None
+        self.step: str | None = None       # the step running
+        self.armed = False                 # a step marked "armsRollback" ran: failures roll back
 
     # each step returns True when it changed the host
     def download(self, s):
@@ -291,16 +298,20 @@ def _run_steps(host, run: _Apply, steps: list, done: list) -> None:
         verb = step.get("do")
         if verb not in VERBS:
             raise OpError("BAD_PARAMS", f"unknown step {verb!r}")
+        run.step = verb
         try:
             changed = getattr(run, verb)(step)
         except (ScmError, FsError) as e:
             raise op_error(e, f"{verb} {run.name}") from None
         done.append({"do": verb, "changed": bool(changed)})
+        if step.get("armsRollback"):
+            run.armed = True
         step_done(host, "service.apply", verb)
 
 
-def _roll_back(host, run: _Apply, params: dict, failed: str) -> None:
-    """The gate failed: run the planned rollback, gate the previous version, and fail either way."""
+def _roll_back(host, run: _Apply, params: dict, failed: str, code: str = "NOT_READY") -> None:
+    """The gate (or a step after the binary swap) failed: run the planned rollback, gate the previous
+    version, and fail either way (``code``: NOT_READY or the failed step's code)."""
     undone: list = []
     try:
         _run_steps(host, run, params["onNotReady"], undone)
@@ -313,7 +324,7 @@ def _roll_back(host, run: _Apply, params: dict, failed: str) -> None:
     if not ok:
         raise OpError("ROLLBACK_FAILED", f"{failed}; rolled back to the previous version ({verbs}) but it did "
                                          f"not become ready either: {again}")
-    raise OpError("NOT_READY", f"{failed}; rolled back to the previous version ({verbs}), which is ready again")
+    raise OpError(code, f"{failed}; rolled back to the previous version ({verbs}), which is ready again")
 
 
 @op("service.apply")
@@ -322,7 +333,12 @@ def service_apply(host, params: dict) -> dict:
     done = []
     readiness = None
     try:
-        _run_steps(host, run, params.get("steps"), done)
+        try:
+            _run_steps(host, run, params.get("steps"), done)
+        except OpError as e:
+            if not (run.armed and params.get("onNotReady")):
+                raise
+            _roll_back(host, run, params, f"step {run.step} failed after the binary swap: {e.code}: {e.message}", e.code)
         if params.get("readiness"):
             ok, readiness = poll_ready(host, params["readiness"])
             if not ok and params.get("onNotReady"):
@@ -333,7 +349,7 @@ def service_apply(host, params: dict) -> dict:
     finally:
         run.cleanup()
     state = read_state(host, {"name": params["name"], "binaryPath": params.get("binaryPath"),
-                              "eventSource": params.get("eventSource"), "dirs": params.get("dirs")})
+                              "previousPath": params.get("previousPath"), "eventSource": params.get("eventSource"), "dirs": params.get("dirs")})
     state["steps"] = done
     state["readiness"] = readiness
     return {"changed": any(d["changed"] for d in done), "state": state}

@@ -185,6 +185,7 @@ class ServiceControlManager:
         self._rt: dict[str, dict] = {}            # lower name -> runtime
         self._secrets: dict[str, str] = {}        # lower service name -> password (LSA secret; never in state())
         self.domain_passwords: dict[str, str] = {}  # lower account -> password the "domain" accepts
+        self.build_start_errors: dict[str, int] = {}  # sha256 of an exe -> Win32 error its start fails with
         self._pids = itertools.count(1000, 4)
         self.clock = time.monotonic
         if getattr(host, "files", None) is not None and hasattr(host.files, "host"):
@@ -448,6 +449,13 @@ class ServiceControlManager:
             rt["start_seconds"] = start_seconds
         rt["start_error"] = start_error
 
+    def fail_build(self, sha256: str, error: int = 1069) -> None:
+        """Test knob: starting a service whose executable has this SHA-256 fails with ``error``, whatever
+        the service: 1069 (ERROR_SERVICE_LOGON_FAILED, e.g. a build whose account cannot log on) or 1053
+        (ERROR_SERVICE_REQUEST_TIMEOUT: the process exits before it reports SERVICE_RUNNING, so the start
+        times out). The service stays stopped, as on Windows."""
+        self.build_start_errors[sha256.lower()] = error
+
     def start(self, name: str, _chain: tuple = ()) -> None:
         rt = self._get(name)
         if rt["marked"]:
@@ -496,6 +504,10 @@ class ServiceControlManager:
         files = getattr(self.host, "files", None)
         if exe is not None and hasattr(files, "is_file") and not files.is_file(exe):
             raise ScmError(2, f"{rt['name']}: the system cannot find the file specified")
+        if exe is not None and self.build_start_errors and hasattr(files, "sha256"):
+            error = self.build_start_errors.get(files.sha256(exe))
+            if error:
+                raise ScmError(error, f"{rt['name']}: the start of {exe} failed")
         account = (self._reg.get_value(_key(rt["name"]), "ObjectName", ("", ""))[1] or "").lower()
         if account in self.domain_passwords and self._secrets.get(rt["name"].lower()) != self.domain_passwords[account]:
             raise ScmError(1069, f"{rt['name']}: the service did not start due to a logon failure")

@@ -51,6 +51,42 @@ Describe 'winfleet registry keys' -Skip:(-not $Usable) {
         Test-Path -LiteralPath 'HKLM:\SOFTWARE\winfleet' | Should -BeFalse
     }
 
+    It 'the real bootstrap reads the journal before the envelope''s write and returns it next to the result' {
+        # components/winrm/bootstrap.py (stdlib only, loaded by path) builds the command line and the
+        # payload exactly as the executor sends them; powershell.exe gets the payload on stdin.
+        Write-Journal -Key 'A/x' -Json '{"v":1}'
+        $tmp = Join-Path ([System.IO.Path]::GetTempPath()) ('wf-bootstrap-' + (Get-Random))
+        $py = "import runpy, sys; b = runpy.run_path(sys.argv[1]); " +
+              "open(sys.argv[2] + '.cmd', 'w').write(b['COMMAND_LINE']); " +
+              "open(sys.argv[2] + '.in', 'wb').write(b['build_payload']('journal.read', {'keys': ['A/x']}, " +
+              "{'read': ['A/x', 'B/none'], 'write': {'key': 'A/x', 'value': {'v': 2}}, 'clear': 'A/x'}))"
+        & python -c $py (Join-Path $script:RepoRoot 'components\winrm\bootstrap.py') $tmp
+        $LASTEXITCODE | Should -Be 0
+        try {
+            $cmd = [System.IO.File]::ReadAllText($tmp + '.cmd')
+            $psi = New-Object System.Diagnostics.ProcessStartInfo
+            $psi.FileName = 'powershell.exe'
+            $psi.Arguments = $cmd.Substring($cmd.IndexOf(' ') + 1)
+            $psi.UseShellExecute = $false
+            $psi.RedirectStandardInput = $true
+            $psi.RedirectStandardOutput = $true
+            $psi.StandardOutputEncoding = New-Object System.Text.UTF8Encoding $false
+            $proc = [System.Diagnostics.Process]::Start($psi)
+            $bytes = [System.IO.File]::ReadAllBytes($tmp + '.in')
+            $proc.StandardInput.BaseStream.Write($bytes, 0, $bytes.Length)
+            $proc.StandardInput.Close()
+            $out = $proc.StandardOutput.ReadToEnd()
+            $proc.WaitForExit()
+        } finally { Remove-Item -LiteralPath ($tmp + '.cmd'), ($tmp + '.in') -ErrorAction SilentlyContinue }
+        $proc.ExitCode | Should -Be 0
+        $doc = ConvertFrom-Json -InputObject $out
+        $doc.ok | Should -BeTrue
+        $doc.journal.entries.'A/x'.v | Should -Be 1                 # read: before the write
+        @($doc.journal.entries.PSObject.Properties).Count | Should -Be 1
+        $doc.result.state.entries.'A/x'.v | Should -Be 2            # the driver ran after the write
+        Test-Path -LiteralPath 'HKLM:\SOFTWARE\winfleet' | Should -BeFalse   # clear after the driver
+    }
+
     It 'concurrent writers and clearers on their own keys lose no entry' {
         $loop = @'
 $failures = @()

@@ -55,20 +55,50 @@ public class WfPesterService : ServiceBase {
     Add-Type -TypeDefinition $bad -OutputAssembly $script:BadBuilt -OutputType ConsoleApplication -ReferencedAssemblies 'System.ServiceProcess'
     $script:BadUrl = ([System.Uri]$script:BadBuilt).AbsoluteUri
     $script:BadSha = (Get-FileHash -LiteralPath $script:BadBuilt -Algorithm SHA256).Hash.ToLowerInvariant()
+    # a "new release" whose process exits at once, before it reports SERVICE_RUNNING: the start fails
+    $main = 'public static void Main(string[] args) { ServiceBase.Run(new WfPesterService()); }'
+    if (-not $source.Contains($main)) { throw 'the test service source changed: update the crashing build' }
+    $crash = $source.Replace($main, 'public static void Main(string[] args) { Environment.Exit(3); }').Replace('WfPesterService', 'WfPesterCrashService')
+    $script:CrashBuilt = Join-Path $script:Work 'build-crash.exe'
+    Add-Type -TypeDefinition $crash -OutputAssembly $script:CrashBuilt -OutputType ConsoleApplication -ReferencedAssemblies 'System.ServiceProcess'
+    $script:CrashUrl = ([System.Uri]$script:CrashBuilt).AbsoluteUri
+    $script:CrashSha = (Get-FileHash -LiteralPath $script:CrashBuilt -Algorithm SHA256).Hash.ToLowerInvariant()
     $script:Hostile = "quote "" apostrophe ' `$(Get-Date) ; back``tick`r`nnew line ünïcödé"
 
     function script:Invoke-Release {
         # service.apply of a new build the way WindowsService plans an update with a rollback: the old
-        # binary kept as <exe>.previous, put back by onNotReady, removed by afterReady.
-        param([string]$Url, [string]$Sha, [double]$Timeout)
+        # binary kept as <exe>.previous, put back by onNotReady (after a failed gate or, the swap arming
+        # it, a failed step), removed by afterReady.
+        param([string]$Url, [string]$Sha, [double]$Timeout, [double]$StartTimeout = 60)
         $prev = $script:Exe + '.previous'
         Invoke-Driver -Op 'service.apply' -Params @{ name = $script:Name; binaryPath = $script:Exe; dirs = @()
-            startTimeoutSeconds = 60; stopTimeoutSeconds = 90
+            startTimeoutSeconds = $StartTimeout; stopTimeoutSeconds = 90
             steps = @(@{ 'do' = 'download'; url = $Url; sha256 = $Sha; path = $script:Exe }, @{ 'do' = 'stop' },
-                @{ 'do' = 'install_binary'; path = $script:Exe; previous = $prev }, @{ 'do' = 'start' })
+                @{ 'do' = 'install_binary'; path = $script:Exe; previous = $prev; armsRollback = $true }, @{ 'do' = 'start' })
             readiness = @{ port = $script:Port; path = '/readyz'; timeoutSeconds = $Timeout; pollSeconds = 0.5 }
             onNotReady = @(@{ 'do' = 'stop' }, @{ 'do' = 'restore_binary'; path = $script:Exe; previous = $prev }, @{ 'do' = 'start' })
             afterReady = @(@{ 'do' = 'removeFile'; path = $prev }) }
+    }
+
+    function script:Get-ReleaseFailure {
+        # Run a release that must fail: the driver's exception carrying WinfleetCode (or $null).
+        param([scriptblock]$Release)
+        try { $null = & $Release } catch {
+            $ex = $_.Exception
+            while ($null -ne $ex -and -not ($null -ne $ex.Data -and $ex.Data.Contains('WinfleetCode'))) { $ex = $ex.InnerException }
+            return $ex
+        }
+        return $null
+    }
+
+    function script:Assert-RolledBack {
+        # The release failed, was rolled back, and the previous build runs again with no .previous left.
+        param($Failure)
+        $Failure.Message | Should -Match 'rolled back to the previous version \(stop, restore_binary, start\), which is ready again'
+        $r = Read-Svc
+        $r.state.binary.sha256 | Should -Be $script:Sha
+        $r.state.service.status | Should -Be 'Running'
+        Test-Path -LiteralPath ($script:Exe + '.previous') | Should -BeFalse
     }
 
     function script:Read-Svc {
@@ -167,20 +197,30 @@ Describe 'service.apply' -Skip:(-not $Elevated) {
     }
 
     It 'rolls a build that never becomes ready back to the previous binary (onNotReady) and fails NOT_READY' {
-        $failure = $null
-        try { $null = Invoke-Release -Url $script:BadUrl -Sha $script:BadSha -Timeout 5 } catch {
-            $ex = $_.Exception
-            while ($null -ne $ex -and -not ($null -ne $ex.Data -and $ex.Data.Contains('WinfleetCode'))) { $ex = $ex.InnerException }
-            $failure = $ex
-        }
+        $failure = Get-ReleaseFailure { Invoke-Release -Url $script:BadUrl -Sha $script:BadSha -Timeout 5 }
         $failure | Should -Not -BeNullOrEmpty
         $failure.Data['WinfleetCode'] | Should -Be 'NOT_READY'
         $failure.Message | Should -Match 'HTTP 503'
-        $failure.Message | Should -Match 'rolled back to the previous version \(stop, restore_binary, start\), which is ready again'
-        $r = Read-Svc
-        $r.state.binary.sha256 | Should -Be $script:Sha
-        $r.state.service.status | Should -Be 'Running'
-        Test-Path -LiteralPath ($script:Exe + '.previous') | Should -BeFalse
+        Assert-RolledBack -Failure $failure
+    }
+
+    It 'rolls a build that fails to start (its process exits at once) back to the previous binary' {
+        $failure = Get-ReleaseFailure { Invoke-Release -Url $script:CrashUrl -Sha $script:CrashSha -Timeout 30 -StartTimeout 20 }
+        $failure | Should -Not -BeNullOrEmpty
+        $failure.Data['WinfleetCode'] | Should -Not -Be 'ROLLBACK_FAILED'
+        $failure.Message | Should -Match 'step start failed after the binary swap: '
+        Assert-RolledBack -Failure $failure
+    }
+
+    It 'reports a leftover <exe>.previous (service.read leftoverPrevious)' {
+        $prev = $script:Exe + '.previous'
+        Copy-Item -LiteralPath $script:Exe -Destination $prev
+        try {
+            $r = Invoke-Driver -Op 'service.read' -Params @{ name = $script:Name; binaryPath = $script:Exe; previousPath = $prev; dirs = @() }
+            $r.state.leftoverPrevious | Should -Be $prev
+        } finally { Remove-Item -LiteralPath $prev -Force -ErrorAction SilentlyContinue }
+        $r = Invoke-Driver -Op 'service.read' -Params @{ name = $script:Name; binaryPath = $script:Exe; previousPath = $prev; dirs = @() }
+        $r.state.leftoverPrevious | Should -BeNullOrEmpty
     }
 
     It 'fails a readiness gate that never answers 200 with the last status' {

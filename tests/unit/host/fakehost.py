@@ -2,7 +2,8 @@
 
 Used by unit tests of the host resources' Python side (planning, journal bookkeeping) without
 sockets. It applies the journal envelope exactly as the bootstrap / emulator dispatcher do
-(``write`` before the op, ``clear`` after it succeeded) and JSON-round-trips params and results
+(``read`` first, returned as ``"journal": {"entries": ..}`` next to the result, then ``write``
+before the op, ``clear`` after it succeeded) and JSON-round-trips params and results
 like the wire does. Provider tests over gRPC use the real executor and the real emulator.
 """
 from __future__ import annotations
@@ -35,6 +36,9 @@ class FakeHosts:
         self.calls.append((endpoint.host_name, op))
         params = json.loads(json.dumps(params))
         with model.lock:
+            read = None
+            if journal and journal.get("read") is not None:
+                read = handlers()["journal.read"](model, {"keys": list(journal["read"])})["state"]["entries"]
             if journal and journal.get("write") is not None:
                 w = journal["write"]
                 model.journal_write(w["key"], json.dumps(w["value"], ensure_ascii=False, separators=(",", ":")))
@@ -44,6 +48,8 @@ class FakeHosts:
                 raise OpFailed(endpoint.host_name, op, exc.message, code=exc.code) from None
             if journal and journal.get("clear") is not None:
                 model.journal_clear(journal["clear"])
+        if read is not None:
+            result = {**result, "journal": {"entries": read}}
         return json.loads(json.dumps(result))
 
 

@@ -106,6 +106,30 @@ def test_session_flush_sends_a_rewrite_after_success(monkeypatch):
                      ("journal.read", {"write": {"key": "K", "value": {"v": 2}}})]
 
 
+def test_session_journal_read_rides_on_the_next_op(monkeypatch):
+    calls = []
+
+    def fake(ep, op, params, journal=None, timeout=None):
+        calls.append((op, journal))
+        out = {"changed": False, "state": {"x": 1}}
+        if journal and "read" in journal:
+            out["journal"] = {"entries": {"K": {"v": 1}}}
+        return out
+
+    monkeypatch.setattr(base, "run_op", fake)
+    s = HostSession(connection())
+    s.read_with_next(["K"])
+    assert s.state("a.read", {}) == {"x": 1}
+    assert s.journal_entries() == {"K": {"v": 1}}
+    s.write_before("K", {"v": 2})
+    s.run("a.apply", {})                       # the read was used up: not sent again
+    assert calls == [("a.read", {"read": ["K"]}), ("a.apply", {"write": {"key": "K", "value": {"v": 2}}})]
+    # no op carried it (or it failed): journal_entries falls back to a journal.read of its own
+    s.read_with_next(["K"])
+    assert s.journal_entries() == {}
+    assert calls[-1] == ("journal.read", None) and s.requests == 3
+
+
 def test_provider_pickles_by_reference():
     raw = base64.b64decode(serialize_provider(EventLogSettingsProvider()))
     assert vars(dill.loads(raw)) == {}
@@ -114,3 +138,46 @@ def test_provider_pickles_by_reference():
 
 def test_unwrap_secrets_nested():
     assert unwrap_secrets({"a": [dict(SECRET, value={"b": dict(SECRET, value=1)})]}) == {"a": [{"b": 1}]}
+
+
+def _failing_reads(hosts, monkeypatch, times: int):
+    """Make the next ``times`` eventlog.read ops fail in their driver (the host answered)."""
+    from components.winrm.errors import OpFailed
+    real, left = hosts.run_op, [times]
+
+    def run_op(endpoint, op, params, *, journal=None, timeout=None):
+        if op == "eventlog.read" and left[0] > 0:
+            left[0] -= 1
+            hosts.calls.append((endpoint.host_name, op))
+            raise OpFailed(endpoint.host_name, op, "injected", code="INJECTED")
+        return real(endpoint, op, params, journal=journal, timeout=timeout)
+
+    monkeypatch.setattr(base, "run_op", run_op)
+
+
+def test_create_then_delete_cost_two_ops_each(hosts):
+    p = EventLogSettingsProvider()
+    props = {"connection": connection(), "logs": [{"name": "Application", "maxSizeKb": 65536}]}
+    outs = p.create(p.check({}, props).inputs).outs
+    assert [op for _, op in hosts.calls] == ["eventlog.read", "eventlog.apply"]
+    hosts.calls.clear()
+    p.delete("id", outs)
+    assert [op for _, op in hosts.calls] == ["eventlog.read", "eventlog.apply"]
+    assert hosts.model().journal_entries() == {}
+
+
+def test_delete_falls_back_to_journal_read_when_the_read_op_fails(hosts, monkeypatch):
+    p = EventLogSettingsProvider()
+    props = {"connection": connection(), "logs": [{"name": "Application", "maxSizeKb": 65536}]}
+    outs = p.create(p.check({}, props).inputs).outs
+    hosts.calls.clear()
+    # something to restore: the journal comes from journal.read, the state is read again, restored
+    _failing_reads(hosts, monkeypatch, 1)
+    p.delete("id", outs)
+    assert [op for _, op in hosts.calls] == ["eventlog.read", "journal.read", "eventlog.read", "eventlog.apply"]
+    assert hosts.model().journal_entries() == {}
+    # nothing to restore (as before this change, the state is not needed): the delete succeeds
+    hosts.calls.clear()
+    _failing_reads(hosts, monkeypatch, 1)
+    p.delete("id", {**outs, "prior": {}})
+    assert [op for _, op in hosts.calls] == ["eventlog.read", "journal.read"]

@@ -291,3 +291,47 @@ def test_errors_name_the_service():
     from components.host.base import HostResourceError
     err = P._fail("update", _inputs(), RuntimeError("boom"))
     assert isinstance(err, HostResourceError) and str(err) == "WindowsService 'api' on 127.0.0.1:5986: update failed: boom"
+
+
+@pytest.mark.parametrize("desired, live_ms, want", [
+    (45, 900_000, 930),          # the live drain is longer: a stop before the step lowering it waits for it
+    (600, 45_000, 630),          # the desired one is longer
+    (None, 300_000, 330),        # not managed: the live value is what the SCM applies
+    (45, None, 75),              # live unset = the Windows default 10 s: the desired one wins
+])
+def test_the_stop_wait_is_the_larger_of_desired_and_live_pre_shutdown(desired, live_ms, want):
+    from components.host.windows_service import STOP_BOUND, stop_timeout_seconds
+    kw = {} if desired is None else {"preshutdownTimeoutSeconds": desired}
+    i = _inputs(binarySha256=V2, **GATED, **kw)
+    live = _live(preshutdownTimeoutMs=live_ms)
+    assert stop_timeout_seconds(i, live_ms) == want
+    host = _Host()
+    host.timeout = 1.0
+    changes = P.plan_in_context(i, live, PlanContext())
+    assert [c["seconds"] for c in changes if c["do"] == STOP_BOUND] == ([want] if want > stop_timeout_seconds(i) else [])
+    P.apply(host, i, changes, {})
+    (_op, params), = host.sent
+    assert params["stopTimeoutSeconds"] == want
+    assert STOP_BOUND not in [s["do"] for s in params["steps"]]
+    assert host.timeout >= P.op_timeout + 2 * want      # the client waits as long as the host may
+    # a delete (restore plan) is bounded the same way
+    restore = P.restore_plan(i, {"service": {"name": "api", "exists": False}}, live)
+    host = _Host()
+    P.apply(host, i, restore, {})
+    assert host.sent[0][1]["stopTimeoutSeconds"] == want
+
+
+def test_a_swap_arms_the_rollback_and_a_leftover_previous_is_removed():
+    i = _inputs(binarySha256=V2, **GATED)
+    steps, rb = _split(P.plan_in_context(i, _live(), PlanContext()))
+    assert [s for s in steps if s["do"] == "install_binary"] == [
+        {"do": "install_binary", "path": EXE, "previous": EXE + ".previous", "armsRollback": True}]
+    assert rb["onNotReady"][1] == {"do": "restore_binary", "path": EXE, "previous": EXE + ".previous"}
+    # a leftover <exe>.previous (an apply that died) is removed by the next update's plan, and shows as drift
+    live = dict(_live(), leftoverPrevious=EXE + ".previous")
+    steps, _ = _split(P.plan_in_context(_inputs(description="x"), live, PlanContext()))
+    assert steps == [{"do": "removeFile", "path": EXE + ".previous"}, {"do": "description", "value": "x"}]
+    assert "leftoverPrevious" in P.drift(_inputs(), live) and "leftoverPrevious" not in P.drift(_inputs(), _live())
+    # no swap: nothing arms a rollback (a failing step before or without a swap just fails)
+    steps, rb = _split(P.plan_in_context(_inputs(arguments=["-v"], **GATED), _live(), PlanContext()))
+    assert rb is not None and not any(s.get("armsRollback") for s in steps)
