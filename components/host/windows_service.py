@@ -607,8 +607,9 @@ class WindowsServiceProvider(HostResourceProvider):
         if need_binary:
             steps.append({"do": "download", "url": i.binary_url, "sha256": i.binary_sha256, "path": i.exe_path})
         if cur.get("leftoverPrevious"):
-            # an earlier apply died between the swap and its end: the binary in place is the one
-            # that apply installed (and this plan replaces or keeps it); the old one goes
+            # an earlier apply died between the swap and its end. Whatever binary is in place now (or
+            # none), the download step above is planned from its hash, so after this apply the desired
+            # build is in place either way and the leftover copy is no longer needed
             steps.append({"do": "removeFile", "path": cur["leftoverPrevious"]})
         start, delayed = START_TYPES[i.start_mode]
         restart = False
