@@ -81,6 +81,23 @@ SERVICE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 # Any Windows service name we may reference (dependencies, baseline lists): no '/', '\', quotes,
 # control characters; spaces are legal in SCM names but rare — we reject them to keep matching exact.
 WINDOWS_SERVICE_NAME_RE = re.compile(r"^[A-Za-z0-9_.$-][A-Za-z0-9_.$@-]{0,255}$")
+
+
+def service_name_list_problem(names) -> str | None:
+    """The first problem with a list of Windows service names (dependencies, baseline lists), or None.
+
+    Services are matched by service name only, never display name, and case-insensitively (SCM)."""
+    seen = set()
+    for n, name in enumerate(names):
+        if not WINDOWS_SERVICE_NAME_RE.match(name):
+            return (f"[{n}] {name!r} is not a service name: letters, digits, '_', '.', '-', '$', '@' "
+                    "(match by service name, never by display name)")
+        if name.lower() in seen:
+            return f"[{n}] {name!r} is listed twice (service names are case-insensitive)"
+        seen.add(name.lower())
+    return None
+
+
 # DESIGN.md: "Pre-shutdown timeout ... the default is 10 s on current Windows Server".
 DEFAULT_PRESHUTDOWN_SECONDS = 10
 # SC_ACTION delays are DWORD milliseconds; we cap at one day.

@@ -27,7 +27,7 @@ from typing import Optional
 
 from pydantic import Field, field_validator
 
-from components.windows_facts import WINDOWS_SERVICE_NAME_RE, never_disable_match
+from components.windows_facts import never_disable_match, service_name_list_problem
 
 from .base import HostInputs, HostResource, HostResourceProvider, Refused
 from .journal import item_name
@@ -52,14 +52,9 @@ class ServiceBaselineInputs(HostInputs):
     @field_validator("services", "managed_services")
     @classmethod
     def _names(cls, v, info):
-        seen = set()
-        for n, s in enumerate(v):
-            if not WINDOWS_SERVICE_NAME_RE.match(s):
-                raise ValueError(f"[{n}] {s!r} is not a service name: letters, digits, '_', '.', '-', '$', '@' "
-                                 "(match by service name, never by display name)")
-            if s.lower() in seen:
-                raise ValueError(f"[{n}] {s!r} is listed twice (service names are case-insensitive)")
-            seen.add(s.lower())
+        problem = service_name_list_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
 

@@ -59,7 +59,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
-from components.windows_facts import INVALID_PATH_CHARS, SERVICE_NAME_RE, WINDOWS_SERVICE_NAME_RE
+from components.windows_facts import INVALID_PATH_CHARS, SERVICE_NAME_RE, service_name_list_problem
 
 from .base import HostInputs, HostResource, HostResourceProvider, HostSession, Model, Refused
 from .journal import item_name
@@ -342,14 +342,9 @@ class WindowsServiceInputs(HostInputs):
     @field_validator("dependencies")
     @classmethod
     def _deps(cls, v):
-        seen = set()
-        for d in v:
-            if not WINDOWS_SERVICE_NAME_RE.match(d):
-                raise ValueError(f"{d!r} is not a service name (letters, digits, '_', '.', '-', '$', '@'; "
-                                 "match by service name, not display name)")
-            if d.lower() in seen:
-                raise ValueError(f"{d!r} is listed twice (service names are case-insensitive)")
-            seen.add(d.lower())
+        problem = service_name_list_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
     @field_validator("environment")

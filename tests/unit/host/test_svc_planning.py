@@ -335,3 +335,12 @@ def test_a_swap_arms_the_rollback_and_a_leftover_previous_is_removed():
     # no swap: nothing arms a rollback (a failing step before or without a swap just fails)
     steps, rb = _split(P.plan_in_context(_inputs(arguments=["-v"], **GATED), _live(), PlanContext()))
     assert rb is not None and not any(s.get("armsRollback") for s in steps)
+
+
+def test_service_name_lists_are_checked_the_same_way_everywhere():
+    """Dependencies and baseline lists share one rule: service names only (no display names), no duplicates."""
+    from components.windows_facts import service_name_list_problem
+
+    assert service_name_list_problem(["RpcSs", "Dnscache"]) is None
+    assert "not a service name" in service_name_list_problem(["RpcSs", "Print Spooler"])
+    assert service_name_list_problem(["RpcSs", "rpcss"]).startswith("[1] 'rpcss' is listed twice")
