@@ -161,14 +161,19 @@ def _replace_secure(value: Any, path: str, found: list) -> Any:
     return value
 
 
-def project_name(program_dir: Path) -> str:
+def _yaml_key(path: Path, key: str, default: str) -> str:
+    """One top-level string of a project/pack YAML file, or ``default`` if the file or key is missing."""
     import yaml
 
     try:
-        doc = yaml.safe_load((program_dir / "Pulumi.yaml").read_text(encoding="utf-8")) or {}
-        return str(doc.get("name") or "project")
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return str(doc.get(key) or default)
     except (OSError, yaml.YAMLError):
-        return "project"
+        return default
+
+
+def project_name(program_dir: Path) -> str:
+    return _yaml_key(program_dir / "Pulumi.yaml", "name", "project")
 
 
 def stack_name(config_path: Path) -> str:
@@ -528,13 +533,7 @@ def _diag(d, default_urn: str, phase: str) -> dict:
 
 
 def _pack_version(pack_dir: Path) -> str:
-    import yaml
-
-    try:
-        doc = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text(encoding="utf-8")) or {}
-        return str(doc.get("version") or "")
-    except (OSError, yaml.YAMLError):
-        return ""
+    return _yaml_key(pack_dir / "PulumiPolicy.yaml", "version", "")
 
 
 # =====================================================================================  policy config

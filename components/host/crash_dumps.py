@@ -31,7 +31,7 @@ from components.windows_facts import SERVICE_NAME_RE
 
 from .base import HostInputs, HostResource, HostResourceProvider, Refused
 from .journal import item_name
-from .windows_service import EXE_NAME_RE, _explicit_ace, account_sid, norm_path, windows_path_problem
+from .windows_service import EXE_NAME_RE, _explicit_ace, account_sid, checked_path
 
 DUMP_TYPES = {"mini": 1, "full": 2}
 _SYSTEM = {"localsystem", "nt authority\\system", ".\\localsystem"}
@@ -57,10 +57,7 @@ class CrashDumpsInputs(HostInputs):
     @field_validator("dump_folder")
     @classmethod
     def _folder(cls, v):
-        problem = windows_path_problem(v)
-        if problem:
-            raise ValueError(problem)
-        return norm_path(v)
+        return checked_path(v)
 
     @field_validator("account")
     @classmethod

@@ -116,6 +116,14 @@ def norm_path(p: str) -> str:
     return p[0].upper() + p[1:] if len(p) > 2 else p.upper() + "\\"
 
 
+def checked_path(p: str) -> str:
+    """``p`` normalised, or ValueError saying why it is not a path we accept (for field validators)."""
+    problem = windows_path_problem(p)
+    if problem:
+        raise ValueError(problem)
+    return norm_path(p)
+
+
 # --------------------------------------------------------------------------------------------
 # Command lines: ImagePath is "<quoted exe>" + arguments escaped exactly like Go's syscall.EscapeArg
 # (the rules CommandLineToArgvW and the Go runtime's parser undo), so a hostile argument stays one
@@ -253,10 +261,7 @@ class Logs(Model):
     @field_validator("directory")
     @classmethod
     def _dir(cls, v):
-        problem = windows_path_problem(v)
-        if problem:
-            raise ValueError(problem)
-        return norm_path(v)
+        return checked_path(v)
 
 
 class WindowsServiceInputs(HostInputs):
@@ -319,10 +324,7 @@ class WindowsServiceInputs(HostInputs):
     def _install_dir(cls, v):
         if v is None:
             return v
-        problem = windows_path_problem(v)
-        if problem:
-            raise ValueError(problem)
-        return norm_path(v)
+        return checked_path(v)
 
     @field_validator("exe_name")
     @classmethod
