@@ -18,7 +18,7 @@ test: $(PY) ## the whole test suite (unit, providers over gRPC, transport, emula
 	$(PY) -m pytest
 
 preview: $(PY) ## offline policy gate: plan + policy verdicts, no cloud account and no Pulumi CLI
-	$(PY) -m scripts.offline_gate --stack-config $(STACK_CONFIG)
+	$(PY) -m tools.offline_gate --stack-config $(STACK_CONFIG)
 
 lab: $(PY) ## a local lab of emulated Windows hosts matching Pulumi.lab.yaml (Ctrl-C to stop)
 	$(PY) -m tests.emulator --names lab-0,lab-1,lab-2 --base-port 15986 --ca-out .winfleet/lab/ca.pem

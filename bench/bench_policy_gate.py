@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from scripts import offline_gate as gate  # noqa: E402
+from tools import offline_gate as gate  # noqa: E402
 
 STANDIN = ROOT / "tests" / "policies" / "fixtures" / "program"
 

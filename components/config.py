@@ -33,8 +33,8 @@ from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, 
                       model_validator)
 from pydantic.alias_generators import to_camel
 
-from components import sizing
-from components import windows_facts as wf
+from . import sizing
+from . import windows_facts as wf
 
 NAMESPACE = "winfleet"
 TOP_LEVEL_KEYS = ("mode", "services", "loadBalancer", "rollout", "eventLogs", "baseline", "quota",

@@ -23,19 +23,19 @@ from typing import Any, Optional
 
 import pulumi
 
-from components.go_service import GoService, GoServiceArgs
+from .go_service import GoService, GoServiceArgs
 
 TYPE = "winfleet:index:Fleet"
 HOST_TYPE = "winfleet:index:Host"
 
 
 def _azure_hosts(name: str, cfg, opts):
-    from components.azure import AzureHosts
+    from .azure import AzureHosts
     return AzureHosts(name, cfg, opts)
 
 
 def _existing_hosts(cfg):
-    from components.targets import existing_hosts
+    from .targets import existing_hosts
     return existing_hosts(cfg)
 
 
@@ -46,7 +46,7 @@ def event_log_inputs(cfg) -> list[dict]:
 
 def baseline_inputs(cfg) -> dict:
     """ServiceBaseline inputs: the baseline's services resolved to a list, minus our own services."""
-    from components.host.baselines import resolve_baseline
+    from .host.baselines import resolve_baseline
     own = [s.name for s in cfg.services]
     return {"baselineName": cfg.baseline.name,
             "services": resolve_baseline(cfg.baseline.name, cfg.baseline.services, own),
@@ -66,9 +66,9 @@ class FleetHost(pulumi.ComponentResource):
 
     def __init__(self, target, cfg, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(HOST_TYPE, target.name, None, opts)
-        from components.host.data_volume import DataVolume
-        from components.host.event_log_settings import EventLogSettings
-        from components.host.service_baseline import ServiceBaseline
+        from .host.data_volume import DataVolume
+        from .host.event_log_settings import EventLogSettings
+        from .host.service_baseline import ServiceBaseline
 
         self.target = target
         on_host = pulumi.ResourceOptions(parent=self, depends_on=list(target.depends_on or []))

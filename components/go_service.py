@@ -35,7 +35,7 @@ from typing import Any, Optional
 
 import pulumi
 
-from components import sizing
+from . import sizing
 
 MIB = 1024 * 1024
 TYPE = "winfleet:index:GoService"
@@ -200,9 +200,9 @@ class GoService(pulumi.ComponentResource):
     def build_batch(self, b: int, after: list[pulumi.Resource] = ()) -> list[pulumi.Resource]:
         """Create this service's resources on the hosts of batch `b`. Each WindowsService waits for
         batch b-1 of this service and for `after` (more resources that must finish first)."""
-        from components.host.crash_dumps import CrashDumps
-        from components.host.ntfs_quota import NtfsQuota
-        from components.host.windows_service import WindowsService
+        from .host.crash_dumps import CrashDumps
+        from .host.ntfs_quota import NtfsQuota
+        from .host.windows_service import WindowsService
 
         if b != len(self._built):
             raise ValueError(f"GoService {self.service_name}: build batch {len(self._built)} before batch {b}")

@@ -10,7 +10,7 @@ from typing import Optional
 
 import pulumi
 
-from components.config import ExistingHostConfig, WinfleetConfig
+from .config import ExistingHostConfig, WinfleetConfig
 
 
 @dataclass

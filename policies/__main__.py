@@ -1,6 +1,6 @@
 """winfleet CrossGuard policy pack. Only assembles the pack: the rules live in winfleet_policies/.
 
-Run with `pulumi preview --policy-pack policies` or offline with `make preview` (scripts/offline_gate.py).
+Run with `pulumi preview --policy-pack policies` or offline with `make preview` (tools/offline_gate.py).
 """
 from pulumi_policy import EnforcementLevel, PolicyPack
 

@@ -17,13 +17,13 @@ import pulumi_azure_native.authorization as authorization
 import pulumi_azure_native.keyvault as keyvault
 import pulumi_random as random
 
-from components import windows_facts as wf
-from components.azure.load_balancer import ServiceEndpoint, ServiceLoadBalancer
-from components.azure.network import Network, host_private_ip
-from components.azure.vm import DATA_DISK_LUN, WindowsVm
-from components.azure.winrm_cert import WinrmCertificate
-from components.config import WinfleetConfig
-from components.targets import HostTarget
+from .. import windows_facts as wf
+from ..azure.load_balancer import ServiceEndpoint, ServiceLoadBalancer
+from ..azure.network import Network, host_private_ip
+from ..azure.vm import DATA_DISK_LUN, WindowsVm
+from ..azure.winrm_cert import WinrmCertificate
+from ..config import WinfleetConfig
+from ..targets import HostTarget
 
 # Deployer permissions on the vault (access-policy model): write and rotate the WinRM cert secrets.
 DEPLOYER_SECRET_PERMISSIONS = ["get", "list", "set", "delete", "recover"]

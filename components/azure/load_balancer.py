@@ -8,8 +8,8 @@ from typing import Optional
 import pulumi
 import pulumi_azure_native.network as network
 
-from components.azure.network import Network, lb_private_ip
-from components.config import ServiceConfig, WinfleetConfig
+from ..azure.network import Network, lb_private_ip
+from ..config import ServiceConfig, WinfleetConfig
 
 FRONTEND = "frontend"
 POOL = "hosts"

@@ -12,8 +12,8 @@ import pulumi
 import pulumi_azure_native.network as network
 import pulumi_azure_native.resources as resources
 
-from components import windows_facts as wf
-from components.config import WinfleetConfig
+from .. import windows_facts as wf
+from ..config import WinfleetConfig
 
 # Private address layout inside the subnet (host offsets are also checked in components/config.py).
 LB_FRONTEND_OFFSET = 5

@@ -10,7 +10,7 @@ import pulumi_azure_native.compute as compute
 import pulumi_azure_native.network as network
 import pulumi_random as random
 
-from components.config import WinfleetConfig
+from ..config import WinfleetConfig
 
 DATA_DISK_LUN = 0
 # Azure: 8-123 chars, 3 of 4 character classes. Specials limited to ones that survive every shell/XML.

@@ -104,12 +104,12 @@ DEFAULT_TIMEOUT = 300.0
 # ---------------------------------------------------------------------------------------------
 # The executor, reached only through these two module-level functions (tests patch them).
 def make_endpoint(connection: dict):
-    from components.winrm import Endpoint
+    from ..winrm import Endpoint
     return Endpoint.from_inputs(connection)
 
 
 def run_op(endpoint, op: str, params: dict, *, journal: dict | None = None, timeout: float = DEFAULT_TIMEOUT) -> dict:
-    from components.winrm import run_op as _run_op
+    from ..winrm import run_op as _run_op
     return _run_op(endpoint, op, params, journal=journal, timeout=timeout)
 
 
@@ -596,7 +596,7 @@ class HostResourceProvider(dyn.ResourceProvider):
             # The read op carries the journal read. A delete that turns out to have nothing to
             # restore never needed that read: if its driver failed (the host answered), fall back
             # to journal.read alone and read the state again only when it is needed.
-            from components.winrm.errors import MalformedOutput, OpFailed
+            from ..winrm.errors import MalformedOutput, OpFailed
             host.read_with_next([key])
             try:
                 current, read_error = self.read_state(host, inputs), None

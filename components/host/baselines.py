@@ -12,7 +12,7 @@ compliant"), so a set may name Desktop-Experience-only services.
 """
 from __future__ import annotations
 
-from components.windows_facts import NEVER_DISABLE, never_disable_match
+from ..windows_facts import NEVER_DISABLE, never_disable_match
 
 # ---------------------------------------------------------------------------------------------
 # ms-server-2016-ok

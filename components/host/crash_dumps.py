@@ -27,7 +27,7 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator
 
-from components.windows_facts import SERVICE_NAME_RE
+from ..windows_facts import SERVICE_NAME_RE
 
 from .base import HostInputs, HostResource, HostResourceProvider, Refused
 from .journal import item_name

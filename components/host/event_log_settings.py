@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from components.windows_facts import EVENTLOG_MAX_KB, EVENTLOG_MIN_KB, EVENTLOG_MULTIPLE_KB
+from ..windows_facts import EVENTLOG_MAX_KB, EVENTLOG_MIN_KB, EVENTLOG_MULTIPLE_KB
 
 from .base import HostInputs, HostResource, HostResourceProvider, Model, Refused
 from .journal import item_name

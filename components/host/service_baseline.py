@@ -27,7 +27,7 @@ from typing import Optional
 
 from pydantic import Field, field_validator
 
-from components.windows_facts import never_disable_match, service_name_list_problem
+from ..windows_facts import never_disable_match, service_name_list_problem
 
 from .base import HostInputs, HostResource, HostResourceProvider, Refused
 from .journal import item_name

@@ -59,7 +59,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
-from components.windows_facts import INVALID_PATH_CHARS, SERVICE_NAME_RE, service_name_list_problem
+from ..windows_facts import INVALID_PATH_CHARS, SERVICE_NAME_RE, service_name_list_problem
 
 from .base import HostInputs, HostResource, HostResourceProvider, HostSession, Model, Refused
 from .journal import item_name

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.offline_gate import DEFAULT_PACK, PackProcess
+from tools.offline_gate import DEFAULT_PACK, PackProcess
 
 
 @pytest.fixture(scope="session")

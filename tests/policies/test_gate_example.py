@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts import offline_gate as gate
+from tools import offline_gate as gate
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "Pulumi.example.yaml"
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def example():
     """What `make preview` runs, as a subprocess from the project root (the README's demo), in JSON."""
-    proc = subprocess.run([sys.executable, "-m", "scripts.offline_gate", "--stack-config", "Pulumi.example.yaml",
+    proc = subprocess.run([sys.executable, "-m", "tools.offline_gate", "--stack-config", "Pulumi.example.yaml",
                            "--json"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     return proc, json.loads(proc.stdout)
 
@@ -71,7 +71,7 @@ def test_example_variant_that_config_allows_but_policy_rejects(tmp_path):
 
 def test_winrm_open_to_the_internet_is_stopped_by_config_first(tmp_path):
     path = _variant(tmp_path, "open", lambda c: c["winfleet:winrm"].__setitem__("allowedSources", ["0.0.0.0/0"]))
-    proc = subprocess.run([sys.executable, "-m", "scripts.offline_gate", "--stack-config", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "tools.offline_gate", "--stack-config", str(path)],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 2
     assert "winrm.allowedSources" in proc.stderr and "0.0.0.0/0" in proc.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import offline_gate as gate
+from tools import offline_gate as gate
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = ROOT / "tests" / "policies" / "fixtures" / "program"
@@ -23,7 +23,7 @@ BAD = STANDIN / "Pulumi.bad.yaml"
 
 
 def cli(*args, timeout=240):
-    return subprocess.run([sys.executable, "-m", "scripts.offline_gate", "--program", str(STANDIN), *args],
+    return subprocess.run([sys.executable, "-m", "tools.offline_gate", "--program", str(STANDIN), *args],
                           capture_output=True, text=True, cwd=ROOT, timeout=timeout)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.offline_gate import GateError, Resource, analyze, reconcile_config
+from tools.offline_gate import GateError, Resource, analyze, reconcile_config
 from tests.policies import stacks as s
 
 MANDATORY_BY_DEFAULT = {

@@ -100,9 +100,9 @@ def test_offline_gate_runs_for_every_pr_without_secrets():
     assert "${{ secrets." not in text and "id-token" not in text and "vars." not in text
     gate = runs(doc, "offline-gate")
     assert "make setup" in gate
-    assert "-m scripts.offline_gate" in gate and "--json" in gate and '--summary-md "$GITHUB_STEP_SUMMARY"' in gate
+    assert "-m tools.offline_gate" in gate and "--json" in gate and '--summary-md "$GITHUB_STEP_SUMMARY"' in gate
     assert "--stack-config Pulumi.example.yaml" in gate
-    assert (ROOT / "scripts" / "offline_gate.py").exists()
+    assert (ROOT / "tools" / "offline_gate.py").exists()
     json.loads((ROOT / "policies" / "policy-config.ci.json").read_text())
     assert "pytest tests/policies" in runs(doc, "policy-tests")
 

@@ -1,6 +1,6 @@
 """The offline policy gate: plan + CrossGuard verdicts with no cloud account and no Pulumi CLI.
 
-    python -m scripts.offline_gate --stack-config Pulumi.example.yaml [--json] [--policy-config f.json]
+    python -m tools.offline_gate --stack-config Pulumi.example.yaml [--json] [--policy-config f.json]
                                    [--program DIR] [--policy-pack DIR] [--summary-md FILE]
 
 How it works (each step mirrors what `pulumi preview --policy-pack policies` does):
@@ -270,7 +270,7 @@ def collect_resources(program_dir: Path, config_path: Path, python: Optional[str
     env = dict(os.environ)
     env.pop("PULUMI_CONFIG", None)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    proc = subprocess.run([python or sys.executable, "-m", "scripts.offline_gate", "--_collect"],
+    proc = subprocess.run([python or sys.executable, "-m", "tools.offline_gate", "--_collect"],
                           input=json.dumps(job), capture_output=True, text=True, timeout=timeout, env=env,
                           cwd=str(ROOT))
     if proc.returncode != 0:
@@ -886,7 +886,7 @@ def main(argv: Optional[list] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--_collect"]:
         return _collect_main()
-    ap = argparse.ArgumentParser(prog="python -m scripts.offline_gate",
+    ap = argparse.ArgumentParser(prog="python -m tools.offline_gate",
                                  description="Offline policy gate: run the program under mocks and the CrossGuard "
                                              "pack over gRPC, as `pulumi preview --policy-pack` would.")
     ap.add_argument("--stack-config", default="Pulumi.example.yaml", help="Pulumi.<stack>.yaml to preview")
