@@ -1,0 +1,1 @@
+"""Adversarial suite: hostile inputs, faults, two stacks on one host. Every case records its outcome."""
