@@ -27,7 +27,11 @@ import json
 import re
 from pathlib import Path
 
-SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
+# The PowerShell drivers: ``scripts/`` in the repository; ``winfleet/drivers/`` in an installed wheel
+# (pyproject.toml maps the ``winfleet`` package to ``components/`` and ``winfleet.drivers`` to ``scripts/``).
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+SCRIPTS_DIR = (_PACKAGE_DIR / "drivers" if (_PACKAGE_DIR / "drivers" / "ops").is_dir()
+               else _PACKAGE_DIR.parent / "scripts")
 SEPARATOR = b"\0\0\0\0"
 COMMON_MARKER = "#winfleet:end-of-common"
 OP_NAME = re.compile(r"^[a-z][a-z0-9]*(\.[a-z][a-zA-Z0-9-]*)+$")
