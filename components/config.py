@@ -24,6 +24,8 @@ import ipaddress
 import json
 import os
 import re
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -74,9 +76,28 @@ class _Missing:
 MISSING = _Missing()
 
 
+class _Shape:
+    """Stands for a value an error message must not print (a secret, a map, an unknown key's value)."""
+
+    def __init__(self, value: Any):
+        if isinstance(value, str):
+            self.text = f"<a string of {len(value)} characters>"
+        elif isinstance(value, dict):
+            self.text = f"<a map of {len(value)} keys>"
+        elif isinstance(value, (list, tuple)):
+            self.text = f"<a list of {len(value)} items>"
+        else:
+            self.text = f"<a value of type {type(value).__name__}>"
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 def _show(value: Any) -> str:
     if value is MISSING:
         return "<missing>"
+    if isinstance(value, _Shape):
+        return value.text
     if isinstance(value, SecretStr):
         return _REDACTED
     try:
@@ -556,6 +577,14 @@ class AzureConfig(_Model):
             raise ValueError("an Azure VM size such as 'Standard_D2s_v5'")
         return v
 
+    @field_validator("zones", mode="before")
+    @classmethod
+    def _zone_numbers(cls, v: Any) -> Any:
+        # `pulumi config set --path 'winfleet:azure.zones[0]' 1` stores the number 1.
+        if isinstance(v, list):
+            return [str(z) if isinstance(z, int) and not isinstance(z, bool) else z for z in v]
+        return v
+
     @field_validator("zones")
     @classmethod
     def _zones(cls, v: list[str]) -> list[str]:
@@ -786,7 +815,7 @@ def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path])
     P: list[Problem] = []
 
     def add(loc: tuple, value: Any, allowed: str) -> None:
-        P.append(Problem(key_path(loc), value, allowed))
+        P.append(_problem(loc, value, allowed))
 
     drive = cfg.data_volume.drive_letter
     svcs = cfg.services
@@ -1008,6 +1037,135 @@ def _has_temp_disk(size: str) -> bool:
 # =============================================================================================
 # Entry points
 # =============================================================================================
+# =============================================================================================
+# The key tree: which config keys exist, which values an error may print, the nearest key
+# =============================================================================================
+_SCALARS = (str, int, float, bool)
+
+
+def _unwrap(ann: Any) -> Any:
+    """Optional[X] -> X (other unions are left alone)."""
+    args = [a for a in typing.get_args(ann) if a is not type(None)]
+    if typing.get_origin(ann) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return ann
+
+
+def _is_model(ann: Any) -> bool:
+    return isinstance(ann, type) and issubclass(ann, BaseModel)
+
+
+def _fields(model: type[BaseModel]) -> dict[str, Any]:
+    """camelCase key -> annotation."""
+    return {(f.alias or to_camel(name)): f.annotation for name, f in model.model_fields.items()}
+
+
+def _walk(loc: tuple) -> Optional[tuple[tuple[str, ...], Any]]:
+    """A config location -> (its key template, the annotation there), or None for an unknown key.
+
+    Templates write list indexes as "[]" and map keys as "<key>":
+    ("services", 0, "environment", "DB") -> ("services", "[]", "environment", "<key>")."""
+    ann: Any = WinfleetConfig
+    tpl: list[str] = []
+    for part in loc:
+        ann = _unwrap(ann)
+        origin = typing.get_origin(ann)
+        if _is_model(ann) and isinstance(part, str):
+            fields = _fields(ann)
+            if part not in fields:
+                return None
+            tpl.append(part)
+            ann = fields[part]
+        elif origin in (list, tuple) and isinstance(part, int):
+            tpl.append("[]")
+            ann = (typing.get_args(ann) or (Any,))[0]
+        elif origin is dict:
+            tpl.append("<key>")
+            ann = (typing.get_args(ann) or (Any, Any))[-1]
+        else:
+            return None
+    return tuple(tpl), _unwrap(ann)
+
+
+def _is_plain_scalar(ann: Any) -> bool:
+    """A scalar config field whose value an error may print: not a secret, not free-form map data."""
+    if ann is SecretStr:
+        return False
+    if typing.get_origin(ann) is Literal:
+        return True
+    return isinstance(ann, type) and issubclass(ann, _SCALARS)
+
+
+def _safe_value(loc: tuple, value: Any) -> Any:
+    """Only known non-secret scalar fields print their value; anything else prints its shape.
+
+    Free-form maps (`environment`), unknown keys (a misspelled `pasword`), secrets and whole sections
+    never print: a config error must not echo a decrypted secret."""
+    if value is MISSING or isinstance(value, _Shape):
+        return value
+    walked = _walk(tuple(loc))
+    if walked is None or "<key>" in walked[0] and walked[0][0] != "eventLogs":
+        return _Shape(value)
+    _, ann = walked
+    if _is_plain_scalar(ann) and (value is None or isinstance(value, _SCALARS)):
+        return value
+    if typing.get_origin(ann) in (list, tuple) and isinstance(value, list) and \
+            _is_plain_scalar(_unwrap((typing.get_args(ann) or (Any,))[0])) and \
+            all(isinstance(v, _SCALARS) for v in value) and len(value) <= 20:
+        return value
+    return _Shape(value)
+
+
+def _problem(loc: tuple, value: Any, allowed: str) -> Problem:
+    return Problem(key_path(loc), _safe_value(loc, value), allowed)
+
+
+def config_key_templates() -> set[str]:
+    """Every config key as a template, e.g. "services[].recovery.actions[].delaySeconds",
+    "eventLogs.<key>.maxSizeKb" (used by the tests that check docs and policy remediations name real keys)."""
+    out: set[str] = set()
+
+    def visit(prefix: str, ann: Any, depth: int = 0) -> None:
+        ann = _unwrap(ann)
+        origin = typing.get_origin(ann)
+        if depth > 8:
+            return
+        if _is_model(ann):
+            for key, sub in _fields(ann).items():
+                path = f"{prefix}.{key}" if prefix else key
+                out.add(path)
+                visit(path, sub, depth + 1)
+        elif origin in (list, tuple):
+            visit(prefix + "[]", (typing.get_args(ann) or (Any,))[0], depth + 1)
+        elif origin is dict:
+            out.add(prefix + ".<key>")
+            visit(prefix + ".<key>", (typing.get_args(ann) or (Any, Any))[-1], depth + 1)
+
+    visit("", WinfleetConfig)
+    return out
+
+
+def _nearest_key(loc: tuple) -> Optional[str]:
+    """The sibling key closest to an unknown key's spelling (None when nothing is close)."""
+    import difflib
+    parent = _walk(tuple(loc[:-1]))
+    if parent is None or not _is_model(parent[1]):
+        return None
+    names = list(_fields(parent[1]))
+    bad = str(loc[-1])
+    folded = {n.lower(): n for n in names}
+    if bad.lower() in folded:
+        return folded[bad.lower()]
+    close = difflib.get_close_matches(bad, names, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _unknown_key_hint(loc: tuple) -> str:
+    near = _nearest_key(loc)
+    return ("unknown key; check the spelling (keys are camelCase, see docs/config.md)"
+            + (f"; did you mean '{near}'?" if near else ""))
+
+
 def _pydantic_problems(err: ValidationError, raw: dict) -> list[Problem]:
     out = []
     for e in err.errors(include_url=False):
@@ -1020,14 +1178,12 @@ def _pydantic_problems(err: ValidationError, raw: dict) -> list[Problem]:
         if t == "missing":
             value, allowed = MISSING, "required"
         elif t == "extra_forbidden":
-            allowed = "unknown key; check the spelling (keys are camelCase, see docs/config.md)"
+            allowed = _unknown_key_hint(loc)
         elif t in ("value_error", "assertion_error"):
             allowed = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
         else:
             allowed = msg[0].lower() + msg[1:] if msg else t
-        if isinstance(value, dict) and any(k in SECRET_FIELDS for k in value):
-            value = {k: (_REDACTED if k in SECRET_FIELDS else v) for k, v in value.items()}
-        out.append(Problem(key_path(loc), value, allowed))
+        out.append(_problem(loc, value, allowed))
     return out
 
 
@@ -1036,7 +1192,10 @@ def parse_config(raw: dict, *, base_dir: Optional[Path | str] = None) -> Winflee
     problems: list[Problem] = []
     for k in raw:
         if k not in TOP_LEVEL_KEYS:
-            problems.append(Problem(f"{NAMESPACE}:{k}", raw[k], f"unknown key; allowed: {', '.join(TOP_LEVEL_KEYS)}"))
+            near = _nearest_key((k,))
+            problems.append(Problem(key_path((k,)), _Shape(raw[k]),
+                                    f"unknown key; allowed: {', '.join(TOP_LEVEL_KEYS)}"
+                                    + (f"; did you mean '{near}'?" if near else "")))
     data = {k: v for k, v in raw.items() if k in TOP_LEVEL_KEYS and v is not None}
     # A section for the other target mode is a mistake, not something to validate.
     mode = data.get("mode", "azure")
@@ -1045,15 +1204,68 @@ def parse_config(raw: dict, *, base_dir: Optional[Path | str] = None) -> Winflee
         problems.append(Problem(key_path((other,)), "[...]" if other == "existingHosts" else "{...}",
                                 f"only used when winfleet:mode is '{other}' (mode is '{mode}'); remove it"))
         del data[other]
+    base = Path(base_dir) if base_dir else None
     try:
         cfg = WinfleetConfig.model_validate(data)
     except ValidationError as e:
         problems += _pydantic_problems(e, raw)
+        # Cross-key problems in the same round: validate again without the keys that failed (their
+        # defaults stand in) and report what the cross-key rules find elsewhere.
+        repaired = _without_failed_keys(data, e)
+        if repaired is not None:
+            partial, original_path = repaired
+            seen = {p.path for p in problems}
+            for p in _semantic_problems(partial, raw, base):
+                p = Problem(original_path(p.path), p.value, p.allowed)
+                if p.path not in seen and not any(p.path.startswith(s_ + ".") or p.path.startswith(s_ + "[")
+                                                  for s_ in seen):
+                    problems.append(p)
         raise ConfigError(problems) from None
-    problems += _semantic_problems(cfg, raw, Path(base_dir) if base_dir else None)
+    problems += _semantic_problems(cfg, raw, base)
     if problems:
         raise ConfigError(problems)
     return cfg
+
+
+def _without_failed_keys(data: dict, err: ValidationError, rounds: int = 3):
+    """(the config validated without what failed, a function mapping its key paths back to the input's),
+    or None. A failing key is removed so its default applies; a list element still failing after that
+    (a required key missing or bad) is dropped, and the indexes of its siblings are mapped back."""
+    import copy
+    trial = copy.deepcopy(data)
+    kept = {k: list(range(len(v))) for k, v in trial.items() if isinstance(v, list)}
+    for attempt in range(rounds + 1):
+        drop: dict[str, set[int]] = {}
+        for e in err.errors(include_url=False):
+            loc = [p for p in e["loc"] if p != "__root__"]
+            if attempt >= 1 and len(loc) >= 2 and loc[0] in kept and isinstance(loc[1], int):
+                drop.setdefault(loc[0], set()).add(loc[1])
+                continue
+            parent: Any = trial
+            for part in loc[:-1]:
+                try:
+                    parent = parent[part]
+                except (KeyError, IndexError, TypeError):
+                    parent = None
+                    break
+            if isinstance(parent, dict) and loc and loc[-1] in parent:
+                del parent[loc[-1]]
+        for key, idxs in drop.items():
+            trial[key] = [v for i, v in enumerate(trial[key]) if i not in idxs]
+            kept[key] = [orig for i, orig in enumerate(kept[key]) if i not in idxs]
+        try:
+            cfg = WinfleetConfig.model_validate(trial)
+        except ValidationError as again:
+            err = again
+            continue
+
+        def original_path(path: str) -> str:
+            m = re.match(r"^(winfleet:)(\w+)\[(\d+)\]", path)
+            if m and m.group(2) in kept and int(m.group(3)) < len(kept[m.group(2)]):
+                return f"{m.group(1)}{m.group(2)}[{kept[m.group(2)][int(m.group(3))]}]" + path[m.end():]
+            return path
+        return cfg, original_path
+    return None
 
 
 def _coerce(value: Any) -> Any:
@@ -1065,11 +1277,39 @@ def _coerce(value: Any) -> Any:
     return value
 
 
+def namespace_problems(keys) -> list[Problem]:
+    """Keys in a namespace that is a misspelling of `winfleet` (`winfleeet:services`, `Winfleet:mode`):
+    refused, not ignored, since every key in it would silently fall back to its default."""
+    import difflib
+    out = []
+    for full in sorted(k for k in keys if isinstance(k, str) and ":" in k):
+        ns, key = full.split(":", 1)
+        if ns != NAMESPACE and (ns.lower() == NAMESPACE or
+                                difflib.SequenceMatcher(None, ns.lower(), NAMESPACE).ratio() >= 0.8):
+            out.append(Problem(full, MISSING, f"unknown namespace '{ns}'; did you mean '{NAMESPACE}:{key}'?"))
+    return out
+
+
+def _with_namespace_problems(keys, parse) -> WinfleetConfig:
+    extra = namespace_problems(keys)
+    try:
+        cfg = parse()
+    except ConfigError as e:
+        raise ConfigError(extra + e.problems) from None
+    if extra:
+        raise ConfigError(extra)
+    return cfg
+
+
 def load_config() -> WinfleetConfig:
     """Read every `winfleet:*` key of the running stack (pulumi.Config) and validate it."""
     from pulumi.runtime import config as rcfg
-    cfg = pulumi.Config(NAMESPACE)
     keys = set(rcfg.CONFIG.get().keys()) | set(rcfg.get_config_env().keys())
+    return _with_namespace_problems(keys, lambda: _load_running_config(keys))
+
+
+def _load_running_config(keys: set) -> WinfleetConfig:
+    cfg = pulumi.Config(NAMESPACE)
     raw: dict[str, Any] = {}
     for full in sorted(keys):
         if full.startswith(NAMESPACE + ":"):
@@ -1094,10 +1334,19 @@ def load_config_file(path: str | os.PathLike, *, secrets: Optional[dict[str, str
     else by ``secret_placeholder`` if given; otherwise it is reported as a problem. Relative paths
     (``existingHosts[].caPemFile``) resolve against ``base_dir`` (default: the file's directory).
     """
-    import yaml
     p = Path(path)
-    doc = yaml.safe_load(p.read_text()) or {}
+    try:
+        doc = load_stack_yaml(p.read_text(encoding="utf-8")) or {}
+    except StackFileError as e:
+        raise ConfigError([Problem(str(p), MISSING, str(e))]) from None
     section = doc.get("config") or {}
+    if not isinstance(section, dict):
+        raise ConfigError([Problem(f"{p}: config", _Shape(section), "the `config:` section must be a map")])
+    return _with_namespace_problems(section.keys(), lambda: _parse_stack_section(
+        p, section, secrets=secrets, secret_placeholder=secret_placeholder, base_dir=base_dir))
+
+
+def _parse_stack_section(p: Path, section: dict, *, secrets, secret_placeholder, base_dir) -> WinfleetConfig:
     problems: list[Problem] = []
     secrets = secrets or {}
 
@@ -1136,3 +1385,128 @@ def load_config_file(path: str | os.PathLike, *, secrets: Optional[dict[str, str
             problems += e.problems
         raise ConfigError(problems)
     return parse_config(raw, base_dir=base)
+
+
+# =============================================================================================
+# Stack files, loaded strictly
+# =============================================================================================
+class StackFileError(ValueError):
+    """A stack file that cannot be read safely (duplicate keys, alias bombs, not YAML)."""
+
+
+MAX_STACK_NODES = 100_000   # nodes after expanding aliases; a real stack file has a few thousand
+
+
+def load_stack_yaml(text: str) -> Any:
+    """Parse a Pulumi.<stack>.yaml the way the Pulumi CLI (go-yaml v3, YAML 1.2) reads it, strictly.
+
+    * duplicate keys are refused (PyYAML keeps the last one silently);
+    * integers follow YAML 1.2's core schema: `017700` is 17700, octal is `0o17700`, `1_000` and
+      `yes`/`on` are strings (PyYAML applies YAML 1.1: `017700` would be 8128);
+    * aliases are counted as expanded: more than MAX_STACK_NODES nodes is refused (a 1 KB
+      "billion laughs" file would otherwise take seconds and hundreds of MB to validate and print).
+    """
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    # YAML 1.2 core schema resolvers (https://yaml.org/spec/1.2.2/#1032-tag-resolution) instead of 1.1's.
+    Loader.yaml_implicit_resolvers = {
+        k: [(tag, rx) for tag, rx in v if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
+                                                      "tag:yaml.org,2002:float")]
+        for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                 list("tTfF"))
+    Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+                                 list("-+0123456789"))
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)"
+                   r"|\.(?:nan|NaN|NAN))$"), list("-+.0123456789"))
+
+    def construct_int(loader, node):
+        v = loader.construct_scalar(node)
+        if v.startswith("0o"):
+            return int(v[2:], 8)
+        if v.startswith("0x"):
+            return int(v[2:], 16)
+        return int(v, 10)
+
+    def construct_map(loader, node, deep=False):
+        loader.flatten_mapping(node)
+        out = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in out:
+                raise StackFileError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r} "
+                                     "(YAML allows each key once; the Pulumi CLI refuses the file)")
+            out[key] = loader.construct_object(value_node, deep=deep)
+        return out
+
+    Loader.add_constructor("tag:yaml.org,2002:int", construct_int)
+    Loader.add_constructor("tag:yaml.org,2002:map", construct_map)
+
+    try:
+        loader = Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _count_nodes(node)
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except StackFileError:
+        raise
+    except yaml.YAMLError as e:
+        raise StackFileError(f"not valid YAML: {str(e)[:300]}") from None
+
+
+def _count_nodes(root) -> int:
+    """Nodes in the document with aliases expanded, counted without expanding (memoised by node)."""
+    import yaml
+    memo: dict[int, int] = {}
+
+    def count(node, depth: int) -> int:
+        if depth > 200:
+            raise StackFileError("nesting deeper than 200 levels")
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        n = 1
+        if isinstance(node, yaml.SequenceNode):
+            n += sum(count(c, depth + 1) for c in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            n += sum(count(k, depth + 1) + count(v, depth + 1) for k, v in node.value)
+        memo[key] = n
+        if n > MAX_STACK_NODES:
+            raise StackFileError(f"the document expands to more than {MAX_STACK_NODES:,} nodes "
+                                 "(aliases repeated into an alias bomb?); refused")
+        return n
+
+    return count(root, 0)
+
+
+def plaintext_secret_paths(section: dict) -> list[str]:
+    """Key paths of secret fields (SECRET_FIELDS, and every value under a `secrets` map) whose value in a
+    stack file's `config:` section is not `{secure: ...}`: a password committed in plain text."""
+    out: list[str] = []
+
+    def walk(value: Any, loc: tuple, secret: bool) -> None:
+        if isinstance(value, dict):
+            if set(value) == {"secure"}:
+                return
+            for k, v in value.items():
+                walk(v, loc + (k,), secret or k in SECRET_FIELDS or k == "secrets")
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, loc + (i,), secret)
+        elif secret and value not in (None, ""):
+            out.append(key_path(loc))
+
+    for full, value in section.items():
+        if isinstance(full, str) and full.startswith(NAMESPACE + ":"):
+            short = full.split(":", 1)[1]
+            walk(value, (short,), short in SECRET_FIELDS)
+    return out

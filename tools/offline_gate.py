@@ -56,6 +56,9 @@ LEVELS = ("advisory", "mandatory", "disabled", "remediate")  # proto enum order
 SEVERITIES = ("unspecified", "low", "medium", "high", "critical")
 
 
+EXIT_PASSED, EXIT_VIOLATIONS, EXIT_COULD_NOT_RUN = 0, 1, 2
+
+
 class GateError(Exception):
     """The gate could not produce verdicts (exit status 2)."""
 
@@ -119,14 +122,14 @@ def plain(value: Any) -> Any:
 
 def load_stack_config(path: Path, project: str) -> tuple[dict, list, list]:
     """(config map for the Pulumi runtime, secret keys, placeholder notes) from a Pulumi.<stack>.yaml."""
-    import yaml
+    from components.config import StackFileError, load_stack_yaml
 
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = load_stack_yaml(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise GateError(f"stack config {path} not found (pass --stack-config PATH)") from None
-    except yaml.YAMLError as e:
-        raise GateError(f"stack config {path} is not valid YAML: {e}") from None
+    except StackFileError as e:
+        raise GateError(f"stack config {path}: {e}") from None
     if not isinstance(doc, dict):
         raise GateError(f"stack config {path}: expected a mapping with a `config:` key")
     raw = doc.get("config") or {}
@@ -659,7 +662,7 @@ class GateResult:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.mandatory else 0
+        return EXIT_VIOLATIONS if self.mandatory else EXIT_PASSED
 
     def to_json(self) -> dict:
         by_policy: dict = {}
@@ -673,6 +676,7 @@ class GateResult:
                            "settings": summarize(r)} for r in self.resources],
             "diagnostics": self.diagnostics,
             "secretPlaceholders": self.placeholders,
+            "remediations": dict(remediations(self)),
             "summary": {"resources": len(self.resources), "policies": len(self.pack.get("policies", [])),
                         "mandatory": len(self.mandatory), "advisory": len(self.advisory),
                         "violationsByPolicy": by_policy, "passed": not self.mandatory},
@@ -708,6 +712,25 @@ def analyze(resources: list, pack: PackProcess, policy_config: Optional[dict] = 
     return info, diags
 
 
+# The gate's own check of the stack file. The program wraps every secret field in a Pulumi secret, so
+# the pack cannot tell a `secure:` value from a plaintext one; only the stack file shows it.
+STACK_FILE_CHECK = {
+    "name": "stack-file-secrets", "level": "mandatory", "severity": "critical", "type": "stack",
+    "remediationSteps": "Set each listed key with `pulumi config set --secret --path '<key>' ...` so the stack "
+                        "file holds `secure:` ciphertext, and rotate the credential that was committed in plain text."}
+
+
+def stack_file_diagnostics(stack_config: Path) -> list[dict]:
+    from components.config import load_stack_yaml, plaintext_secret_paths
+
+    section = (load_stack_yaml(stack_config.read_text(encoding="utf-8")) or {}).get("config") or {}
+    return [{"policy": STACK_FILE_CHECK["name"], "level": "mandatory", "severity": "critical", "urn": "",
+             "type": "", "name": "",
+             "message": f"{STACK_FILE_CHECK['name']}\n{key} is a secret field but the stack file holds it in "
+                        "plain text (not `secure:`)"}
+            for key in plaintext_secret_paths(section)]
+
+
 def run_gate(stack_config: Path, program_dir: Path = ROOT, pack_dir: Path = DEFAULT_PACK,
              policy_config: Optional[dict] = None, python: Optional[str] = None,
              pack_python: Optional[str] = None) -> GateResult:
@@ -719,9 +742,11 @@ def run_gate(stack_config: Path, program_dir: Path = ROOT, pack_dir: Path = DEFA
         t2 = time.perf_counter()
         info, diags = analyze(resources, pack, policy_config)
         t3 = time.perf_counter()
+    diags = stack_file_diagnostics(stack_config) + diags
     pack_meta = {"name": info["name"], "version": info["version"], "dir": str(pack_dir),
                  "policies": [{"name": p["name"], "level": p["effective"]["enforcementLevel"],
-                               "severity": p["severity"], "type": p["type"]} for p in info["policies"]]}
+                               "severity": p["severity"], "type": p["type"],
+                               "remediationSteps": p["remediationSteps"]} for p in info["policies"]]}
     timings = {"program_s": round(t1 - t0, 3), "pack_start_s": round(t2 - t1, 3), "analyze_s": round(t3 - t2, 3),
                "total_s": round(t3 - t0, 3)}
     return GateResult(meta["project"], meta["stack"], str(stack_config), pack_meta, resources, diags,
@@ -856,6 +881,12 @@ def render_text(res: GateResult) -> str:
             for line in detail:
                 out.append(f"        {line}")
     out.append("")
+    fixes = remediations(res)
+    if fixes:
+        out.append("How to fix (each violated policy's remediation; keys are `winfleet:` stack config)")
+        for name, text in fixes:
+            out.append(f"  - {name}: {text}")
+        out.append("")
     failed = {d["policy"] for d in res.mandatory}
     verdict = "FAILED (mandatory policy violated)" if res.mandatory else "PASSED"
     out.append(f"Summary: {len(res.resources)} resources, {len(policies)} policies, "
@@ -863,6 +894,16 @@ def render_text(res: GateResult) -> str:
                + (f" ({', '.join(sorted(failed))})" if failed else "") + f" -> {verdict}"
                + f"  [{res.timings.get('total_s')}s]")
     return "\n".join(out)
+
+
+def remediations(res: GateResult) -> list[tuple[str, str]]:
+    """(policy, remediation steps) for every policy with a violation, mandatory ones first."""
+    steps = {p["name"]: p.get("remediationSteps") or "" for p in res.pack.get("policies", []) + [STACK_FILE_CHECK]}
+    seen: list[str] = []
+    for d in res.mandatory + res.advisory:
+        if d["policy"] not in seen:
+            seen.append(d["policy"])
+    return [(name, steps[name]) for name in seen if steps.get(name)]
 
 
 def render_markdown(res: GateResult) -> str:
@@ -876,6 +917,9 @@ def render_markdown(res: GateResult) -> str:
             msg = " ".join(d["message"].splitlines()[1:] or d["message"].splitlines()).replace("|", "\\|")
             out.append(f"| {d['level']} | `{d['policy']}` | {d['severity']} | "
                        f"`{d.get('type') or 'stack'}` {d.get('name') or ''} | {msg} |")
+    fixes = remediations(res)
+    if fixes:
+        out += ["", "**How to fix**", ""] + [f"- `{name}`: {text}" for name, text in fixes]
     out += ["", "<details><summary>Plan</summary>", "", "```"]
     out += [f"+ {r.type}  {r.name}  {summarize(r)}" for r in res.resources]
     out += ["```", "</details>", ""]
@@ -888,7 +932,10 @@ def main(argv: Optional[list] = None) -> int:
         return _collect_main()
     ap = argparse.ArgumentParser(prog="python -m tools.offline_gate",
                                  description="Offline policy gate: run the program under mocks and the CrossGuard "
-                                             "pack over gRPC, as `pulumi preview --policy-pack` would.")
+                                             "pack over gRPC, as `pulumi preview --policy-pack` would.",
+                                 epilog=f"Exit status: {EXIT_PASSED} no mandatory violation; {EXIT_VIOLATIONS} "
+                                        f"mandatory violations (the verdicts are printed); {EXIT_COULD_NOT_RUN} "
+                                        "the gate could not run (bad stack file, program error, pack did not start).")
     ap.add_argument("--stack-config", default="Pulumi.example.yaml", help="Pulumi.<stack>.yaml to preview")
     ap.add_argument("--program", default=str(ROOT), help="program directory (default: the project root)")
     ap.add_argument("--policy-pack", default=str(DEFAULT_PACK), help="policy pack directory (default: policies/)")
@@ -905,9 +952,14 @@ def main(argv: Optional[list] = None) -> int:
     if not stack_config.is_absolute() and not stack_config.exists() and (Path(args.program) / stack_config).exists():
         stack_config = Path(args.program) / stack_config
     try:
-        result = run_gate(stack_config, Path(args.program).resolve(), Path(args.policy_pack).resolve(),
-                          load_policy_config(Path(args.policy_config) if args.policy_config else None),
-                          python=args.python, pack_python=args.pack_python)
+        try:
+            result = run_gate(stack_config, Path(args.program).resolve(), Path(args.policy_pack).resolve(),
+                              load_policy_config(Path(args.policy_config) if args.policy_config else None),
+                              python=args.python, pack_python=args.pack_python)
+        except GateError:
+            raise
+        except Exception as e:  # anything unexpected is "could not run", never "violations"
+            raise GateError(f"{type(e).__name__}: {e}") from e
     except GateError as e:
         if args.json:
             print(json.dumps({"error": str(e), "summary": {"passed": False}}, indent=2))
@@ -916,7 +968,7 @@ def main(argv: Optional[list] = None) -> int:
         if args.summary_md:
             with open(args.summary_md, "a", encoding="utf-8") as f:
                 f.write(f"### :x: winfleet policy gate could not run\n\n```\n{e}\n```\n")
-        return 2
+        return EXIT_COULD_NOT_RUN
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:

@@ -42,8 +42,8 @@ baseline_never_disable = ResourceValidationPolicy(
     validate=validate_never_disable,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.CRITICAL,
-    remediation_steps="Remove the listed names from the baseline (`winfleet:baseline.disable`), or pick a "
-                      "built-in baseline; services are matched by service name, never display name.",
+    remediation_steps="Remove the listed names from `winfleet:baseline.services`, or pick another built-in baseline with "
+                      "`winfleet:baseline.name`; services are matched by service name, never display name.",
     config_schema=PolicyConfigSchema(properties={
         "extraNeverDisable": {"type": "array", "items": {"type": "string"}, "default": []},
     }),
@@ -80,8 +80,8 @@ baseline_keeps_dependencies = StackValidationPolicy(
     validate=validate_keeps_dependencies,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.HIGH,
-    remediation_steps="Remove the dependency from the baseline's disable list, or drop the dependency from the "
-                      "service.",
+    remediation_steps="Remove the dependency from `winfleet:baseline.services` (or choose `winfleet:baseline.name`), or drop "
+                      "it from the service's `winfleet:services[].dependencies`.",
 )
 
 POLICIES = [baseline_never_disable, baseline_keeps_dependencies]

@@ -55,8 +55,10 @@ service_crash_recovery = ResourceValidationPolicy(
     validate=validate_crash_recovery,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.HIGH,
-    remediation_steps="Set `recovery` = {actions: [restart 5 s, restart 10 s, restart 60 s], resetPeriodSeconds: "
-                      "86400, failureActionsOnNonCrash: true}.",
+    remediation_steps="Set `winfleet:services[].recovery` = {actions: [restart 5 s, restart 10 s, restart 60 s], "
+                      "resetPeriodSeconds: 86400, failureActionsOnNonCrash: true} (keys "
+                      "`winfleet:services[].recovery.actions`, `winfleet:services[].recovery.resetPeriodSeconds`, "
+                      "`winfleet:services[].recovery.failureActionsOnNonCrash`).",
     config_schema=PolicyConfigSchema(properties={
         "maxFirstRestartDelaySeconds": {"type": "integer", "minimum": 0, "default": 60},
     }),
@@ -116,8 +118,8 @@ crash_dumps_gotraceback = StackValidationPolicy(
     validate=validate_dumps_traceback,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.MEDIUM,
-    remediation_steps="Set `GOTRACEBACK=wer` in the service's `environment` (winfleet does this when "
-                      "`crashDumps.enabled`), or remove the CrashDumps resource.",
+    remediation_steps="Set `winfleet:services[].crashDumps.enabled: true` (winfleet then sets `GOTRACEBACK=wer` in the "
+                      "service environment), and do not override GOTRACEBACK in `winfleet:services[].environment`.",
 )
 
 POLICIES = [service_crash_recovery, crash_dumps_gotraceback]

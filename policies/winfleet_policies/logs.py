@@ -57,8 +57,8 @@ eventlog_minimum_sizes = ResourceValidationPolicy(
     validate=validate_eventlog_sizes,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.MEDIUM,
-    remediation_steps="Set `winfleet:eventLogs` sizes (KB) to at least the minimums for Application, System, Setup "
-                      "and Security, in multiples of 64 KB.",
+    remediation_steps="Set `winfleet:eventLogs.<log>.maxSizeKb` (e.g. `winfleet:eventLogs.Security.maxSizeKb`) to at least "
+                      "the minimum for Application, System, Setup and Security, in multiples of 64 KB.",
     config_schema=PolicyConfigSchema(properties={
         "minimumSizesKb": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1024},
                            "default": dict(F.EVENT_LOG_MINIMUM_KB)},
@@ -94,8 +94,8 @@ eventlog_retention = ResourceValidationPolicy(
     validate=validate_eventlog_retention,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.MEDIUM,
-    remediation_steps="Use `circular` (CIS: overwrite as needed, with a large size) or `autoBackup` (archive when "
-                      "full, with disk monitoring) instead of `retain`.",
+    remediation_steps="Set `winfleet:eventLogs.<log>.retention` to `circular` (CIS: overwrite as needed, with a large size) "
+                      "or `autoBackup` (archive when full, with disk monitoring) instead of `retain`.",
     config_schema=PolicyConfigSchema(properties={
         "allowedRetention": {"type": "array", "items": {"type": "string", "enum": ["circular", "autoBackup", "retain"]},
                              "default": ["circular", "autoBackup"]},
@@ -145,8 +145,9 @@ service_logging = ResourceValidationPolicy(
     validate=validate_service_logging,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.MEDIUM,
-    remediation_steps="Set the service's `eventSource` {logName, source} and `logs` {directory on the data "
-                      "volume (D:), maxSizeBytes, maxFiles}.",
+    remediation_steps="Set `winfleet:services[].eventSource` {logName, source} and `winfleet:services[].logs` "
+                      "{directory on the data volume (`winfleet:services[].logs.directory`, D:), maxFileSizeMb, "
+                      "maxFiles}.",
     config_schema=PolicyConfigSchema(properties={
         "forbiddenLogDrives": {"type": "array", "items": {"type": "string"}, "default": ["C"]},
     }),
@@ -182,8 +183,8 @@ service_account_quota_bindable = ResourceValidationPolicy(
     validate=validate_account_bindable,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.HIGH,
-    remediation_steps="Run the service as its virtual account `NT SERVICE\\<serviceName>` (sidType unrestricted) "
-                      "and bind the quota to that account.",
+    remediation_steps="Leave `winfleet:services[].account` unset (the virtual account `NT SERVICE\\<serviceName>`) with "
+                      "`winfleet:services[].sidType: unrestricted`, so the quota binds to that account.",
 )
 
 # ------------------------------------------------------------------ service-log-quota
@@ -279,9 +280,9 @@ service_log_quota = StackValidationPolicy(
     validate=validate_log_quota,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.HIGH,
-    remediation_steps="Give each service an NtfsQuota for its account on the volume holding `logs.directory` with "
-                      "`limitBytes` >= (maxSizeBytes x maxFiles + dumpCount x dump size) x headroom, or shrink the "
-                      "log rotation.",
+    remediation_steps="Keep `winfleet:quota.enforce: true` and `winfleet:quota.headroom` >= 1 (the quota is (log budget + "
+                      "dump budget) x headroom), or shrink `winfleet:services[].logs.maxFileSizeMb` / "
+                      "`winfleet:services[].logs.maxFiles` / `winfleet:services[].crashDumps.count`.",
     config_schema=PolicyConfigSchema(properties={
         "minHeadroom": {"type": "number", "minimum": 1, "default": 1.1},
         "dumpSizeBytes": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1},

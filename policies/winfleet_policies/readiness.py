@@ -82,8 +82,9 @@ lb_probe_is_readiness = ResourceValidationPolicy(
     remediation_steps="In the load balancer's `probes`, use protocol Http or Https with `requestPath` set to the "
                       "service's readiness path and `port` equal to the rule's `backendPort`; reference it from "
                       "every `loadBalancingRules[].probe.id`; keep `intervalInSeconds` and "
-                      "`probeThreshold` within the configured bounds (winfleet: `services[].readinessPath`, "
-                      "`loadBalancer.probeIntervalSeconds`, `loadBalancer.probeThreshold`).",
+                      "`probeThreshold` within the configured bounds (winfleet sets them from "
+                      "`winfleet:services[].readinessPath`, `winfleet:loadBalancer.probeIntervalSeconds` and "
+                      "`winfleet:loadBalancer.unhealthyThreshold`).",
     config_schema=PolicyConfigSchema(properties={
         "minIntervalSeconds": {"type": "integer", "minimum": 5, "default": LB_PROBE_DEFAULTS["minIntervalSeconds"]},
         "maxIntervalSeconds": {"type": "integer", "minimum": 5, "default": LB_PROBE_DEFAULTS["maxIntervalSeconds"]},
@@ -174,7 +175,8 @@ service_readiness_endpoint = StackValidationPolicy(
     validate=validate_service_readiness,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.HIGH,
-    remediation_steps="Give the service `readinessPath` (e.g. /readyz) different from `healthPath` (e.g. /healthz); "
+    remediation_steps="Give the service `winfleet:services[].readinessPath` (e.g. /readyz) different from "
+                      "`winfleet:services[].healthPath` (e.g. /healthz); "
                       "make the load balancer probe for its port Http(s) with that `requestPath` and the service "
                       "port; add an NSG rule Allow Inbound from `AzureLoadBalancer` to that port with a lower "
                       "priority number than any deny.",

@@ -96,8 +96,9 @@ nsg_no_internet_management = ResourceValidationPolicy(
     validate=validate_nsg_management,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.CRITICAL,
-    remediation_steps="Set the rule's sourceAddressPrefix(es) to the CIDRs that need access (CI runners, a "
-                      "bastion subnet); never open 5985 at all.",
+    remediation_steps="List the CIDRs that need access (CI runners, a bastion subnet) in `winfleet:winrm.allowedSources` "
+                      "(WinRM) and `winfleet:azure.clientSources` (service ports), or set the rule's "
+                      "sourceAddressPrefix(es) on a resource of your own; never open 5985 at all.",
     config_schema=PolicyConfigSchema(properties={
         "managementPorts": {"type": "array", "items": {"type": "integer"}, "default": MANAGEMENT_PORTS},
         "internetSources": {"type": "array", "items": {"type": "string"}, "default": C.INTERNET_SOURCES_DEFAULT},
@@ -149,8 +150,9 @@ winrm_validates_certificates = ResourceValidationPolicy(
     validate=validate_winrm_certificates,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.CRITICAL,
-    remediation_steps="Give each host a `caPem` (CA bundle) or `certSha256` (pinned certificate fingerprint); "
-                      "winfleet has no option to skip validation.",
+    remediation_steps="Give each host `winfleet:existingHosts[].caPemFile` or `winfleet:existingHosts[].caPem` (CA bundle), "
+                      "or `winfleet:existingHosts[].certSha256` (pinned certificate fingerprint); winfleet has no "
+                      "option to skip validation.",
 )
 
 # ------------------------------------------------------------------ passwords-are-secrets
@@ -187,8 +189,9 @@ passwords_are_secrets = ResourceValidationPolicy(
     validate=validate_passwords_secret,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.CRITICAL,
-    remediation_steps="Set passwords with `pulumi config set --secret` and pass them through as secret Outputs "
-                      "(`pulumi.Output.secret(...)`); never as plain strings.",
+    remediation_steps="Set `winfleet:existingHosts[].password` and `winfleet:services[].accountPassword` with "
+                      "`pulumi config set --secret --path`, and pass passwords of your own resources as secret "
+                      "Outputs (`pulumi.Output.secret(...)`); never as plain strings.",
 )
 
 # ------------------------------------------------------------------ vm-boot-diagnostics

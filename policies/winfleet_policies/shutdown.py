@@ -52,8 +52,9 @@ graceful_shutdown_budget = StackValidationPolicy(
     validate=validate_graceful_shutdown,
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.MEDIUM,
-    remediation_steps="Raise the service's `preshutdownTimeoutSeconds` to at least probe interval x threshold + "
-                      "drain seconds, or probe more often; the Go service must accept PreShutdown, fail its "
+    remediation_steps="Raise `winfleet:services[].preshutdownTimeoutSeconds` to at least "
+                      "`winfleet:loadBalancer.probeIntervalSeconds` x `winfleet:loadBalancer.unhealthyThreshold` + "
+                      "`winfleet:loadBalancer.drainSeconds`, or probe more often; the Go service must accept PreShutdown, fail its "
                       "readiness endpoint at once and keep serving until the timeout.",
     config_schema=PolicyConfigSchema(properties={
         "drainSeconds": {"type": "integer", "minimum": 0, "default": DEFAULT_DRAIN_SECONDS},

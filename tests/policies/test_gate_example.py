@@ -75,3 +75,41 @@ def test_winrm_open_to_the_internet_is_stopped_by_config_first(tmp_path):
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 2
     assert "winrm.allowedSources" in proc.stderr and "0.0.0.0/0" in proc.stderr
+
+
+def test_plaintext_password_in_the_stack_file_fails_the_gate_without_printing_it(tmp_path):
+    # The program wraps every password in a Pulumi secret, so the pack alone cannot tell; the gate reads the file.
+    plain = "Plaintext-Password-In-Git-1!"
+    path = tmp_path / "Pulumi.plain.yaml"
+    path.write_text(yaml.safe_dump({"config": {
+        "winfleet:mode": "existingHosts",
+        "winfleet:existingHosts": [{"name": "lab-0", "host": "192.0.2.10", "username": "ops", "password": plain,
+                                    "certSha256": "ab" * 32}],
+        "winfleet:services": [{"name": "orders-api", "port": 8080,
+                               "binary": {"url": "https://artifacts.example.com/o/1/o.exe", "sha256": "cd" * 32}}],
+    }}))
+    proc = subprocess.run([sys.executable, "-m", "tools.offline_gate", "--stack-config", str(path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == gate.EXIT_VIOLATIONS, out
+    assert "stack-file-secrets" in out and "winfleet:existingHosts[0].password" in out
+    assert "How to fix" in out and "pulumi config set --secret --path" in out
+    assert plain not in out
+
+
+def test_violations_print_each_policys_remediation(tmp_path):
+    path = _variant(tmp_path, "small", lambda c: c["winfleet:eventLogs"]["Security"].__setitem__("maxSizeKb", 4096))
+    proc = subprocess.run([sys.executable, "-m", "tools.offline_gate", "--stack-config", str(path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == gate.EXIT_VIOLATIONS, proc.stdout + proc.stderr
+    fixes = proc.stdout.split("How to fix", 1)[1]
+    assert "eventlog-minimum-sizes: Set `winfleet:eventLogs.<log>.maxSizeKb`" in fixes
+
+
+def test_a_broken_stack_file_is_could_not_run_not_violations(tmp_path):
+    path = tmp_path / "Pulumi.dup.yaml"
+    path.write_text("config:\n  winfleet:mode: azure\n  winfleet:mode: existingHosts\n")
+    proc = subprocess.run([sys.executable, "-m", "tools.offline_gate", "--stack-config", str(path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == gate.EXIT_COULD_NOT_RUN, proc.stdout + proc.stderr
+    assert "duplicate key" in proc.stderr
