@@ -6,7 +6,8 @@ Signal terminate. The first op on a host also pays Create and the NTLM handshake
 
 Failures map to the typed errors of errors.py. Transient ones (connection refused/reset while a
 VM boots, 5xx without a WS-Man fault) retry with exponential backoff, bounded by attempts and the
-deadline; a shell that hits a quota/operations-limit fault or vanished is recreated once; auth,
+deadline; a shell that hits a quota/operations-limit fault or vanished (shell or command gone,
+2150858843), or a TimedOut/1460 on Create, Command or Send, means one more try on another shell; auth,
 TLS and validation failures never retry. Ops are idempotent (DESIGN.md), so re-running an op whose
 first attempt may have reached the host is safe.
 """
@@ -29,7 +30,7 @@ from winrm.exceptions import (InvalidCredentialsError, WinRMError, WinRMOperatio
 from winrm.protocol import Protocol
 from winrm.transport import Transport
 
-from . import bootstrap
+from . import bootstrap, winrs
 from .endpoint import Endpoint
 from .errors import (AuthenticationFailed, EnvelopeTooLarge, ExecutorConfigError, HostUnreachable,
                      MalformedOutput, OperationTimedOut, OpFailed, ShellQuotaExceeded,
@@ -55,7 +56,15 @@ WSMAN_OPERATION_TIMEOUT = 2150858793     # 0x80338029 Receive had no output with
 WSMAN_SHELL_NOT_FOUND = 2150858843       # 0x8033805B the ShellId is unknown (expired, host restarted)
 WSMAN_QUOTA_MAX_SHELLS = 2150859173      # 0x803381A5 MaxShellsPerUser
 WSMAN_QUOTA_MAX_OPERATIONS = 2150859174  # 0x803381A6 MaxConcurrentOperationsPerUser (reused shell)
+ERROR_TIMEOUT = 1460                     # Win32 ERROR_TIMEOUT from the shell plugin (Send/Command)
+# 2150858843 means "shell gone" and also "command gone" (w:InvalidSelectors + FaultDetail
+# UnexpectedSelectors: pypsrp test_winrs_bad_cmd_id.yml / test_psrp_receive_failure.yml)
 _RECREATE_CODES = {WSMAN_SHELL_NOT_FOUND, WSMAN_QUOTA_MAX_SHELLS, WSMAN_QUOTA_MAX_OPERATIONS}
+# A timeout on Create, Command or Send: the op is retried once on another shell (ops are
+# idempotent); the command that timed out is never sent more input (it is signalled and its shell
+# discarded), since Windows may have consumed the input already (ansible/ansible#75227, PR #81538).
+_FRESH_SHELL_CODES = {WSMAN_OPERATION_TIMEOUT, ERROR_TIMEOUT}
+_FRESH_SHELL_PHASES = ("Create", "Command", "Send")
 
 
 class _Recreate(Exception):
@@ -162,6 +171,11 @@ def _classify(exc: BaseException, ep: Endpoint, op: str, phase: str) -> Winfleet
         reason = _redact((exc.reason or "").strip(), ep)
         details = dict(wsman_code=exc.wsman_fault_code, wmi_code=exc.wmierror_code,
                        subcode=exc.fault_subcode, http_status=exc.code, phase=phase)
+        if exc.code == 413:   # a 413 that carries a SOAP fault body is still "envelope too large"
+            return EnvelopeTooLarge(host, op, f"HTTP 413 during {phase}: a request exceeded the host's "
+                                              f"MaxEnvelopeSizekb ({reason})", **details)
+        # Windows puts the code in f:WSManFault/@Code or only in MSFT_WmiError/error_Code (the real
+        # MaxShellsPerUser fault has no f:WSManFault: WinRb/WinRM spec/stubs/responses/wmi_error_v2.xml)
         codes = {exc.wsman_fault_code, exc.wmierror_code}
         if codes & {WSMAN_QUOTA_MAX_SHELLS, WSMAN_QUOTA_MAX_OPERATIONS}:
             return ShellQuotaExceeded(host, op, f"WS-Man quota fault during {phase}: {reason}", **details)
@@ -261,7 +275,7 @@ def _execute(shell: Shell, op: str, payload: bytes, deadline: float) -> tuple[by
             p.operation_timeout_sec = max(1, min(OPERATION_TIMEOUT_MAX, int(remaining)))
             _arm(p, deadline)
             try:
-                out, err, rc, done = _call(ep, op, "Receive", p.get_command_output_raw, sid, command_id)
+                out, err, rc, done = _call(ep, op, "Receive", winrs.receive, p, sid, command_id)
             except WinRMOperationTimeoutError:
                 continue   # no output within OperationTimeout: expected for long ops, poll again
             stdout.append(out)
@@ -401,6 +415,10 @@ def _run_once(ep: Endpoint, op: str, payload: bytes, deadline: float, read_journ
     except ShellQuotaExceeded as err:
         POOL.close_idle(ep)           # MaxShellsPerUser: free our idle shells, then try once more
         raise _Recreate(err) from None
+    except WsmanFault as err:
+        if _fresh_shell_retry(err):
+            raise _Recreate(err) from None
+        raise
     healthy = False
     try:
         stdout, stderr, rc = _execute(shell, op, payload, deadline)
@@ -409,7 +427,7 @@ def _run_once(ep: Endpoint, op: str, payload: bytes, deadline: float, read_journ
         shell.unreachable = True
         raise
     except WsmanFault as err:
-        if {err.wsman_code, err.wmi_code} & _RECREATE_CODES:
+        if {err.wsman_code, err.wmi_code} & _RECREATE_CODES or _fresh_shell_retry(err):
             raise _Recreate(err) from None
         raise
     finally:
@@ -418,3 +436,9 @@ def _run_once(ep: Endpoint, op: str, payload: bytes, deadline: float, read_journ
         else:
             POOL.discard(shell, wait=not shell.unreachable)
     return _parse_output(ep, op, stdout, stderr, rc, read_journal)
+
+
+def _fresh_shell_retry(err: WsmanFault) -> bool:
+    """TimedOut (2150858793) or ERROR_TIMEOUT (1460) on Create, Command or Send."""
+    return (err.details.get("phase") in _FRESH_SHELL_PHASES
+            and bool({err.wsman_code, err.wmi_code} & _FRESH_SHELL_CODES))

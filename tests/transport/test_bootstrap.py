@@ -52,3 +52,16 @@ def test_every_driver_has_a_handler_starts_with_param_and_lacks_the_marker():
         assert bootstrap.COMMON_MARKER not in text, name
         first = _first_statement(PARSER.parse(text.encode()))
         assert first is not None and first.text.decode().lstrip().lower().startswith("param"), name
+
+
+def test_documented_command_line_size_is_the_real_one():
+    """The docs say "~N.N KB" for the bootstrap command line: computed here, so it cannot go stale."""
+    import re
+    size = f"~{len(bootstrap.COMMAND_LINE) / 1000:.1f} KB"
+    root = Path(bootstrap.__file__).resolve().parents[2]
+    for text, where in ((bootstrap.__doc__, "bootstrap.py"),
+                        ((root / "components/winrm/README.md").read_text(), "components/winrm/README.md"),
+                        ((root / "docs/CONTRACTS.md").read_text(), "docs/CONTRACTS.md")):
+        stated = re.findall(r"~(\d+\.\d) KB", text)
+        assert stated, where
+        assert all(f"~{s} KB" == size for s in stated), (where, stated, size)
