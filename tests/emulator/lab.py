@@ -14,20 +14,23 @@ class Lab:
     """Context manager: ``with Lab(hosts=2, latency=0.0) as lab: lab.hosts[0].endpoint``.
 
     Options: ``names`` (host names, default ``win-0``...), ``username`` (default
-    ``winfleetadmin``), ``auth`` ("ntlm" or "basic": what ``endpoint`` asks for; hosts accept
-    both), ``limits`` (``Limits``), ``admin=True`` to also serve the admin API (``admin_url``).
+    ``winfleetadmin``), ``auth`` ("ntlm" or "basic": what ``endpoint`` asks for), ``basic``
+    (hosts also accept Basic; off by default, as on Windows where winrm/config/service/auth/Basic
+    is false: https://learn.microsoft.com/en-us/windows/win32/winrm/installation-and-configuration-for-windows-remote-management;
+    ``auth="basic"`` turns it on), ``limits`` (``Limits``), ``admin=True`` to also serve the admin API (``admin_url``).
     """
 
     def __init__(self, hosts: int = 2, latency: float = 0.0, *, names: list[str] | None = None,
                  username: str = "winfleetadmin", auth: str = "ntlm", limits: Limits | None = None,
                  admin: bool = False, bind: str = "127.0.0.1", base_port: int = 0,
-                 password: str | None = None, ca_out: str | None = None):
+                 password: str | None = None, ca_out: str | None = None, basic: bool = False):
         if names is not None and len(names) != hosts:
             hosts = len(names)
         self.names = list(names) if names is not None else [f"win-{i}" for i in range(hosts)]
         self.latency = latency
         self.username = username
         self.auth = auth
+        self.basic = basic or auth == "basic"
         self.limits = limits
         self.bind = bind
         self.want_admin = admin
@@ -53,6 +56,7 @@ class Lab:
                 host = EmulatedHost(name, cert, self.ca.pem, username=self.username,
                                     password=self.password or secrets.token_urlsafe(18) + "-Aa1",
                                     auth=self.auth, latency=self.latency,
+                                    auth_methods=("ntlm", "basic") if self.basic else ("ntlm",),
                                     limits=Limits(**vars(self.limits)) if self.limits else None, bind=self.bind)
                 if self.base_port:
                     host.port = self.base_port + index

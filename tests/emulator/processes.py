@@ -21,16 +21,26 @@ from components.winrm.bootstrap import COMMAND_LINE as BOOTSTRAP_COMMAND_LINE
 CMD_LINE_LIMIT = 8191
 
 
-class Process:
-    """Output buffers + exit code of one command; the Receive long-poll waits on ``cond``."""
+# Windows hands a process's output to Receive in the pieces its pipe reads returned (recordings:
+# cmd's echo arrives as "hi" then "\n", dir as 3 stdout Streams); the emulator cuts every write into
+# pieces of at most this many bytes, so any output longer than that arrives in several Streams, cut
+# at arbitrary bytes (also inside a UTF-8 character).
+STREAM_PIECE_BYTES = 48
+CREATE_PROCESS_LIMIT = 32767     # CreateProcess lpCommandLine; longer -> Command fault 2147942606
 
-    def __init__(self, command_id: str, command_line: str, codepage: int):
+
+class Process:
+    """Pending output pieces (in write order) + exit code of one command; Receive waits on ``cond``."""
+
+    def __init__(self, command_id: str, command_line: str, codepage: int,
+                 output_streams: tuple[str, ...] = ("stdout", "stderr"), console_mode_stdin: bool = True):
         self.command_id = command_id
         self.command_line = command_line
         self.codepage = codepage
+        self.output_streams = output_streams      # the shell's rsp:OutputStreams: only these are captured
+        self.console_mode_stdin = console_mode_stdin
         self.cond = threading.Condition()
-        self.stdout = bytearray()
-        self.stderr = bytearray()
+        self.pending: list[tuple[str, bytes]] = []
         self.exit_code: int | None = None
         self.stdin = bytearray()
         self.stdin_closed = False
@@ -43,9 +53,13 @@ class Process:
         return text.encode(f"cp{self.codepage}" if self.codepage != 437 else "cp437", errors="replace")
 
     def write(self, stdout: bytes = b"", stderr: bytes = b""):
+        """stderr first: a script's errors are written while it runs, its result at the end."""
         with self.cond:
-            self.stdout += stdout
-            self.stderr += stderr
+            for name, data in (("stderr", stderr), ("stdout", stdout)):
+                if name not in self.output_streams:
+                    continue
+                for i in range(0, len(data), STREAM_PIECE_BYTES):
+                    self.pending.append((name, bytes(data[i:i + STREAM_PIECE_BYTES])))
             self.cond.notify_all()
 
     def finish(self, exit_code: int):
@@ -70,18 +84,26 @@ class Process:
     def done(self) -> bool:
         return self.exit_code is not None
 
-    def take(self, max_bytes: int) -> tuple[bytes, bytes, bool, int | None]:
-        """Pop up to ``max_bytes`` of pending output; done only once all output was taken."""
+    def take(self, max_bytes: int, streams: tuple[str, ...]) -> tuple[list[tuple[str, bytes]], bool, int | None]:
+        """Pop pending pieces of ``streams`` (the Receive's DesiredStream) in write order, up to
+        ``max_bytes``. Done only once every captured piece was taken: output of a stream the client
+        never asks for stays pending and the command is never reported Done (unsure what Windows
+        does with it, so the strict choice: such a client hangs until its own deadline)."""
         with self.cond:
-            out = bytes(self.stdout[:max_bytes])
-            del self.stdout[:len(out)]
-            err = bytes(self.stderr[:max(0, max_bytes - len(out))])
-            del self.stderr[:len(err)]
-            done = self.exit_code is not None and not self.stdout and not self.stderr
-            return out, err, done, self.exit_code if done else None
+            taken, size, keep, full = [], 0, [], False
+            for name, data in self.pending:
+                if not full and name in streams and (not taken or size + len(data) <= max_bytes):
+                    taken.append((name, data))
+                    size += len(data)
+                else:
+                    full = full or name in streams      # keep the desired streams' order
+                    keep.append((name, data))
+            self.pending = keep
+            done = self.exit_code is not None and not self.pending
+            return taken, done, self.exit_code if done else None
 
-    def has_output(self) -> bool:
-        return bool(self.stdout or self.stderr) or self.exit_code is not None
+    def has_output(self, streams: tuple[str, ...]) -> bool:
+        return any(name in streams for name, _ in self.pending) or (self.exit_code is not None and not self.pending)
 
 
 _PS = re.compile(r"^\s*powershell(?:\.exe)?\s+(?:-\w+(?:\s+(?!-)\S+)?\s+)*?-(?:e|ec|enc|encodedcommand)\s+(\S+)\s*$",
@@ -97,6 +119,19 @@ def start(host, shell, process: Process) -> None:
         return
     if line == BOOTSTRAP_COMMAND_LINE:
         from .dispatcher import run_bootstrap
+
+        if process.console_mode_stdin:
+            # WINRS_CONSOLEMODE_STDIN=TRUE (pywinrm's default; absent = TRUE, MS-WSMV 2.2.4.x Command
+            # options): stdin is a console, not a pipe, so PowerShell's $input never sees our payload
+            # (NULs, no line editing). ansible passes console_mode_stdin=False whenever it feeds stdin
+            # (ansible/plugins/connection/winrm.py). Unsure what exactly breaks on Windows: fail.
+            def refuse(_data: bytes):
+                process.write(stderr=process.encode(
+                    "winfleet emulator: stdin is in console mode (WINRS_CONSOLEMODE_STDIN is not FALSE); "
+                    "the bootstrap reads its payload from a pipe\r\n"))
+                process.finish(1)
+            process.on_stdin_closed = refuse
+            return
 
         def on_stdin(data: bytes):
             threading.Thread(target=run_bootstrap, args=(host, shell, process, data),

@@ -26,7 +26,9 @@ from .host_model import HostModel
 
 log = logging.getLogger("winfleet.emulator")
 
-FAULT_KINDS = ("drop", "http500", "http503", "timeout", "quota", "max_shells", "unknown_shell", "envelope")
+FAULT_KINDS = ("drop", "http500", "http503", "timeout", "quota", "max_shells", "unknown_shell", "envelope",
+               "error_timeout", "broken_pipe", "filename_too_long")
+MIN_ENVELOPE_SIZE = 8192     # MS-WSMV 3.1.4.1.7: a smaller w:MaxEnvelopeSize -> wsman:EncodingLimit
 
 
 @dataclass
@@ -34,7 +36,9 @@ class Limits:
     """WinRM service/shell quotas (winrm/config). Defaults are Windows Server 2022's."""
     max_envelope_kb: int = 500           # MaxEnvelopeSizekb: larger requests get HTTP 413
     max_shells_per_user: int = 30        # Winrs MaxShellsPerUser
-    max_operations_per_shell: int = 1500  # MaxConcurrentOperationsPerUser, never released by Signal in a text shell
+    # MaxConcurrentOperationsPerUser: counted over all the user's shells; a text shell's commands are
+    # never released by Signal (MS-WSMV product note <118>), only by deleting the shell
+    max_operations_per_user: int = 1500
     max_timeout_s: float = 60.0          # MaxTimeoutms: caps the client's OperationTimeout
     idle_timeout_s: float = 7200.0       # Winrs IdleTimeout: a shell unused this long is deleted by the host
     cmd_line_limit: int = processes.CMD_LINE_LIMIT
@@ -164,8 +168,10 @@ class Faults:
 
 
 class RemoteShell:
-    def __init__(self, shell_id: str, owner: str, codepage: int, client_ip: str, idle_timeout: float = 7200.0):
+    def __init__(self, shell_id: str, owner: str, codepage: int, client_ip: str, idle_timeout: float = 7200.0,
+                 output_streams: tuple[str, ...] = ("stdout", "stderr")):
         self.idle_timeout = idle_timeout
+        self.output_streams = output_streams
         self.last_used = time.monotonic()
         self.shell_id = shell_id
         self.owner = owner
@@ -266,7 +272,7 @@ class EmulatedHost:
     ``counters``, ``faults``, ``limits``; ``start()``, ``stop()``, ``down(seconds)``."""
 
     def __init__(self, name: str, server_cert, ca_pem: str, *, username: str, password: str,
-                 auth: str = "ntlm", auth_methods=("ntlm", "basic"), latency: float = 0.0,
+                 auth: str = "ntlm", auth_methods=("ntlm",), latency: float = 0.0,
                  limits: Limits | None = None, bind: str = "127.0.0.1"):
         self.name = name
         self.model = HostModel(name)
@@ -283,6 +289,7 @@ class EmulatedHost:
         self.bind = bind
         self.port = 0
         self._shells: dict[str, RemoteShell] = {}
+        self.commands_seen: collections.deque = collections.deque(maxlen=200)   # Command options, for tests
         self._lock = threading.Lock()
         self._server: _TlsServer | None = None
         self._thread = None
@@ -373,8 +380,11 @@ class EmulatedHost:
         if body:
             h.wfile.write(body)
 
-    def _unauthorized(self, h, challenge: str | None = None):
+    def _unauthorized(self, h, challenge: str | None = None, final: bool = False):
         headers = []
+        if final:   # a refused credential: Windows closes the connection (jborean93/omi#29)
+            headers.append(("Connection", "close"))
+            h.close_connection = True
         if challenge:
             headers.append(("WWW-Authenticate", challenge))
             self.counters.inc("auth_challenges")
@@ -399,7 +409,7 @@ class EmulatedHost:
             user = self.users.check_basic(token)
             if user is None:
                 self.counters.inc("auth_failures")
-                self._unauthorized(h)
+                self._unauthorized(h, final=True)
                 return None
             self.counters.inc("basic_logons")
             return user
@@ -424,10 +434,10 @@ class EmulatedHost:
                 h.ntlm = None
                 h.user = None
                 self.counters.inc("auth_failures")
-                self._unauthorized(h)
+                self._unauthorized(h, final=True)
                 return None
         self.counters.inc("auth_failures")
-        self._unauthorized(h)
+        self._unauthorized(h, final=True)
         return None
 
     def _handle(self, h) -> None:
@@ -462,6 +472,9 @@ class EmulatedHost:
             self._respond(h, 500, wsman.named_fault("bad_request", "", self.name))
             return
         self.counters.action(req.action)
+        if req.max_envelope_size < MIN_ENVELOPE_SIZE:
+            self._respond(h, 500, wsman.named_fault("encoding_limit", req.message_id, self.name))
+            return
         kind = self.faults.take(req.action)
         if kind is not None:
             self.counters.fault(kind)
@@ -492,7 +505,7 @@ class EmulatedHost:
             self._respond(h, 413, b"", "text/plain")
             return True
         fmt = {"shell": req.shell_id, "limit": self.limits.max_shells_per_user if kind == "max_shells"
-               else self.limits.max_operations_per_shell}
+               else self.limits.max_operations_per_user}
         self._respond(h, 500, wsman.named_fault(kind, req.message_id, self.name, **fmt))
         return True
 
@@ -529,13 +542,15 @@ class EmulatedHost:
         requested = wsman.parse_duration(req.find("rsp:Shell").findtext("rsp:IdleTimeOut", default="",
                                                                           namespaces=wsman.NS) or "")
         idle = min(requested, self.limits.idle_timeout_s) if requested else self.limits.idle_timeout_s
+        streams = tuple((req.find("rsp:Shell").findtext("rsp:OutputStreams", default="", namespaces=wsman.NS)
+                         or "stdout stderr").split())
         self._expire_idle_shells()
         with self._lock:
             mine = sum(1 for s in self._shells.values() if s.owner.lower() == user.lower())
             if mine >= self.limits.max_shells_per_user:
                 return 500, wsman.named_fault("max_shells", req.message_id, self.name,
                                               limit=self.limits.max_shells_per_user)
-            shell = RemoteShell(wsman.new_uuid(), user, codepage, client_ip, idle)
+            shell = RemoteShell(wsman.new_uuid(), user, codepage, client_ip, idle, streams)
             self._shells[shell.shell_id] = shell
         self.counters.inc("shells_created")
         return 200, wsman.create_response(req, shell.shell_id, self.url, user, client_ip, idle)
@@ -557,17 +572,24 @@ class EmulatedHost:
             return self._no_shell(req)
         with self._lock:
             shell.operations += 1
-            over = shell.operations > self.limits.max_operations_per_shell
+            used = sum(s.operations for s in self._shells.values() if s.owner.lower() == user.lower())
+            over = used > self.limits.max_operations_per_user
         if over:
             return 500, wsman.named_fault("quota", req.message_id, self.name,
-                                          limit=self.limits.max_operations_per_shell)
+                                          limit=self.limits.max_operations_per_user)
         cmd = req.find("rsp:CommandLine")
         if cmd is None:
             return 500, wsman.named_fault("bad_request", req.message_id, self.name)
         command = (cmd.findtext("rsp:Command", default="", namespaces=wsman.NS) or "")
         args = [a.text or "" for a in cmd.findall("rsp:Arguments", wsman.NS)]
         line = " ".join([command] + args) if args else command
-        proc = processes.Process(wsman.new_uuid(), line, shell.codepage)
+        # absent = TRUE (pywinrm's and winrs' default); anything but FALSE is console mode
+        console = (req.options.get("WINRS_CONSOLEMODE_STDIN") or "TRUE").strip().upper() != "FALSE"
+        self.commands_seen.append({"consoleModeStdin": req.options.get("WINRS_CONSOLEMODE_STDIN"),
+                                   "skipCmdShell": req.options.get("WINRS_SKIP_CMD_SHELL"), "length": len(line)})
+        if len(line) > processes.CREATE_PROCESS_LIMIT:      # CreateProcess fails before cmd.exe runs
+            return 500, wsman.named_fault("filename_too_long", req.message_id, self.name)
+        proc = processes.Process(wsman.new_uuid(), line, shell.codepage, shell.output_streams, console)
         with self._lock:
             shell.commands[proc.command_id] = proc
         self.counters.inc("commands")
@@ -595,20 +617,27 @@ class EmulatedHost:
         if shell is None:
             return self._no_shell(req)
         desired = req.find("rsp:Receive/rsp:DesiredStream")
-        cid = (desired.get("CommandId", "") if desired is not None else "").upper()
+        if desired is None or not desired.get("CommandId"):
+            # pypsrp test_winrs_fail_poll_process.yml: no CommandId -> w:InvalidParameter, code 87
+            return 500, wsman.named_fault("invalid_parameter", req.message_id, self.name)
+        cid = desired.get("CommandId", "").upper()
         proc = shell.commands.get(cid)
         if proc is None:
             return 500, wsman.named_fault("unknown_command", req.message_id, self.name, command=cid)
+        # DesiredStream is honoured (MS-WSMV 3.1.4.14): only the streams named, of those the shell captures
+        streams = tuple(n for n in (desired.text or "").split() if n in shell.output_streams)
         wait = min(req.operation_timeout or self.limits.max_timeout_s, self.limits.max_timeout_s)
         with proc.cond:
-            ready = proc.cond.wait_for(proc.has_output, timeout=wait)
+            ready = proc.cond.wait_for(lambda: proc.has_output(streams), timeout=wait)
         if not ready:
             self.counters.inc("receive_timeouts")
             return 500, wsman.named_fault("timeout", req.message_id, self.name)
-        # keep the response under the client's MaxEnvelopeSize (base64 + envelope overhead)
-        budget = max(1024, (req.max_envelope_size - 4096) * 3 // 4)
-        out, err, done, rc = proc.take(budget)
-        return 200, wsman.receive_response(req, proc.command_id, out, err, done, rc)
+        # keep the response under the client's MaxEnvelopeSize: base64 (4/3) plus ~130 bytes of
+        # element per piece, plus the envelope
+        per_piece = processes.STREAM_PIECE_BYTES
+        budget = max(per_piece, (req.max_envelope_size - 4096) * per_piece // (per_piece * 4 // 3 + 130))
+        pieces, done, rc = proc.take(budget, streams)
+        return 200, wsman.receive_response(req, proc.command_id, pieces, done, rc)
 
     def _ws_signal(self, req, user, client_ip):
         shell = self._shell(req)

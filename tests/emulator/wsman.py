@@ -125,11 +125,14 @@ def empty_response(req: Request, body: str = "") -> bytes:
     return envelope(RESPONSE_ACTION[req.action], req.message_id, body)
 
 
-def receive_response(req: Request, command_id: str, stdout: bytes, stderr: bytes, done: bool, exit_code: int | None) -> bytes:
+def receive_response(req: Request, command_id: str, pieces: list[tuple[str, bytes]], done: bool,
+                     exit_code: int | None) -> bytes:
+    """Streams in the order the process wrote them, one element per piece (several per Receive, stdout
+    and stderr interleaved: pypsrp test_client_execute_cmd.yml has 3 stdout Streams in one Receive,
+    test_winrs_stderr_rc.yml stdout then stderr); End markers and CommandState as recorded."""
     parts = ["<rsp:ReceiveResponse>"]
-    for name, data in (("stdout", stdout), ("stderr", stderr)):
-        if data:
-            parts.append(f'<rsp:Stream Name="{name}" CommandId="{command_id}">{base64.b64encode(data).decode()}</rsp:Stream>')
+    for name, data in pieces:
+        parts.append(f'<rsp:Stream Name="{name}" CommandId="{command_id}">{base64.b64encode(data).decode()}</rsp:Stream>')
     if done:
         parts.append(f'<rsp:Stream Name="stdout" CommandId="{command_id}" End="true"></rsp:Stream>')
         parts.append(f'<rsp:Stream Name="stderr" CommandId="{command_id}" End="true"></rsp:Stream>')
@@ -141,51 +144,115 @@ def receive_response(req: Request, command_id: str, stdout: bytes, stderr: bytes
     return envelope(RESPONSE_ACTION["Receive"], req.message_id, "".join(parts))
 
 
+FAULT_DETAIL = "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/"
+SHELL_PLUGIN = 'provider="Shell cmd plugin" path="%systemroot%\\system32\\winrscmd.dll"'
+
+
+def _wmi_error(code: int, message: str) -> str:
+    """MSFT_WmiError as Windows sends it (WinRb/WinRM spec/stubs/responses/wmi_error_v2.xml, the
+    real MaxShellsPerUser fault; pywinrm winrm/tests/test_exceptions.py for 2150859174)."""
+    nil = lambda n, t: f'<p:{n} xsi:type="cim:{t}" xsi:nil="true"/>'      # noqa: E731
+    val = lambda n, t, v: f'<p:{n} xsi:type="cim:{t}">{v}</p:{n}>'       # noqa: E731
+    return (f'<p:MSFT_WmiError b:IsCIM_Error="true" xmlns:b="http://schemas.dmtf.org/wbem/wsman/1/cimbinding.xsd" '
+            f'xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common" xmlns:p="{WMI_NS}" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="p:MSFT_WmiError_Type">'
+            + val("CIMStatusCode", "cimUnsignedInt", 27) + nil("CIMStatusCodeDescription", "cimString")
+            + nil("ErrorSource", "cimString") + val("ErrorSourceFormat", "cimUnsignedShort", 0)
+            + val("ErrorType", "cimUnsignedShort", 0) + val("Message", "cimString", escape(message))
+            + val("MessageID", "cimString", f"HRESULT 0x{code:x}") + nil("OtherErrorSourceFormat", "cimString")
+            + nil("OtherErrorType", "cimString") + nil("OwningEntity", "cimString")
+            + val("PerceivedSeverity", "cimUnsignedShort", 0) + val("ProbableCause", "cimUnsignedShort", 0)
+            + nil("ProbableCauseDescription", "cimString") + val("error_Category", "cimUnsignedInt", 30)
+            + val("error_Code", "cimUnsignedInt", code) + val("error_Type", "cimString", "HRESULT")
+            + val("error_WindowsErrorMessage", "cimString", escape(message)) + "</p:MSFT_WmiError>")
+
+
 def fault(relates_to: str, *, code: str, subcode: str, reason: str, wsman_code: int | None = None,
-          wmi_code: int | None = None, machine: str = "127.0.0.1") -> bytes:
-    """An s:Fault body as WinRM sends it (always with HTTP 500)."""
-    detail = ""
+          wmi_code: int | None = None, machine: str = "127.0.0.1", message: str | None = None,
+          detail: str | None = None, provider: bool = False) -> bytes:
+    """An s:Fault body as WinRM sends it (always with HTTP 500): optional w:FaultDetail first, then
+    f:WSManFault (its f:Message wrapped in f:ProviderFault when the shell plugin raised it) or
+    MSFT_WmiError. Shapes: pypsrp test_winrs_bad_cmd_id.yml, test_winrs_fail_poll_process.yml,
+    test_winrs_no_cmd_shell.yml; WinRb wmi_error_v2.xml."""
+    message = reason if message is None else message
+    parts = []
+    if detail:
+        parts.append(f"<w:FaultDetail>{FAULT_DETAIL}{detail}</w:FaultDetail>")
     if wsman_code is not None:
-        detail += (f'<f:WSManFault xmlns:f="{NS["f"]}" Code="{wsman_code}" Machine="{escape(machine)}">'
-                   f"<f:Message>{escape(reason)}</f:Message></f:WSManFault>")
+        inner = f"<f:ProviderFault {SHELL_PLUGIN}>{escape(message)}</f:ProviderFault>" if provider else escape(message)
+        parts.append(f'<f:WSManFault xmlns:f="{NS["f"]}" Code="{wsman_code}" Machine="{escape(machine)}">'
+                     f"<f:Message>{inner}</f:Message></f:WSManFault>")
     if wmi_code is not None:
-        detail += (f'<p:MSFT_WmiError xmlns:p="{WMI_NS}" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common">'
-                   f"<p:Message>{escape(reason)}</p:Message><p:MessageID>HRESULT 0x{wmi_code:x}</p:MessageID>"
-                   f"<p:error_Code>{wmi_code}</p:error_Code><p:error_Type>HRESULT</p:error_Type>"
-                   "</p:MSFT_WmiError>")
+        parts.append(_wmi_error(wmi_code, message))
     body = (f"<s:Fault><s:Code><s:Value>{code}</s:Value><s:Subcode><s:Value>{subcode}</s:Value></s:Subcode></s:Code>"
             f'<s:Reason><s:Text xml:lang="en-US">{escape(reason)}</s:Text></s:Reason>'
-            f"<s:Detail>{detail}</s:Detail></s:Fault>")
+            f"<s:Detail>{''.join(parts)}</s:Detail></s:Fault>")
     return envelope(FAULT_ACTION, relates_to, body)
 
 
-# The faults we emulate: name -> (code, subcode, wsman code, wmi code, reason)
+_INVALID_SELECTORS = ("The WS-Management service cannot process the request because the request contained invalid "
+                      "selectors for the resource. ")
+# name -> fault() keyword arguments; {shell}, {command}, {limit} are filled in by named_fault
 FAULTS = {
-    "timeout": ("s:Receiver", "w:TimedOut", 2150858793, None,
-                "The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  "),
-    "unknown_shell": ("s:Sender", "w:InvalidSelectors", 2150858843, None,
-                      "The request for the Windows Remote Shell with ShellId {shell} failed because the shell was not "
-                      "found on the server. Possible causes are: the specified ShellId is incorrect or the shell no "
-                      "longer exists on the server. Provide the correct ShellId or create a new shell and retry the operation. "),
-    "max_shells": ("s:Receiver", "w:QuotaLimit", 2150859173, None,
-                   "The WS-Management service cannot process the request. This user is allowed a maximum number of "
-                   "{limit} concurrent shells, which has been exceeded. Close existing shells or raise the quota for this user. "),
-    "quota": ("s:Receiver", "w:InternalError", None, 2150859174,
-              "The WS-Management service cannot process the request. This user is allowed a maximum number of "
-              "{limit} concurrent operations, which has been exceeded. Close existing operations for this user, "
-              "or raise the quota for this user. "),
-    "unknown_command": ("s:Sender", "w:InvalidSelectors", 2150858843, None,
-                        "The request for the Windows Remote Shell with CommandId {command} failed because the command "
-                        "was not found on the server. "),
-    "bad_request": ("s:Sender", "w:SchemaValidationError", 2150858817, None,
-                    "The SOAP XML in the message does not match the corresponding XML schema definition. "),
-    "action_not_supported": ("s:Sender", "a:ActionNotSupported", 2150858754, None,
-                             "The action is not supported by the service. "),
+    # pypsrp test_winrs_operation_timeout.yml (Receive); Windows answers the same on any action
+    "timeout": dict(code="s:Receiver", subcode="w:TimedOut", wsman_code=2150858793,
+                    reason="The WS-Management service cannot complete the operation within the time specified in "
+                           "OperationTimeout.  "),
+    # the recorded InvalidSelectors shape (pypsrp test_winrs_bad_cmd_id.yml) with the shell-gone text
+    "unknown_shell": dict(code="s:Sender", subcode="w:InvalidSelectors", wsman_code=2150858843,
+                          detail="UnexpectedSelectors", reason=_INVALID_SELECTORS,
+                          message="The request for the Windows Remote Shell with ShellId {shell} failed because the "
+                                  "shell was not found on the server. Possible causes are: the specified ShellId is "
+                                  "incorrect or the shell no longer exists on the server. Provide the correct ShellId "
+                                  "or create a new shell and retry the operation. "),
+    # pypsrp test_winrs_bad_cmd_id.yml, verbatim
+    "unknown_command": dict(code="s:Sender", subcode="w:InvalidSelectors", wsman_code=2150858843,
+                            detail="UnexpectedSelectors", reason=_INVALID_SELECTORS,
+                            message="The Windows Remote Shell received a request to perform an operation on a command "
+                                    "identifier that does not exist. Either the command has completed execution or "
+                                    "the client specified an invalid command identifier. "),
+    # WinRb/WinRM wmi_error_v2.xml: s:Sender + w:QuotaLimit, MSFT_WmiError only, no f:WSManFault
+    "max_shells": dict(code="s:Sender", subcode="w:QuotaLimit", wmi_code=2150859173,
+                       reason="The WS-Management service cannot process the request. The maximum number of concurrent "
+                              "shells for this user has been exceeded. Close existing shells or raise the quota for "
+                              "this user. ",
+                       message="The WS-Management service cannot process the request. This user is allowed a maximum "
+                               "number of {limit} concurrent shells, which has been exceeded. Close existing shells or "
+                               "raise the quota for this user. "),
+    # pywinrm winrm/tests/test_exceptions.py (MSFT_WmiError 2150859174, HRESULT 0x803381a6)
+    "quota": dict(code="s:Receiver", subcode="w:InternalError", wmi_code=2150859174,
+                  reason="The WS-Management service cannot process the request. This user is allowed a maximum number "
+                         "of {limit} concurrent operations, which has been exceeded. Close existing operations for "
+                         "this user, or raise the quota for this user. "),
+    # pypsrp test_winrs_fail_poll_process.yml (Receive without CommandId), verbatim
+    "invalid_parameter": dict(code="s:Sender", subcode="w:InvalidParameter", wsman_code=87, detail="InvalidValue",
+                              provider=True, reason="The parameter is incorrect. "),
+    # masterzen/winrm fixture_test.go: Command line over CreateProcess's 32,767 characters
+    "filename_too_long": dict(code="s:Receiver", subcode="w:InternalError", wsman_code=2147942606, provider=True,
+                              reason="The filename or extension is too long. "),
+    # Win32 ERROR_TIMEOUT from the shell plugin; built from the recorded plugin-fault shape above
+    "error_timeout": dict(code="s:Receiver", subcode="w:InternalError", wsman_code=1460, provider=True,
+                          reason="This operation returned because the timeout period expired. "),
+    # ansible/ansible#75227: "The pipe has been ended" (wsmanfault 109) during Send
+    "broken_pipe": dict(code="s:Receiver", subcode="w:InternalError", wsman_code=109, provider=True,
+                        reason="The pipe has been ended. "),
+    # MS-WSMV 3.1.4.1.7: MaxEnvelopeSize under 8,192 -> wsman:EncodingLimit (DSP0226 6.2); detail
+    # MinimumEnvelopeLimit (DSP0226); code ERROR_WSMAN_MAX_ENVELOPE_SIZE (winerror.h, windows-sys)
+    "encoding_limit": dict(code="s:Sender", subcode="w:EncodingLimit", wsman_code=2150858823,
+                           detail="MinimumEnvelopeLimit",
+                           reason="The WS-Management service cannot process the request because the envelope size "
+                                  "in the request is too small. "),
+    "bad_request": dict(code="s:Sender", subcode="w:SchemaValidationError", wsman_code=2150858817,
+                        reason="The SOAP XML in the message does not match the corresponding XML schema definition. "),
+    "action_not_supported": dict(code="s:Sender", subcode="a:ActionNotSupported", wsman_code=2150858754,
+                                 reason="The action is not supported by the service. "),
 }
 
 
 def named_fault(name: str, relates_to: str, machine: str = "127.0.0.1", **fmt) -> bytes:
-    code, subcode, wsman_code, wmi_code, reason = FAULTS[name]
-    reason = reason.format_map(collections.defaultdict(str, fmt))
-    return fault(relates_to, code=code, subcode=subcode, reason=reason, wsman_code=wsman_code,
-                 wmi_code=wmi_code, machine=machine)
+    spec = dict(FAULTS[name])
+    values = collections.defaultdict(str, fmt)
+    for key in ("reason", "message"):
+        if spec.get(key):
+            spec[key] = spec[key].format_map(values)
+    return fault(relates_to, machine=machine, **spec)

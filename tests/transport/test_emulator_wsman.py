@@ -10,6 +10,7 @@ from winrm.exceptions import InvalidCredentialsError, WinRMTransportError, WSMan
 from winrm.protocol import Protocol
 
 from components.winrm import bootstrap
+from tests.emulator import Lab
 
 
 def proto(lab, host, **kw):
@@ -131,7 +132,9 @@ def test_unknown_shell_fault(lab):
     with pytest.raises(WSManFaultError) as info:
         p.run_command("8D3F7B6C-0000-4000-8000-000000000000", "hostname")
     assert info.value.code == 500 and info.value.wsman_fault_code == 2150858843
-    assert "shell was not found" in info.value.reason
+    # the recorded shape: a generic s:Reason, the specific text in f:WSManFault/f:Message
+    assert "invalid selectors" in info.value.reason and "shell was not found" in info.value.response
+    assert "faultDetail/UnexpectedSelectors" in info.value.response
 
 
 def test_envelope_over_max_is_413(lab):
@@ -176,7 +179,10 @@ def test_max_shells_per_user(lab):
         shells = [p.open_shell(), p.open_shell()]
         with pytest.raises(WSManFaultError) as info:
             p.open_shell()
-        assert info.value.wsman_fault_code == 2150859173 and info.value.fault_subcode == "w:QuotaLimit"
+        # the real shape (WinRb/WinRM wmi_error_v2.xml): s:Sender, w:QuotaLimit, MSFT_WmiError only
+        assert info.value.wmierror_code == 2150859173 and info.value.wsman_fault_code is None
+        assert (info.value.fault_code, info.value.fault_subcode) == ("s:Sender", "w:QuotaLimit")
+        assert "maximum number of 2 concurrent shells" in info.value.response
     finally:
         h.limits.max_shells_per_user = limit
         for s in shells:
@@ -184,21 +190,26 @@ def test_max_shells_per_user(lab):
     assert h.shells_open == 0
 
 
-def test_operations_quota_per_shell(lab):
+def test_operations_quota_is_per_user_not_per_shell(lab):
+    """MaxConcurrentOperationsPerUser counts the user's commands over all its shells (released only
+    when a shell is deleted: MS-WSMV product note <118>)."""
     h = lab.hosts[0]
     p = proto(lab, h)
-    limit = h.limits.max_operations_per_shell
-    h.limits.max_operations_per_shell = 2
-    shell = p.open_shell()
+    limit = h.limits.max_operations_per_user
+    h.limits.max_operations_per_user = 3
+    first, second = p.open_shell(), p.open_shell()
     try:
-        run(p, shell, "hostname")
-        run(p, shell, "hostname")
+        run(p, first, "hostname")
+        run(p, first, "hostname")
+        run(p, second, "hostname")
         with pytest.raises(WSManFaultError) as info:
-            p.run_command(shell, "hostname")
-        assert info.value.wmierror_code == 2150859174
+            p.run_command(second, "hostname")      # the second shell's 2nd command, the user's 4th
+        assert info.value.wmierror_code == 2150859174 and info.value.wsman_fault_code is None
+        p.close_shell(first, close_session=False)  # deleting a shell releases its operations
+        run(p, second, "hostname")
     finally:
-        h.limits.max_operations_per_shell = limit
-        p.close_shell(shell)
+        h.limits.max_operations_per_user = limit
+        p.close_shell(second)
 
 
 def test_ntlm_bad_password_is_401(lab):
@@ -211,9 +222,32 @@ def test_ntlm_bad_password_is_401(lab):
     assert h.shells_open == 0
 
 
-@pytest.mark.parametrize("password_ok", [True, False])
-def test_basic_auth(lab, password_ok):
+@pytest.fixture
+def basic_on(lab):
+    """Basic is off on Windows unless configured (winrm/config/service/auth Basic=false); the
+    emulator's hosts likewise, unless the lab asks (Lab(basic=True) / auth="basic")."""
     h = lab.hosts[1]
+    saved = h.auth_methods
+    h.auth_methods = ("ntlm", "basic")
+    yield h
+    h.auth_methods = saved
+
+
+def test_basic_is_refused_unless_the_lab_asks(lab):
+    h = lab.hosts[1]
+    assert h.auth_methods == ("ntlm",)
+    p = proto(lab, h, transport="basic", password=h.endpoint["password"])
+    with pytest.raises(InvalidCredentialsError):
+        p.open_shell()
+    with Lab(hosts=1, basic=True) as other:
+        assert other.hosts[0].auth_methods == ("ntlm", "basic")
+    with Lab(hosts=1, auth="basic") as other:
+        assert "basic" in other.hosts[0].auth_methods
+
+
+@pytest.mark.parametrize("password_ok", [True, False])
+def test_basic_auth(lab, basic_on, password_ok):
+    h = basic_on
     pw = h.endpoint["password"] if password_ok else "nope"
     p = proto(lab, h, transport="basic", password=pw)
     if not password_ok:

@@ -25,8 +25,14 @@ RECEIVE_SHAPE = response("test_winrs_stderr_rc.yml", 2)      # stdout + stderr S
 TIMED_OUT = response("test_winrs_operation_timeout.yml", 3)  # s:Receiver w:TimedOut 2150858793
 MAX_SHELLS = xml_file("winrb/wmi_error_v2.xml")             # s:Sender w:QuotaLimit, MSFT_WmiError only
 OPS_QUOTA = xml_file("pywinrm-ops-quota-wmi-fault.xml")      # MSFT_WmiError 2150859174
-SHELL_GONE = response("test_psrp_receive_failure.yml", 3)   # InvalidSelectors 2150858843 UnexpectedSelectors
-COMMAND_GONE = response("test_winrs_bad_cmd_id.yml", 2)     # same code: "command identifier that does not exist"
+COMMAND_GONE = response("test_winrs_bad_cmd_id.yml", 2)     # InvalidSelectors 2150858843 + UnexpectedSelectors
+# Built: no recording has a gone *shell* (test_psrp_receive_failure.yml is a gone command too), so
+# the recorded fault with Windows' shell-not-found text in f:Message (same Code/Subcode/Detail)
+SHELL_GONE = COMMAND_GONE.replace(
+    b"The Windows Remote Shell received a request to perform an operation on a command identifier that does not "
+    b"exist. Either the command has completed execution or the client specified an invalid command identifier. ",
+    b"The request for the Windows Remote Shell with ShellId 4283CBDC-3706-415B-88BD-B385F3E51A53 failed because "
+    b"the shell was not found on the server. ")
 NO_FILE = response("test_winrs_no_cmd_shell.yml", 1)        # s:Receiver w:InternalError 2147942402
 
 
@@ -223,6 +229,7 @@ def test_operations_quota_recreates_the_shell_once():
 
 @pytest.mark.parametrize("phase", ["Command", "Send"])
 def test_shell_gone_recreates_once(phase):
+    assert b"shell was not found" in SHELL_GONE and b"UnexpectedSelectors" in SHELL_GONE
     first = [Step("Create", CREATE), Step("Command", SHELL_GONE, 500)] if phase == "Command" else \
         [Step("Create", CREATE), Step("Command", COMMAND), Step("Send", SHELL_GONE, 500), Step("Signal", SIGNAL),
          Step("Signal", SIGNAL)]
