@@ -245,3 +245,15 @@ def test_injected_timeout_twice_on_send_is_raised(lab):
     with pytest.raises(WsmanFault) as info:
         run_op(h.endpoint, "host.info", {})
     assert info.value.wsman_code == executor.WSMAN_OPERATION_TIMEOUT
+
+
+def test_stderr_of_a_failed_command_reaches_the_error(lab, monkeypatch):
+    """The emulator refuses a payload whose script is not the shipped one, on stderr (exit 1):
+    the executor must have asked for stderr to say why (and to ever see the command Done)."""
+    from components.winrm import MalformedOutput
+    real = bootstrap.build_payload
+    monkeypatch.setattr(executor.bootstrap, "build_payload",
+                        lambda op, params, journal: real(op, params, journal).replace(b"param(", b"param (", 1))
+    with pytest.raises(MalformedOutput) as info:
+        run_op(lab.hosts[0].endpoint, "host.info", {}, timeout=5)
+    assert "is not byte-for-byte" in info.value.message
