@@ -121,9 +121,11 @@ def start(host, shell, process: Process) -> None:
         from .dispatcher import run_bootstrap
 
         if process.console_mode_stdin:
-            # WINRS_CONSOLEMODE_STDIN=TRUE (pywinrm's default; absent = TRUE, MS-WSMV 2.2.4.x Command
-            # options): stdin is a console, not a pipe, so PowerShell's $input never sees our payload
-            # (NULs, no line editing). ansible passes console_mode_stdin=False whenever it feeds stdin
+            # WINRS_CONSOLEMODE_STDIN=TRUE (MS-WSMV 3.1.4.11 Command options,
+            # https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-wsmv/c793e333-c409-43c6-a2eb-6ae2489c7ef4;
+            # pywinrm's default; absent is treated as TRUE, the strict reading): stdin is a console, not
+            # a pipe, so the bootstrap's $input cannot be trusted with our payload (NULs, line editing).
+            # ansible passes console_mode_stdin=False whenever it feeds stdin
             # (ansible/plugins/connection/winrm.py). Unsure what exactly breaks on Windows: fail.
             def refuse(_data: bytes):
                 process.write(stderr=process.encode(

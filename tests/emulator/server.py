@@ -28,7 +28,9 @@ log = logging.getLogger("winfleet.emulator")
 
 FAULT_KINDS = ("drop", "http500", "http503", "timeout", "quota", "max_shells", "unknown_shell", "envelope",
                "error_timeout", "broken_pipe", "filename_too_long")
-MIN_ENVELOPE_SIZE = 8192     # MS-WSMV 3.1.4.1.7: a smaller w:MaxEnvelopeSize -> wsman:EncodingLimit
+# MS-WSMV 3.1.4.1.7 (https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-wsmv/90c708de-9b3b-4e5e-a65a-71ab898de0d9):
+# a w:MaxEnvelopeSize under 8,192 octets MUST get the wsman:EncodingLimit fault
+MIN_ENVELOPE_SIZE = 8192
 
 
 @dataclass
