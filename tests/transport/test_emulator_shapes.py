@@ -198,3 +198,16 @@ def test_command_line_too_long_for_create_process(wire):
     assert_same_shape(resp.content, recorded, "2147942606")
     wire(_ids(recording("test_winrs_standard.yml")[4]["request"], shell))
 
+
+
+def test_receive_running_with_output(wire):
+    """More output than one Receive may carry under MaxEnvelopeSize 8,192: Streams and Running, no
+    End markers (the recorded Running Receive of test_winrs_operation_timeout.yml)."""
+    msgs = recording("test_winrs_operation_timeout.yml")
+    shell = _open(wire)
+    command = _command(wire, shell, "echo " + "r" * 8000)
+    req = re.sub(r"(<wsman:MaxEnvelopeSize[^>]*>)\d+", r"\g<1>8192", _ids(msgs[2]["request"], shell, command))
+    resp = wire(req)
+    _check(resp, msgs[2], "Receive (Running)")
+    wire(_ids(recording("test_winrs_standard.yml")[3]["request"], shell, command))
+    wire(_ids(recording("test_winrs_standard.yml")[4]["request"], shell))
