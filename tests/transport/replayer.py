@@ -18,6 +18,7 @@ contents, for vectors whose exchange no recording has; tests say where they do t
 from __future__ import annotations
 
 import base64
+import os
 import re
 import socket
 import ssl
@@ -32,7 +33,12 @@ import yaml
 
 from tests.emulator.tls import TestCA
 
-RECORDINGS = Path("/work/shared/research/winrm-recordings")
+# Third-party data (pypsrp, WinRb/WinRM, masterzen/winrm, pywinrm; SOURCES.md there), kept outside
+# the repository; a machine that keeps it elsewhere sets WINFLEET_WINRM_RECORDINGS.
+RECORDINGS = Path(os.environ.get("WINFLEET_WINRM_RECORDINGS", "/work/shared/research/winrm-recordings"))
+if not (RECORDINGS / "SOURCES.md").is_file():
+    raise RuntimeError(f"the real WinRM recordings are not at {RECORDINGS}: set WINFLEET_WINRM_RECORDINGS to "
+                       "the winrm-recordings folder (the replay and shape tests need them; they never skip)")
 NS = {"s": "http://www.w3.org/2003/05/soap-envelope", "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
       "w": "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd",
       "rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"}
