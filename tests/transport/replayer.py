@@ -34,8 +34,11 @@ import yaml
 from tests.emulator.tls import TestCA
 
 # Third-party data (pypsrp, WinRb/WinRM, masterzen/winrm, pywinrm; SOURCES.md there), kept outside
-# the repository; a machine that keeps it elsewhere sets WINFLEET_WINRM_RECORDINGS.
-RECORDINGS = Path(os.environ.get("WINFLEET_WINRM_RECORDINGS", "/work/shared/research/winrm-recordings"))
+# the repository, in the team's shared/ folder beside the checkout (where CI lays it too); a machine
+# that keeps it elsewhere sets WINFLEET_WINRM_RECORDINGS.
+_BESIDE = Path(__file__).resolve().parents[2].parent / "shared" / "research" / "winrm-recordings"
+RECORDINGS = Path(os.environ.get("WINFLEET_WINRM_RECORDINGS") or
+                  (_BESIDE if _BESIDE.is_dir() else "/work/shared/research/winrm-recordings"))
 if not (RECORDINGS / "SOURCES.md").is_file():
     raise RuntimeError(f"the real WinRM recordings are not at {RECORDINGS}: set WINFLEET_WINRM_RECORDINGS to "
                        "the winrm-recordings folder (the replay and shape tests need them; they never skip)")
