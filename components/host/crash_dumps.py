@@ -19,6 +19,14 @@ Why three pieces (windows_domain.md §4.2-4.4; MicrosoftDocs/win32 "Collecting U
 Journal key ``CrashDumps/<exe>``; items ``localdumps`` (prior values of the key, or absent) and
 ``dir:<folder>`` (whether the folder existed, the highest folder we created, the account's prior
 explicit entry). Delete restores them exactly.
+
+Cleanup of an old bug (issue 11 item 1): dumps.apply once assigned ``$p`` (PowerShell names ignore case:
+that is the params ``$P``), so a run that created the dump folder wrote DumpFolder/DumpCount/DumpType into
+the *global* LocalDumps key (dumps for every process on the host) and then failed. The plan recognises
+those values by their DumpFolder being this resource's folder (a per-service folder nobody sets as the
+host-wide one) and removes them (``cleanGlobal``, compare-and-delete) after journaling them as item
+``werglobal`` (so the host records what winfleet removed, before it does). Destroy does not put them back:
+they were never the admin's. Other global values are left alone.
 """
 from __future__ import annotations
 
@@ -79,6 +87,20 @@ class CrashDumpsInputs(HostInputs):
                 "DumpType": {"kind": "REG_DWORD", "data": DUMP_TYPES[self.dump_type]}}
 
 
+BUG_VALUES = ("DumpFolder", "DumpCount", "DumpType")     # what the buggy run wrote into the global key
+
+
+def stray_global_values(i: "CrashDumpsInputs", glob: dict | None) -> dict:
+    """The global LocalDumps values an old winfleet run wrote for this resource (see the module doc):
+    all of BUG_VALUES present, when DumpFolder is our folder (REG_EXPAND_SZ, as that run wrote it)."""
+    vals = {n.lower(): (n, v) for n, v in (glob or {}).items()}
+    folder = vals.get("dumpfolder")
+    if folder is None or folder[1].get("kind") != "REG_EXPAND_SZ" \
+            or str(folder[1].get("data") or "").rstrip("\\").lower() != i.dump_folder.lower():
+        return {}
+    return {vals[n.lower()][0]: vals[n.lower()][1] for n in BUG_VALUES if n.lower() in vals}
+
+
 def _ancestors(path: str) -> list[str]:
     parts = path.split("\\")
     return ["\\".join(parts[:k]) for k in range(2, len(parts) + 1)]
@@ -127,7 +149,9 @@ class CrashDumpsProvider(HostResourceProvider):
         live = dirs.get(i.dump_folder.lower()) or {"exists": False, "acl": []}
         top = next((p for p in _ancestors(i.dump_folder) if not (dirs.get(p.lower()) or {}).get("exists")), None)
         ld = cur.get("localDumps") or {}
-        return {"localdumps": {"exeName": i.exe_name, "values": ld.get("values"), "createdFrom": ld.get("missingParent")},
+        stray = stray_global_values(i, cur.get("globalValues"))
+        extra = {"werglobal": {"removed": stray}} if stray else {}
+        return {**extra, "localdumps": {"exeName": i.exe_name, "values": ld.get("values"), "createdFrom": ld.get("missingParent")},
                 item_name("dir", i.dump_folder): {"path": i.dump_folder, "exists": bool(live.get("exists")),
                                                   "createdFrom": top, "account": i.account,
                                                   "ace": _explicit_ace(live, i.account)}}
@@ -137,6 +161,9 @@ class CrashDumpsProvider(HostResourceProvider):
             raise Refused("dumpFolder", f"drive {i.dump_folder[:2]} does not exist on the host (create the data "
                                         "volume first)")
         steps = []
+        stray = stray_global_values(i, cur.get("globalValues"))
+        if stray:
+            steps.append({"do": "cleanGlobal", "values": stray})
         dirs = {d["path"].lower(): d for d in cur.get("dirs") or []}
         live = dirs.get(i.dump_folder.lower()) or {"exists": False, "acl": []}
         need_ace = i.account.lower() not in _SYSTEM
@@ -156,7 +183,7 @@ class CrashDumpsProvider(HostResourceProvider):
                           "upTo": ld.get("createdFrom") if ld.get("values") is None else None})
         for item, p in prior.items():
             if not item.startswith("dir:"):
-                continue
+                continue        # "werglobal": values winfleet wrote by mistake; never put back
             if not p.get("exists"):
                 steps.append({"do": "removeDir", "path": p["path"], "upTo": p.get("createdFrom") or p["path"]})
             elif p.get("ace") is None and p.get("account", "").lower() not in _SYSTEM:

@@ -20,6 +20,8 @@ function Read-DumpState {
         if (-not (Test-Path -LiteralPath ('HKLM:\' + $parent))) { $missing = 'HKLM\' + $parent; break }
     }
     return @{
+        # the LocalDumps key's own values (the global settings): where an old winfleet bug wrote ours
+        globalValues       = (Get-KeySnapshot -SubKey 'SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps')
         localDumps         = @{ exeName = $exe; missingParent = $missing
             values = (Get-KeySnapshot -SubKey ('SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps\' + $exe)) }
         folder             = (Read-Dir -Path $folder)

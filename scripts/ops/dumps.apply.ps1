@@ -1,6 +1,7 @@
 # dumps.apply {"exeName", "dumpFolder", "dirs", "serviceName"|null, "steps": [
 #     {"do": "mkdir", "path", "grant", "sid", "rights"} | {"do": "localDumps", "values"|null, "exeName"?, "upTo"?} |
-#     {"do": "revoke", "path", "identity", "sid"} | {"do": "removeDir", "path", "upTo"}]}
+#     {"do": "revoke", "path", "identity", "sid"} | {"do": "removeDir", "path", "upTo"} |
+#     {"do": "cleanGlobal", "values": {name: {kind, data}}}]}
 #  -> {"changed": bool, "state": {<as dumps.read>, "steps": [{"do","changed"}]}}
 # Python (components/host/crash_dumps.py) plans; this script performs the steps in order:
 #   mkdir       folder (+ parents) and an explicit Allow ACE (inheritable) for the service account, by SID
@@ -9,6 +10,9 @@
 #   localDumps  the LocalDumps\<exe> key set to exactly the given values (DumpFolder REG_EXPAND_SZ,
 #               DumpCount/DumpType REG_DWORD), or removed when values is null.
 #   revoke / removeDir (+ empty parents up to upTo): the restore of what mkdir did.
+#   cleanGlobal the values an earlier winfleet run wrote into the global LocalDumps key by mistake (its
+#               `$p` bug; Python recognises them by our DumpFolder and journals them first): each value is
+#               deleted only if it still holds exactly the data Python read.
 param($P)
 $ErrorActionPreference = 'Stop'
 
@@ -18,12 +22,14 @@ foreach ($step in @($P.steps)) {
     $changed = $false
     switch ($verb) {
         'mkdir' {
-            $p = [string]$step.path
-            if (-not (Test-Path -LiteralPath ($p.Substring(0, 2) + '\') -PathType Container)) {
-                Fail 'PATH_NOT_FOUND' "drive $($p.Substring(0, 2)) does not exist on the host"
+            # never `$p`: PowerShell variable names ignore case, so `$p` IS the params `$P` (about_Variables,
+            # learn.microsoft.com/powershell/module/microsoft.powershell.core/about/about_variables)
+            $dirPath = [string]$step.path
+            if (-not (Test-Path -LiteralPath ($dirPath.Substring(0, 2) + '\') -PathType Container)) {
+                Fail 'PATH_NOT_FOUND' "drive $($dirPath.Substring(0, 2)) does not exist on the host"
             }
-            $changed = New-OwnedDirectory -Path $p
-            if ($step.grant) { Set-DirAce -Path $p -Step $step; $changed = $true }
+            $changed = New-OwnedDirectory -Path $dirPath
+            if ($step.grant) { Set-DirAce -Path $dirPath -Step $step; $changed = $true }
         }
         'localDumps' {
             $exe = [string]$P.exeName
@@ -39,6 +45,22 @@ foreach ($step in @($P.steps)) {
                         $changed = $true
                     } else { break }
                 }
+            }
+        }
+        'cleanGlobal' {
+            $k = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps', $true)
+            if ($null -ne $k) {
+                try {
+                    foreach ($prop in $step.values.PSObject.Properties) {
+                        $vn = [string]$prop.Name
+                        if ($k.GetValueNames() -notcontains $vn) { continue }
+                        $live = ConvertTo-RegData -Key $k -Name $vn
+                        if ($live.kind -eq [string]$prop.Value.kind -and [string]$live.data -eq [string]$prop.Value.data) {
+                            $k.DeleteValue($vn)
+                            $changed = $true
+                        }
+                    }
+                } finally { $k.Close() }
             }
         }
         'revoke' { $changed = Revoke-DirAce -Path ([string]$step.path) -Step $step }

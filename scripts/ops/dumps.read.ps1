@@ -1,5 +1,5 @@
 # dumps.read {"exeName", "dumpFolder", "dirs": [path], "serviceName"|null}
-#  -> {"changed": false, "state": {localDumps: {exeName, values, missingParent}, folder, dirs, driveExists, aeDebugAuto, serviceEnvironment}}
+#  -> {"changed": false, "state": {localDumps: {exeName, values, missingParent}, globalValues, folder, dirs, driveExists, aeDebugAuto, serviceEnvironment}}
 # WER LocalDumps (MicrosoftDocs/win32 "Collecting User-Mode Dumps"): the per-exe key
 # HKLM\SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps\<exe> overrides the global one;
 # "A crash dump is not collected when you set automatic debugging" (AeDebug Auto = "1"), reported here.

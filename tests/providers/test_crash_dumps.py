@@ -149,3 +149,47 @@ def test_hostile_folder_name_is_literal(host, res):
     assert values(m)["DumpFolder"] == folder and m.files.is_dir(folder)
     res.delete(rid, outs)
     assert not m.files.exists(folder)
+
+
+def test_global_values_an_old_run_wrote_are_cleaned_and_journaled_and_only_those(host, res):
+    """Issue 11 item 1: the old dumps.apply (`$p` is `$P`) wrote our values into the global LocalDumps key
+    (dumps for every process). The next run removes exactly those, journaled first; the admin's own
+    global values stay; destroy does not put the stray values back."""
+    m = host.model
+    m.registry.set_value(LD, "CustomDumpFlags", "REG_DWORD", 0x21)            # the admin's own
+    clean = host_snapshot(m)
+    for n, kind, v in (("DumpFolder", "REG_EXPAND_SZ", r"D:\dumps\api"), ("DumpCount", "REG_DWORD", 5),
+                       ("DumpType", "REG_DWORD", 1)):
+        m.registry.set_value(LD, n, kind, v)                                    # what the old bug left
+    seen = {}
+    from tests.emulator.ops import _HANDLERS
+    apply = _HANDLERS["dumps.apply"]
+
+    def spy(model, params):
+        seen["journal"] = journal(model).get("CrashDumps/api.exe", {}).get("prior", {}).get("werglobal")
+        return apply(model, params)
+    _HANDLERS["dumps.apply"] = spy
+    try:
+        rid, outs = res.create(res.checked(inputs(host)))
+    finally:
+        _HANDLERS["dumps.apply"] = apply
+    assert [c["do"] for c in outs["changes"]][0] == "cleanGlobal"
+    assert seen["journal"] == {"removed": {"DumpCount": {"kind": "REG_DWORD", "data": 5},
+                                           "DumpFolder": {"kind": "REG_EXPAND_SZ", "data": r"D:\dumps\api"},
+                                           "DumpType": {"kind": "REG_DWORD", "data": 1}}}
+    assert {k: v for k, (_kind, v) in m.registry.values(LD).items()} == {"CustomDumpFlags": 0x21}
+    assert values(m) == {"DumpCount": 5, "DumpFolder": r"D:\dumps\api", "DumpType": 1}
+    res.delete(rid, outs)
+    assert host_snapshot(m) == clean and journal(m) == {}
+
+
+def test_a_global_dump_folder_that_is_not_ours_is_left_alone(host, res):
+    m = host.model
+    m.registry.set_value(LD, "DumpFolder", "REG_EXPAND_SZ", r"D:\dumps")       # the admin's host-wide folder
+    m.registry.set_value(LD, "DumpCount", "REG_DWORD", 5)
+    before = host_snapshot(m)
+    rid, outs = res.create(res.checked(inputs(host)))
+    assert "cleanGlobal" not in [c["do"] for c in outs["changes"]] and "werglobal" not in outs["prior"]
+    assert m.registry.get_value(LD, "DumpFolder") == ("REG_EXPAND_SZ", r"D:\dumps")
+    res.delete(rid, outs)
+    assert host_snapshot(m) == before

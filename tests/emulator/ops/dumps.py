@@ -9,7 +9,11 @@ dumps.read params: {"exeName", "dumpFolder", "dirs": [path, ...], "serviceName"|
       "aeDebugAuto": bool (automatic debugging disables LocalDumps), "serviceEnvironment": [..]|null}
 dumps.apply params: {"exeName", "dumpFolder", "serviceName"|null, "steps": [
     {"do": "mkdir", "path", "grant", "rights"} | {"do": "localDumps", "values"|null, "exeName"?, "upTo"?} |
-    {"do": "revoke", "path", "identity"} | {"do": "removeDir", "path", "upTo"}]}
+    {"do": "revoke", "path", "identity"} | {"do": "removeDir", "path", "upTo"} |
+    {"do": "cleanGlobal", "values": {name: {kind, data}}}]}
+state "globalValues": the values of the LocalDumps key itself (the settings for every process: "you can
+configure WER to collect dumps for all applications" in the LocalDumps key, per-application keys override
+them; learn.microsoft.com/windows/win32/wer/collecting-user-mode-dumps).
 """
 from __future__ import annotations
 
@@ -33,7 +37,8 @@ def _state(host, params: dict) -> dict:
         got = host.registry.get_value(_svc_key(host.scm.canonical(svc)), "Environment")
         env = got[1] if got else None
     missing = next((k for k in (WER, LOCALDUMPS) if not host.registry.key_exists(k)), None)
-    return {"localDumps": {"exeName": exe, "values": reg_snapshot(host.registry, LOCALDUMPS + "\\" + exe),
+    return {"globalValues": reg_snapshot(host.registry, LOCALDUMPS),
+            "localDumps": {"exeName": exe, "values": reg_snapshot(host.registry, LOCALDUMPS + "\\" + exe),
                            "missingParent": missing},
             "folder": read_dir(host, params["dumpFolder"]),
             "dirs": [read_dir(host, d) for d in params.get("dirs") or []],
@@ -69,6 +74,12 @@ def dumps_apply(host, params: dict) -> dict:
                             changed = True
                         else:
                             break
+            elif verb == "cleanGlobal":
+                changed = False
+                for name, want in (step.get("values") or {}).items():      # compare-and-delete, like the driver
+                    got = host.registry.get_value(LOCALDUMPS, name)
+                    if got is not None and got[0] == want["kind"] and str(got[1]).lower() == str(want["data"]).lower():
+                        changed = host.registry.delete_value(LOCALDUMPS, name) or changed
             elif verb == "revoke":
                 changed = f.is_dir(step["path"]) and f.revoke(step["path"], step["identity"], step.get("sid"))
             elif verb == "removeDir":

@@ -44,9 +44,27 @@ Describe 'dumps.apply' -Skip:(-not $Elevated) {
         $r.state.localDumps.values.DumpFolder.data | Should -Be $script:Folder
         $r.state.localDumps.values.DumpFolder.kind | Should -Be 'REG_EXPAND_SZ'
         $r.state.localDumps.values.DumpType.data | Should -Be 2
+        # issue 11 item 1: the values went to LocalDumps\<exe>, never to the global LocalDumps key
+        $r.state.globalValues.DumpFolder.data | Should -Not -Be $script:Folder
         $acl = Get-Acl -LiteralPath $script:Folder
         @($acl.GetAccessRules($true, $false, [System.Security.Principal.SecurityIdentifier]) |
             Where-Object { $_.IdentityReference.Value -eq $script:Sid }).Count | Should -Be 1
+    }
+
+    It 'cleanGlobal deletes a global value only while it holds exactly the data given' {
+        $ld = 'SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps'
+        $k = [Microsoft.Win32.Registry]::LocalMachine.CreateSubKey($ld)
+        try {
+            if ($k.GetValueNames() -contains 'DumpFolder') { Set-ItResult -Skipped -Because 'this host has a global DumpFolder'; return }
+            $k.SetValue('DumpFolder', $script:Folder, [Microsoft.Win32.RegistryValueKind]::ExpandString)
+        } finally { $k.Close() }
+        $p = $script:Params.Clone()
+        $p.steps = @(@{ 'do' = 'cleanGlobal'; values = @{ DumpFolder = @{ kind = 'REG_EXPAND_SZ'; data = 'C:\not\this' } } })
+        (Invoke-Driver -Op 'dumps.apply' -Params $p).state.globalValues.DumpFolder.data | Should -Be $script:Folder
+        $p.steps = @(@{ 'do' = 'cleanGlobal'; values = @{ DumpFolder = @{ kind = 'REG_EXPAND_SZ'; data = $script:Folder } } })
+        $r = Invoke-Driver -Op 'dumps.apply' -Params $p
+        $r.changed | Should -BeTrue
+        $r.state.globalValues.DumpFolder | Should -BeNullOrEmpty
     }
 
     It 'restores: revokes the entry, removes the folder and the key' {
