@@ -24,7 +24,7 @@
 #                   old deleted unless kept (kept until then either way). "armsRollback": from now
 #                   on a failing step runs the onNotReady steps too.
 #   restore_binary  (rollback) delete path, move "previous" back to path.
-#   config          ChangeServiceConfigW (SERVICE_NO_CHANGE for absent fields; password only when given).
+#   config          ChangeServiceConfigW (SERVICE_NO_CHANGE / NULL for absent fields, never ""; password only when given).
 #   description / delayed / sidType / preshutdown / failureFlag
 #                   ChangeServiceConfig2W levels 1 / 3 / 5 / 7 / 4 (SERVICE_CONFIG_DESCRIPTION,
 #                   _DELAYED_AUTO_START_INFO, _SERVICE_SID_INFO, _PRESHUTDOWN_INFO (ms; Windows
@@ -82,21 +82,26 @@ public static class WinfleetScm {
         if (h == IntPtr.Zero) throw new Win32Exception(Marshal.GetLastWin32Error());
         return h;
     }
-    public static void Create(string name, string display, string path, uint start, string[] deps, string account, string password) {
+    // Optional strings are `object`: PowerShell passes $null to a .NET `string` parameter as "" (PowerShell
+    // issue #4616; [NullString]::Value is the only way through), and "" is not NULL to the SCM: an empty
+    // lpBinaryPathName/lpServiceStartName/lpDisplayName, or a password that must be NULL for a virtual or
+    // managed account (learn.microsoft.com/windows/win32/api/winsvc/nf-winsvc-changeserviceconfigw).
+    static string Opt(object s) { return s as string; }
+    public static void Create(string name, string display, string path, uint start, string[] deps, string account, object password) {
         IntPtr scm = Manager();
         try {
             IntPtr h = CreateServiceW(scm, name, display, SERVICE_ALL_ACCESS, 0x10, start, 1, path, null,
-                IntPtr.Zero, Block(deps), account, password);
+                IntPtr.Zero, Block(deps), account, Opt(password));
             if (h == IntPtr.Zero) throw new Win32Exception(Marshal.GetLastWin32Error());
             CloseServiceHandle(h);
         } finally { CloseServiceHandle(scm); }
     }
-    public static void Config(string name, uint start, string path, string[] deps, string account, string password, string display) {
+    public static void Config(string name, uint start, object path, string[] deps, object account, object password, object display) {
         IntPtr scm = Manager();
         try {
             IntPtr h = Open(scm, name);
             try {
-                if (!ChangeServiceConfigW(h, NO_CHANGE, start, NO_CHANGE, path, null, IntPtr.Zero, Block(deps), account, password, display))
+                if (!ChangeServiceConfigW(h, NO_CHANGE, start, NO_CHANGE, Opt(path), null, IntPtr.Zero, Block(deps), Opt(account), Opt(password), Opt(display)))
                     throw new Win32Exception(Marshal.GetLastWin32Error());
             } finally { CloseServiceHandle(h); }
         } finally { CloseServiceHandle(scm); }

@@ -37,3 +37,42 @@ def test_the_param_check_has_teeth():
     assert clobbered_params("param($P)\n$p = 'C:\\x'\n") == ["line 2: $p"]
     assert clobbered_params("param($P)\nforeach ($p in @(1)) { $p }\n") == ["line 2: $p"]
     assert clobbered_params("param($P)\n$path = $P.x\n") == []
+
+
+# --- item 4: $null passed to a .NET string parameter arrives as "" -------------------------------------
+import re  # noqa: E402
+
+_CS_METHOD = re.compile(r"public static \w+ (\w+)\(([^)]*)\)")
+_PS_CALL = re.compile(r"\[(\w+)\]::(\w+)\(([^()]*)\)")
+
+
+def null_into_string_params(ps_text: str) -> list[str]:
+    """Calls of the script's own C# types ([T]::Method(args)) that pass a variable the script sets to $null
+    into a parameter declared `string`: PowerShell converts $null to "" there (PowerShell/PowerShell#4616),
+    so the API never sees NULL. Such parameters must be `object` (passed through as null) instead."""
+    sigs = {m.group(1): [p.strip().rsplit(" ", 1)[0] for p in m.group(2).split(",") if p.strip()]
+            for m in _CS_METHOD.finditer(ps_text)}
+    nullable = set(re.findall(r"\$(\w+) = \$null\b", ps_text, re.I))
+    bad = []
+    for m in _PS_CALL.finditer(ps_text):
+        types = sigs.get(m.group(2))
+        if types is None:
+            continue
+        for n, arg in enumerate(a.strip() for a in m.group(3).split(",")):
+            v = re.fullmatch(r"\$(\w+)", arg)
+            if v and v.group(1) in nullable and n < len(types) and types[n] == "string":
+                bad.append(f"{m.group(2)} argument {n + 1} (${v.group(1)})")
+    return bad
+
+
+def test_no_null_reaches_a_dotnet_string_parameter_of_the_scm_wrapper():
+    src = _text(OPS / "service.apply.ps1")
+    assert "public static void Config(" in src and "[WinfleetScm]::Config(" in src    # the check sees the calls
+    assert null_into_string_params(src) == []
+
+
+def test_the_null_check_has_teeth():
+    bad = ("public static void Config(string name, string path) { }\n"
+           "$image = $null\nif ($x) { $image = 'a' }\n[T]::Config($name, $image)\n")
+    assert null_into_string_params(bad) == ["Config argument 2 ($image)"]
+    assert null_into_string_params(bad.replace("string path", "object path")) == []

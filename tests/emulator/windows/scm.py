@@ -256,6 +256,26 @@ class ServiceControlManager:
             seen.add(d)
             todo.extend(x.lower() for x in self.dependencies(d))
 
+    @staticmethod
+    def _check_strings(image_path, account, password, display_name, effective_account: str) -> None:
+        """NULL is "no change" to ChangeServiceConfigW; "" is a value, and not a valid one for these fields
+        (learn.microsoft.com/windows/win32/api/winsvc/nf-winsvc-changeserviceconfigw and
+        nf-winsvc-createservicew): lpBinaryPathName is "the fully qualified path to the service binary
+        file", lpServiceStartName an account name (NULL = LocalSystem on create), lpDisplayName a name;
+        and "if the account name ... is the name of a managed service account or virtual account name, the
+        lpPassword parameter must be NULL". Whether the SCM stores "" or refuses is not documented: strict,
+        ERROR_INVALID_PARAMETER (87). (PowerShell turns $null into "" for a .NET string parameter, the
+        driver bug this catches.) "" stays valid as the password of LocalSystem/LocalService/NetworkService
+        ("specify an empty string if ... the service runs in the LocalService, NetworkService, or
+        LocalSystem account") and of a user account (an empty password, which its logon then rejects)."""
+        for what, v in (("lpBinaryPathName", image_path), ("lpServiceStartName", account),
+                        ("lpDisplayName", display_name)):
+            if v is not None and v == "":
+                raise ScmError(87, f"{what} is an empty string (NULL means no change)")
+        a = (effective_account or "").lower()
+        if password is not None and (a.startswith("nt service\\") or a.endswith("$")):
+            raise ScmError(87, f"lpPassword must be NULL for the virtual or managed account {effective_account}")
+
     def _check_account(self, account: str, password: str | None) -> None:
         a = account.lower()
         if a in ("", "localsystem", ".\\localsystem", "nt authority\\system",
@@ -335,6 +355,7 @@ class ServiceControlManager:
         rt = self._rt.get(name.lower())
         if rt is not None:
             raise ScmError(1072 if rt["marked"] else 1073, name)
+        self._check_strings(image_path, account, password, display_name, account or "LocalSystem")
         self._check_display_unique(name, display_name)
         self._check_deps(name, dependencies or [])
         self._check_account(account, password)
@@ -369,6 +390,8 @@ class ServiceControlManager:
         rt = self._writable(name)
         k = _key(rt["name"])
         reg = self._reg
+        current = (reg.get_value(k, "ObjectName", ("", "LocalSystem"))[1] or "LocalSystem")
+        self._check_strings(image_path, account, password, display_name, account if account else current)
         if display_name is not None:
             self._check_display_unique(rt["name"], display_name)
         if dependencies is not None:

@@ -154,3 +154,22 @@ def test_handlers_directly_apply_and_read(m):
     assert m.registry.get_value(r"HKLM\SYSTEM\CurrentControlSet\Services\MapsBroker", "DelayedAutostart") == ("REG_DWORD", 1)
     rows = h["baseline.read"](m, {})["state"]["services"]
     assert "HTTP" not in [r["name"] for r in rows] and "WinRM" in [r["name"] for r in rows]
+
+
+def test_empty_strings_are_not_null_to_the_scm(m):
+    """Issue 11 item 4: "" where ChangeServiceConfigW/CreateServiceW want NULL (what PowerShell passes for
+    $null to a .NET string) is refused with ERROR_INVALID_PARAMETER; None (NULL) means no change."""
+    m.scm.create("api", "API", r'"C:\api.exe"', account="NT SERVICE\\api")
+    for kw in ({"image_path": ""}, {"account": ""}, {"display_name": ""}, {"password": ""}):
+        with pytest.raises(ScmError) as e:
+            m.scm.change_config("api", **kw)
+        assert code(e) == 87, kw
+    with pytest.raises(ScmError) as e:
+        m.scm.create("api2", "API 2", r'"C:\api2.exe"', account="CONTOSO\\gmsa$", password="")
+    assert code(e) == 87
+    with pytest.raises(ScmError) as e:
+        m.scm.create("api3", "API 3", "", account="LocalSystem")
+    assert code(e) == 87
+    m.scm.change_config("api", image_path=None, account=None, password=None, display_name=None, start=3)
+    assert m.scm.query("api")["imagePath"] == r'"C:\api.exe"' and m.scm.query("api")["objectName"] == "NT SERVICE\\api"
+    m.scm.change_config("api", account="LocalSystem", password="")      # "" is LocalSystem's documented password
