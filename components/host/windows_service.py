@@ -208,18 +208,21 @@ def split_command_line(cmd: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
-# SERVICE_FAILURE_ACTIONS in the registry (``FailureActions`` REG_BINARY): DWORD dwResetPeriod,
-# DWORD lpRebootMsg, DWORD lpCommand, DWORD cActions, DWORD lpsaActions, then cActions x
-# {DWORD SC_ACTION_TYPE, DWORD delay ms}. Only the reset period and the actions matter to us.
+# SERVICE_FAILURE_ACTIONS in the registry (``FailureActions`` REG_BINARY), self-relative: DWORD
+# dwResetPeriod, DWORD lpRebootMsg, DWORD lpCommand, DWORD cActions, DWORD lpsaActions = the *offset*
+# of the SC_ACTION array from the start of the value (0 = no array: NULL), then cActions x {DWORD
+# SC_ACTION_TYPE, DWORD delay ms} at that offset. Only the reset period and the actions matter to us.
 def decode_failure_actions(hexdata: str | None) -> tuple[int, list[tuple[int, int]]] | None:
     if not hexdata:
         return None
     raw = bytes.fromhex(hexdata.replace(",", "").replace(" ", ""))
     if len(raw) < 20:
         return None
-    reset, _msg, _cmd, count, _ptr = struct.unpack_from("<5I", raw, 0)
-    count = min(count, (len(raw) - 20) // 8)
-    actions = [struct.unpack_from("<2I", raw, 20 + 8 * i) for i in range(count)]
+    reset, _msg, _cmd, count, offset = struct.unpack_from("<5I", raw, 0)
+    if offset == 0 or offset < 20:
+        return reset, []
+    count = min(count, max(0, (len(raw) - offset) // 8))
+    actions = [struct.unpack_from("<2I", raw, offset + 8 * i) for i in range(count)]
     return reset, [(int(t), int(d)) for t, d in actions]
 
 

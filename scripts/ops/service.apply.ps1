@@ -30,8 +30,10 @@
 #                   _DELAYED_AUTO_START_INFO, _SERVICE_SID_INFO, _PRESHUTDOWN_INFO (ms; Windows
 #                   default 10 s since build 15063), _FAILURE_ACTIONS_FLAG (the SCM then also runs the
 #                   failure actions when the service stops with a non-zero exit code)).
-#   failureActions  sc.exe failure <name> reset= <s> actions= type/ms/...: an argument array, exit
-#                   code only (sc.exe enables SE_SHUTDOWN_NAME, which a reboot action needs).
+#   failureActions  ChangeServiceConfig2W level 2 (SERVICE_CONFIG_FAILURE_ACTIONS): reset period (s) and
+#                   SC_ACTION {Type, Delay ms} array; lpRebootMsg/lpCommand NULL (unchanged); no actions =
+#                   cActions 0 with a non-NULL lpsaActions, which deletes them. A reboot action needs
+#                   SE_SHUTDOWN_NAME enabled in our token (SERVICE_FAILURE_ACTIONSW doc), enabled first.
 #   environment     HKLM\SYSTEM\CurrentControlSet\Services\<name>\Environment, REG_MULTI_SZ from a
 #                   [string[]]; removed when empty (an empty value fails service start with error 87).
 #   eventSource     HKLM\SYSTEM\CurrentControlSet\Services\EventLog\<log>\<source> set to exactly the
@@ -125,6 +127,49 @@ public static class WinfleetScm {
         IntPtr info = Marshal.AllocHGlobal(IntPtr.Size);
         try { Marshal.WriteIntPtr(info, str); Config2(name, 1, info); }
         finally { Marshal.FreeHGlobal(info); Marshal.FreeHGlobal(str); }
+    }
+    // SERVICE_FAILURE_ACTIONSW (learn.microsoft.com/windows/win32/api/winsvc/ns-winsvc-service_failure_actionsw):
+    // DWORD dwResetPeriod; LPWSTR lpRebootMsg; LPWSTR lpCommand; DWORD cActions; SC_ACTION *lpsaActions.
+    // Sequential layout pads the DWORDs before the pointers on x64, as the C struct does.
+    [StructLayout(LayoutKind.Sequential)]
+    struct FailureActions { public uint ResetPeriod; public IntPtr RebootMsg; public IntPtr Command; public uint Count; public IntPtr Actions; }
+    [StructLayout(LayoutKind.Sequential, Pack = 4)]
+    struct OnePrivilege { public uint Count; public long Luid; public uint Attributes; }
+    [DllImport("advapi32.dll", SetLastError = true)]
+    static extern bool OpenProcessToken(IntPtr process, uint access, out IntPtr token);
+    [DllImport("advapi32.dll", SetLastError = true, CharSet = CharSet.Unicode)]
+    static extern bool LookupPrivilegeValueW(string system, string name, out long luid);
+    [DllImport("advapi32.dll", SetLastError = true)]
+    static extern bool AdjustTokenPrivileges(IntPtr token, bool disableAll, ref OnePrivilege state, uint len, IntPtr prev, IntPtr retLen);
+    [DllImport("kernel32.dll")]
+    static extern bool CloseHandle(IntPtr handle);
+    static void EnableShutdownPrivilege() {
+        IntPtr token;
+        if (!OpenProcessToken(new IntPtr(-1), 0x28, out token)) throw new Win32Exception(Marshal.GetLastWin32Error());
+        try {
+            OnePrivilege p = new OnePrivilege();
+            p.Count = 1; p.Attributes = 2;   // SE_PRIVILEGE_ENABLED
+            if (!LookupPrivilegeValueW(null, "SeShutdownPrivilege", out p.Luid)) throw new Win32Exception(Marshal.GetLastWin32Error());
+            bool ok = AdjustTokenPrivileges(token, false, ref p, 0, IntPtr.Zero, IntPtr.Zero);
+            int err = Marshal.GetLastWin32Error();
+            if (!ok || err == 1300) throw new Win32Exception(err);   // 1300 ERROR_NOT_ALL_ASSIGNED: not held
+        } finally { CloseHandle(token); }
+    }
+    public static void SetFailureActions(string name, uint resetSeconds, int[] types, uint[] delaysMs) {
+        if (Array.IndexOf(types, 2) >= 0) EnableShutdownPrivilege();   // SC_ACTION_REBOOT
+        IntPtr actions = Marshal.AllocHGlobal(8 * Math.Max(1, types.Length));
+        IntPtr info = Marshal.AllocHGlobal(Marshal.SizeOf(typeof(FailureActions)));
+        try {
+            for (int i = 0; i < types.Length; i++) {
+                Marshal.WriteInt32(actions, 8 * i, types[i]);
+                Marshal.WriteInt32(actions, 8 * i + 4, unchecked((int)delaysMs[i]));
+            }
+            FailureActions fa = new FailureActions();
+            fa.ResetPeriod = resetSeconds; fa.RebootMsg = IntPtr.Zero; fa.Command = IntPtr.Zero;
+            fa.Count = (uint)types.Length; fa.Actions = actions;
+            Marshal.StructureToPtr(fa, info, false);
+            Config2(name, 2, info);
+        } finally { Marshal.FreeHGlobal(info); Marshal.FreeHGlobal(actions); }
     }
     public static void SetFailureFlag(string name, bool on) { Config2Dword(name, 4, on ? 1u : 0u); }
     public static void SetDelayed(string name, bool on) { Config2Dword(name, 3, on ? 1u : 0u); }
@@ -271,17 +316,14 @@ function Invoke-Step {
         'preshutdown' { Invoke-Win32 "set the pre-shutdown timeout of $name" { [WinfleetScm]::SetPreshutdown($name, [uint32]$step.ms) } }
         'failureFlag' { Invoke-Win32 "set the failure-actions flag of $name" { [WinfleetScm]::SetFailureFlag($name, [bool]$step.value) } }
         'failureActions' {
-            $parts = @()
+            $types = New-Object System.Collections.Generic.List[int]
+            $delays = New-Object System.Collections.Generic.List[uint32]
             foreach ($a in @($step.actions)) {
                 if ($null -eq $a) { continue }
-                $t = @{ 0 = ''; 1 = 'restart'; 2 = 'reboot'; 3 = 'run' }[[int]$a.type]
-                $parts += $t
-                $parts += [string][int64]$a.delayMs
+                $types.Add([int]$a.type)
+                $delays.Add([uint32]$a.delayMs)
             }
-            $actions = $parts -join '/'
-            if (-not $actions) { $actions = '""' }
-            $null = & sc.exe failure $name reset= ([string][int64]$step.resetSeconds) actions= $actions
-            if ($LASTEXITCODE -ne 0) { Fail (ConvertTo-OpCode $LASTEXITCODE) "sc.exe failure $name exited with $LASTEXITCODE" }
+            Invoke-Win32 "set the failure actions of $name" { [WinfleetScm]::SetFailureActions($name, [uint32]$step.resetSeconds, $types.ToArray(), $delays.ToArray()) }
         }
         'environment' {
             $path = 'HKLM:\SYSTEM\CurrentControlSet\Services\' + $name

@@ -643,3 +643,16 @@ def test_a_leftover_previous_is_reported_and_cleaned_by_the_next_apply(host, res
     m.files.write(EXE + ".previous", V1)                   # and delete removes one too
     res.delete(rid, outs)
     assert host_snapshot(m) == before and journal(m) == {}
+
+
+def test_a_none_recovery_action_round_trips(host, res):
+    """Issue 11 item 8: "none" is SC_ACTION_NONE in SERVICE_FAILURE_ACTIONS (ChangeServiceConfig2), not an
+    sc.exe token; it is stored, read back, and shows no drift."""
+    m = host.model
+    rec = {"actions": [{"action": "restart", "delaySeconds": 5}, {"action": "none"},
+                       {"action": "restart", "delaySeconds": 60}], "resetPeriodSeconds": 3600,
+           "failureActionsOnNonCrash": True}
+    rid, outs = res.create(res.checked(base_inputs(host, recovery=rec)))
+    assert decode_failure_actions(reg(m, SVC_KEY, "FailureActions")) == (3600, [(1, 5000), (0, 0), (1, 60000)])
+    assert res.read(rid, outs)[1]["drift"] == []
+    res.delete(rid, outs)

@@ -76,3 +76,20 @@ def test_the_null_check_has_teeth():
            "$image = $null\nif ($x) { $image = 'a' }\n[T]::Config($name, $image)\n")
     assert null_into_string_params(bad) == ["Config argument 2 ($image)"]
     assert null_into_string_params(bad.replace("string path", "object path")) == []
+
+
+# --- item 8: failure actions through ChangeServiceConfig2, not an sc.exe token string --------------------
+def test_failure_actions_go_through_changeserviceconfig2_level_2():
+    src = _text(OPS / "service.apply.ps1")
+    assert not re.search(r"sc(\.exe)?\s+failure", src, re.I), "sc.exe failure: a 'none' action has no documented token"
+    m = re.search(r"struct FailureActions \{([^}]*)\}", src)
+    assert m, "the SERVICE_FAILURE_ACTIONSW struct"
+    fields = [f.strip().split()[-1] for f in m.group(1).split(";") if f.strip()]
+    types = [f.strip().split()[-2] for f in m.group(1).split(";") if f.strip()]
+    # member order and widths of SERVICE_FAILURE_ACTIONSW: DWORD, LPWSTR, LPWSTR, DWORD, SC_ACTION*
+    assert fields == ["ResetPeriod", "RebootMsg", "Command", "Count", "Actions"]
+    assert types == ["uint", "IntPtr", "IntPtr", "uint", "IntPtr"]
+    assert "Config2(name, 2, info)" in src                       # SERVICE_CONFIG_FAILURE_ACTIONS = 2
+    assert "Math.Max(1, types.Length)" in src                   # never a NULL array: 0 actions must delete
+    assert "SeShutdownPrivilege" in src                          # a reboot action needs SE_SHUTDOWN_NAME
+    assert "[WinfleetScm]::SetFailureActions(" in src

@@ -435,6 +435,13 @@ class ServiceControlManager:
         self._reg.set_value(_key(rt["name"]), "ServiceSidType", "REG_DWORD", sid_type)
 
     def set_failure_actions(self, name: str, reset_seconds: int, actions: list[tuple[int, int]]) -> None:
+        """ChangeServiceConfig2W(SERVICE_CONFIG_FAILURE_ACTIONS) as the driver calls it: lpsaActions non-NULL
+        always, so cActions 0 deletes the reset period and the actions ("If this value is 0, but lpsaActions
+        is not NULL, the reset period and array of failure actions are deleted",
+        learn.microsoft.com/windows/win32/api/winsvc/ns-winsvc-service_failure_actionsw); a type outside
+        SC_ACTION_TYPE (0 none, 1 restart, 2 reboot, 3 run command) is ERROR_INVALID_PARAMETER."""
+        if any(t not in (0, 1, 2, 3) for t, _d in actions):
+            raise ScmError(87, f"invalid SC_ACTION type in {actions}")
         rt = self._writable(name)
         k = _key(rt["name"])
         if actions:

@@ -153,7 +153,7 @@ Describe 'service.apply' -Skip:(-not $Elevated) {
             @{ 'do' = 'install_binary'; path = $script:Exe },
             @{ 'do' = 'description'; value = $script:Hostile },
             @{ 'do' = 'sidType'; value = 1 },
-            @{ 'do' = 'failureActions'; resetSeconds = 86400; actions = @(@{ type = 1; delayMs = 5000 }, @{ type = 1; delayMs = 30000 }) },
+            @{ 'do' = 'failureActions'; resetSeconds = 86400; actions = @(@{ type = 1; delayMs = 5000 }, @{ type = 0; delayMs = 0 }, @{ type = 1; delayMs = 30000 }) },
             @{ 'do' = 'failureFlag'; value = $true },
             @{ 'do' = 'preshutdown'; ms = 45000 },
             @{ 'do' = 'environment'; value = @('GOTRACEBACK=wer', ('WF_PORT=' + $script:Port), ('HOSTILE=' + $script:Hostile)) },
@@ -177,6 +177,8 @@ Describe 'service.apply' -Skip:(-not $Elevated) {
         @($s.dependencies) | Should -Be @('EventLog')
         @($s.environment) | Should -Contain ('HOSTILE=' + $script:Hostile)
         $s.failureActions.Substring(0, 8) | Should -Be '80510100'                # reset period 86400, little-endian
+        $s.failureActions.Substring(24, 8) | Should -Be '03000000'               # cActions 3, the 'none' one included
+        $s.failureActions | Should -Match '0100000088130000(0000000000000000)0100000030750000'   # restart 5 s, none, restart 30 s
         $r.state.binary.sha256 | Should -Be $script:Sha
         $r.state.eventSource.values.EventMessageFile.kind | Should -Be 'REG_EXPAND_SZ'
     }

@@ -173,3 +173,34 @@ def test_empty_strings_are_not_null_to_the_scm(m):
     m.scm.change_config("api", image_path=None, account=None, password=None, display_name=None, start=3)
     assert m.scm.query("api")["imagePath"] == r'"C:\api.exe"' and m.scm.query("api")["objectName"] == "NT SERVICE\\api"
     m.scm.change_config("api", account="LocalSystem", password="")      # "" is LocalSystem's documented password
+
+
+def test_decode_failure_actions_honours_the_actions_offset():
+    """Issue 11 item 11: lpsaActions in the stored value is the offset of the SC_ACTION array (0 = none)."""
+    import struct
+    from components.host.windows_service import decode_failure_actions
+    from tests.emulator.windows.scm import encode_failure_actions
+    acts = struct.pack("<4I", 1, 5000, 0, 30000)
+    padded = struct.pack("<5I", 86400, 0, 0, 2, 0x18) + b"\0" * 4 + acts       # array 4 bytes further on
+    assert decode_failure_actions(padded.hex()) == (86400, [(1, 5000), (0, 30000)])
+    no_array = struct.pack("<5I", 60, 0, 0, 2, 0) + acts                       # cActions set, lpsaActions NULL
+    assert decode_failure_actions(no_array.hex()) == (60, [])
+    assert decode_failure_actions(encode_failure_actions(10, [(1, 0), (2, 60000)])) == (10, [(1, 0), (2, 60000)])
+    truncated = struct.pack("<5I", 1, 0, 0, 5, 0x14) + acts                   # count beyond the data
+    assert decode_failure_actions(truncated.hex()) == (1, [(1, 5000), (0, 30000)])
+
+
+def test_failure_actions_semantics(m):
+    m.scm.create("api", "API", r'"C:\api.exe"')
+    m.scm.set_failure_actions("api", 86400, [(1, 5000), (0, 0)])
+    assert m.scm.query("api")["failureActions"] == encode_failure_actions_hex(86400, [(1, 5000), (0, 0)])
+    with pytest.raises(ScmError) as e:
+        m.scm.set_failure_actions("api", 0, [(7, 0)])
+    assert code(e) == 87
+    m.scm.set_failure_actions("api", 0, [])                                   # cActions 0: deleted
+    assert m.scm.query("api")["failureActions"] is None
+
+
+def encode_failure_actions_hex(reset, actions):
+    from tests.emulator.windows.scm import encode_failure_actions
+    return encode_failure_actions(reset, actions)
