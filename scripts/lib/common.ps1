@@ -33,31 +33,6 @@ function Get-RegistryValue {
     return $key.GetValue($Name, $Default, 'DoNotExpandEnvironmentNames')
 }
 
-function Set-RegistryValue {
-    # Kind: String, ExpandString, MultiString, DWord, QWord, Binary (New-ItemProperty -PropertyType).
-    param(
-        [Parameter(Mandatory = $true)][string]$Path,
-        [Parameter(Mandatory = $true)][string]$Name,
-        [Parameter(Mandatory = $true)][string]$Kind,
-        [Parameter(Mandatory = $true)][AllowEmptyString()][AllowEmptyCollection()]$Value
-    )
-    if (-not (Test-Path -LiteralPath $Path)) { $null = New-Item -Path $Path -Force }
-    $null = New-ItemProperty -LiteralPath $Path -Name $Name -PropertyType $Kind -Value $Value -Force
-}
-
-function Remove-RegistryValue {
-    # Returns $true when a value was removed.
-    param(
-        [Parameter(Mandatory = $true)][string]$Path,
-        [Parameter(Mandatory = $true)][string]$Name
-    )
-    if (-not (Test-Path -LiteralPath $Path)) { return $false }
-    $key = Get-Item -LiteralPath $Path
-    if ($key.GetValueNames() -notcontains $Name) { return $false }
-    Remove-ItemProperty -LiteralPath $Path -Name $Name
-    return $true
-}
-
 # --- winfleet's own bookkeeping keys: HKLM\SOFTWARE\winfleet\{Journal,Directories} ----------------------
 # Both exist only while they hold something: the op that removes the last value also removes the key, then
 # HKLM\SOFTWARE\winfleet when that is empty too, so a destroyed host is left exactly as winfleet found it.

@@ -326,13 +326,19 @@ function Invoke-Step {
             Invoke-Win32 "set the failure actions of $name" { [WinfleetScm]::SetFailureActions($name, [uint32]$step.resetSeconds, $types.ToArray(), $delays.ToArray()) }
         }
         'environment' {
-            $path = 'HKLM:\SYSTEM\CurrentControlSet\Services\' + $name
+            # .NET, not New-ItemProperty: Module Logging (4103) records cmdlet parameters, and these are
+            # the service's environment values
             $values = @($step.value | Where-Object { $null -ne $_ })
-            if ($values.Count -gt 0) {
-                Set-RegistryValue -Path $path -Name 'Environment' -Kind 'MultiString' -Value ([string[]]$values)
-            } else {
-                $changed = Remove-RegistryValue -Path $path -Name 'Environment'
-            }
+            $k = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SYSTEM\CurrentControlSet\Services\' + $name, $true)
+            if ($null -eq $k) { Fail 'SERVICE_NOT_FOUND' "service $name does not exist" }
+            try {
+                if ($values.Count -gt 0) {
+                    $k.SetValue('Environment', [string[]]$values, [Microsoft.Win32.RegistryValueKind]::MultiString)
+                } else {
+                    $changed = $k.GetValueNames() -contains 'Environment'
+                    if ($changed) { $k.DeleteValue('Environment') }
+                }
+            } finally { $k.Close() }
         }
         'eventSource' {
             $sub = 'SYSTEM\CurrentControlSet\Services\EventLog\' + [string]$step.logName + '\' + [string]$step.source

@@ -93,3 +93,49 @@ def test_failure_actions_go_through_changeserviceconfig2_level_2():
     assert "Math.Max(1, types.Length)" in src                   # never a NULL array: 0 actions must delete
     assert "SeShutdownPrivilege" in src                          # a reboot action needs SE_SHUTDOWN_NAME
     assert "[WinfleetScm]::SetFailureActions(" in src
+
+
+# --- item 11: wildcard -Name on *-ItemProperty; snapshots compared as JSON text -------------------------
+from tests.scripts.ps_ast import command_name, commands, walk  # noqa: E402
+
+LIBS = [ROOT / "scripts" / "lib" / f"{n}.ps1" for n in ("registry", "common", "dumps", "service", "scm")]
+
+
+def wildcard_names(text: str) -> list[str]:
+    """*-ItemProperty calls whose -Name is not a single-quoted literal: -Name takes wildcards
+    (Remove-ItemProperty docs: "Wildcard characters are permitted"), so a value named '*' matches all."""
+    bad = []
+    for cmd in commands(parse(text)):
+        name = command_name(cmd).lower()
+        if not name.endswith("-itemproperty"):
+            continue
+        elems = [c for e in cmd.children if e.type == "command_elements" for c in e.children
+                 if c.type != "command_argument_sep"]
+        for k, e in enumerate(elems):
+            if e.type == "command_parameter" and e.text.decode().lower() == "-name":
+                arg = elems[k + 1].text.decode() if k + 1 < len(elems) else ""
+                if not (arg.startswith("'") and "*" not in arg and "[" not in arg and "?" not in arg):
+                    bad.append(f"{command_name(cmd)} -Name {arg}")
+    return bad
+
+
+def json_text_compares(text: str) -> list[str]:
+    """`(ConvertTo-Json $a) -ne (ConvertTo-Json $b)`: hashtable key order is not stable, so equal
+    snapshots can compare unequal."""
+    return [n.text.decode()[:60] for n in walk(parse(text)) if n.type == "comparison_expression"
+            and any(c.type == "comparison_operator" for c in n.children)
+            and n.text.decode().lower().count("convertto-json") >= 2]
+
+
+@pytest.mark.parametrize("path", MINE + LIBS, ids=[p.name for p in MINE + LIBS])
+def test_no_wildcard_value_names_and_no_json_text_compares(path):
+    text = _text(path)
+    assert wildcard_names(text) == [] and json_text_compares(text) == []
+
+
+def test_the_registry_checks_have_teeth():
+    old = ("foreach ($n in @($before.Keys)) { if ($names -notcontains $n) { Remove-ItemProperty -LiteralPath $path -Name $n } }\n"
+           "return ((ConvertTo-Json $before -Depth 5 -Compress) -ne (ConvertTo-Json $after -Depth 5 -Compress))\n")
+    assert wildcard_names(old) == ["Remove-ItemProperty -Name $n"]
+    assert len(json_text_compares(old)) == 1
+    assert wildcard_names("Remove-ItemProperty -LiteralPath $p -Name 'Environment'\n") == []
