@@ -11,6 +11,17 @@ User data appears only inside the JSON envelope, never in script text or on the 
 The envelope's ``journal`` is applied around the driver in this order: ``read`` (the entries as they
 were before this op: ``"journal": {"entries": ..}`` next to ``result`` in the output), ``write``,
 the driver, ``clear`` (only if the driver succeeded).
+Stdin is decoded by powershell.exe with the console input code page, which the executor's shell sets to
+65001 (``WINRS_CODEPAGE``); setting ``[Console]::InputEncoding`` inside the script changes nothing for
+``$input``, whose reader the host created before the script ran, so the bootstrap does not try. Neither
+the payload nor the envelope ever passes through a cmdlet: Module Logging (event 4103) records every
+parameter and pipeline binding of logged modules' commands, so ``$input | Out-String`` or
+``ConvertFrom-Json -InputObject`` would write the envelope (passwords, signed URLs) to the event log. The
+payload is joined in a ``foreach`` statement and the envelope parsed with the static method that
+``ConvertFrom-Json`` itself calls in Windows PowerShell 5.1 (``Microsoft.PowerShell.Commands.JsonObject.
+ConvertFromJson``, PowerShell/PowerShell src/Microsoft.PowerShell.Commands.Utility/commands/utility/
+WebCmdlet/JsonObject.cs): same objects (PSCustomObject), and a .NET method call is not a command, so it is
+not module-logged (about_Logging_Windows: module logging records "pipeline execution events").
 The bootstrap dot-sources the part of the script above ``COMMON_MARKER`` (the area libraries and
 common.ps1, which ends with the marker, so their functions are visible to the driver) and runs
 the rest (the driver, ``param($P)``) as a child script block with the envelope's ``params``.
@@ -38,16 +49,19 @@ OP_NAME = re.compile(r"^[a-z][a-z0-9]*(\.[a-z][a-zA-Z0-9-]*)+$")
 
 BOOTSTRAP = r"""$ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
-try { [Console]::InputEncoding = New-Object System.Text.UTF8Encoding $false } catch { $null = $_ }
 try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { $null = $_ }
-$wfRaw = $input | Out-String
+$wfIn = New-Object System.Text.StringBuilder
+foreach ($wfLine in $input) { $null = $wfIn.AppendLine([string]$wfLine) }
+$wfRaw = $wfIn.ToString()
 $wfExit = 1
 try {
     $wfParts = $wfRaw.Split([string[]]@("`0`0`0`0"), 2, [StringSplitOptions]::None)
     if ($wfParts.Length -ne 2) { throw 'winfleet bootstrap: the payload has no JSON envelope' }
     $wfScripts = $wfParts[0].Split([string[]]@('#winfleet:end-of-common'), 2, [StringSplitOptions]::None)
     if ($wfScripts.Length -ne 2) { throw 'winfleet bootstrap: the payload has no common.ps1 marker' }
-    $wfEnvelope = ConvertFrom-Json -InputObject $wfParts[1]
+    $wfJsonError = $null
+    $wfEnvelope = [Microsoft.PowerShell.Commands.JsonObject]::ConvertFromJson($wfParts[1], [ref]$wfJsonError)
+    if ($null -ne $wfJsonError) { throw $wfJsonError.Exception }
     . ([ScriptBlock]::Create($wfScripts[0]))
     $wfJournal = $wfEnvelope.journal
     $wfRead = $null

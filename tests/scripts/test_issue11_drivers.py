@@ -139,3 +139,50 @@ def test_the_registry_checks_have_teeth():
     assert wildcard_names(old) == ["Remove-ItemProperty -Name $n"]
     assert len(json_text_compares(old)) == 1
     assert wildcard_names("Remove-ItemProperty -LiteralPath $p -Name 'Environment'\n") == []
+
+
+# --- item 16 (+ 11: the input-encoding line): the envelope never passes through a cmdlet --------------
+from components.winrm import bootstrap  # noqa: E402
+
+# the driver itself is a script block, not a module's command: its invocation is not module-logged
+DRIVER_CALL = "& ([ScriptBlock]::Create($wfScripts[1]))"
+PAYLOAD_VARS = ("$input", "$wfraw", "$wfparts", "$wfin", "$wfline", "$wfenvelope")
+
+
+def payload_into_cmdlets(ps_text: str) -> list[str]:
+    """Commands (cmdlets, functions, natives) that receive the raw payload or the envelope as an argument or
+    as pipeline input. Module Logging (event 4103) records each command's parameter and pipeline bindings
+    ("ParameterBinding(Out-String): name=InputObject; value=..."), i.e. the passwords and signed URLs in
+    the envelope (learn.microsoft.com/powershell/module/microsoft.powershell.core/about/about_logging_windows)."""
+    bad = []
+    for n in walk(parse(ps_text)):
+        if n.type in ("pipeline", "pipeline_chain"):
+            parts = [c for c in n.children if c.text.decode().strip() != "|"]
+            if len(parts) >= 2 and any(v in parts[0].text.decode().lower() for v in PAYLOAD_VARS):
+                bad.append(parts[1].text.decode()[:60])
+        if n.type == "command" and not n.text.decode().startswith(DRIVER_CALL):
+            args = " ".join(c.text.decode().lower() for c in n.children if c.type == "command_elements")
+            if any(v in args for v in PAYLOAD_VARS):
+                bad.append(n.text.decode()[:60])
+    return sorted(set(bad))
+
+
+def test_the_envelope_is_never_bound_to_a_cmdlet():
+    assert payload_into_cmdlets(bootstrap.BOOTSTRAP) == []
+    assert "[Microsoft.PowerShell.Commands.JsonObject]::ConvertFromJson($wfParts[1], [ref]$wfJsonError)" in bootstrap.BOOTSTRAP
+    assert "ConvertFrom-Json" not in bootstrap.BOOTSTRAP and "Out-String" not in bootstrap.BOOTSTRAP
+
+
+def test_the_bootstrap_leaves_the_input_encoding_to_the_code_page():
+    # [Console]::InputEncoding set inside the script does not affect $input (its reader exists already);
+    # stdin is UTF-8 because the shell runs with code page 65001 (the executor's WINRS_CODEPAGE)
+    assert "InputEncoding" not in bootstrap.BOOTSTRAP
+    from components.winrm import executor
+    assert "65001" in Path(executor.__file__).read_text(encoding="utf-8")
+
+
+def test_the_envelope_check_has_teeth():
+    old = ("$wfRaw = $input | Out-String\n$wfParts = $wfRaw.Split('x')\n"
+           "$wfEnvelope = ConvertFrom-Json -InputObject $wfParts[1]\n")
+    assert len(payload_into_cmdlets(old)) == 2
+    assert payload_into_cmdlets("foreach ($wfLine in $input) { $null = $wfIn.AppendLine([string]$wfLine) }\n") == []

@@ -29,7 +29,7 @@ def test_common_ps1_ends_with_the_marker_and_defines_the_helpers():
     common = (Path(bootstrap.SCRIPTS_DIR) / "lib" / "common.ps1").read_text()
     assert common.rstrip().endswith(bootstrap.COMMON_MARKER)
     assert common.count(bootstrap.COMMON_MARKER) == 1
-    for fn in ("Fail", "Write-Journal", "Clear-Journal", "Read-Journal", "Get-RegistryValue", "Set-RegistryValue"):
+    for fn in ("Fail", "Write-Journal", "Clear-Journal", "Read-Journal", "Get-RegistryValue"):
         assert f"function {fn} " in common
 
 
