@@ -627,8 +627,10 @@ class WindowsServiceProvider(HostResourceProvider):
                 steps.append({"do": "mkdir", "path": d, "grant": i.account, "sid": account_sid(i.account),
                               "rights": rights})
         running = svc is not None and svc.get("status") in ("Running", "StartPending")
+        # a service someone is stopping still holds its image: the stop step waits for it to finish
+        stopping = svc is not None and svc.get("status") == "StopPending"
         if need_binary:
-            if running:
+            if running or stopping:
                 steps.append({"do": "stop"})
                 running = False
             steps.append({"do": "install_binary", "path": i.exe_path})

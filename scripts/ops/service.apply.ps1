@@ -18,7 +18,9 @@
 #   create          CreateServiceW (P/Invoke below; SERVICE_WIN32_OWN_PROCESS, SERVICE_ERROR_NORMAL).
 #   mkdir           Directory + explicit Allow ACE (by SID for NT SERVICE\<name>: S-1-5-80-<SHA-1 of the
 #                   upper-case name>, so it works before the service exists).
-#   stop/start/restart  ServiceController, bounded waits; a stop refuses while dependents run.
+#   stop/start/restart  ServiceController, bounded waits; a stop refuses while dependents run, waits out a
+#                   pending start or stop (the SCM refuses controls then), and waits for the process to
+#                   exit (its image stays locked until it has); a start waits out a pending stop.
 #   stopOther/startOther  the same for a running dependent of ours (stopped first, started again last).
 #   install_binary  old binary -> <path>.winfleet-old (or -> "previous", kept, when given), new -> path,
 #                   old deleted unless kept (kept until then either way). "armsRollback": from now
@@ -175,6 +177,24 @@ public static class WinfleetScm {
     public static void SetDelayed(string name, bool on) { Config2Dword(name, 3, on ? 1u : 0u); }
     public static void SetSidType(string name, uint sidType) { Config2Dword(name, 5, sidType); }
     public static void SetPreshutdown(string name, uint ms) { Config2Dword(name, 7, ms); }
+    [StructLayout(LayoutKind.Sequential)]
+    struct StatusProcess { public uint Type, State, Controls, Win32Exit, SpecificExit, CheckPoint, WaitHint, ProcessId, Flags; }
+    [DllImport("advapi32.dll", SetLastError = true)]
+    static extern bool QueryServiceStatusEx(IntPtr svc, int level, ref StatusProcess buffer, int size, out int needed);
+    public static int ProcessId(string name) {
+        // SERVICE_STATUS_PROCESS.dwProcessId (SC_STATUS_PROCESS_INFO = 0); 0 when the service is stopped
+        IntPtr scm = Manager();
+        try {
+            IntPtr h = Open(scm, name);
+            try {
+                StatusProcess st = new StatusProcess();
+                int needed;
+                if (!QueryServiceStatusEx(h, 0, ref st, Marshal.SizeOf(typeof(StatusProcess)), out needed))
+                    throw new Win32Exception(Marshal.GetLastWin32Error());
+                return (int)st.ProcessId;
+            } finally { CloseServiceHandle(h); }
+        } finally { CloseServiceHandle(scm); }
+    }
     public static void Delete(string name) {
         IntPtr scm = Manager();
         try {
@@ -202,22 +222,47 @@ function Wait-Status {
     }
 }
 
+function Wait-ProcessExit {
+    # SERVICE_STOPPED is reported by the service before its process exits (golang.org/x/sys/windows/svc:
+    # Run returns after the final SetServiceStatus); until the process is gone its image stays mapped, and
+    # moving or deleting the exe fails with ERROR_SHARING_VIOLATION. Wait for that process (by id).
+    param([int]$ProcessId, [double]$Seconds, [string]$Name)
+    if ($ProcessId -le 0) { return }
+    try { $proc = [System.Diagnostics.Process]::GetProcessById($ProcessId) } catch [System.ArgumentException] { return }
+    try {
+        if (-not $proc.WaitForExit([int]($Seconds * 1000))) {
+            Fail 'FILE_IN_USE' "$Name reported Stopped but its process $ProcessId did not exit within $Seconds s"
+        }
+    } finally { $proc.Dispose() }
+}
+
 function Stop-OurService {
     param([string]$Name, [double]$Seconds)
     $s = Get-ExistingSvc -Name $Name
+    # ControlService(STOP) on a START_PENDING or STOP_PENDING service fails with
+    # ERROR_SERVICE_CANNOT_ACCEPT_CTRL 1061 (learn.microsoft.com/windows/win32/api/winsvc/nf-winsvc-controlservice):
+    # let a pending start finish first, and a pending stop is waited for, not repeated.
+    if ($s.Status -eq 'StartPending') { Wait-Status -Svc $s -Status 'Running' -Seconds $startTimeout }
     if ($s.Status -eq 'Stopped') { return $false }
-    $running = @($s.DependentServices | Where-Object { $_.Status -ne 'Stopped' } | ForEach-Object { $_.ServiceName })
-    if ($running.Count -gt 0) {
-        Fail 'DEPENDENT_SERVICES_RUNNING' "$Name has running dependents: $($running -join ', ')"
+    $procId = [WinfleetScm]::ProcessId($Name)
+    if ($s.Status -ne 'StopPending') {
+        $running = @($s.DependentServices | Where-Object { $_.Status -ne 'Stopped' } | ForEach-Object { $_.ServiceName })
+        if ($running.Count -gt 0) {
+            Fail 'DEPENDENT_SERVICES_RUNNING' "$Name has running dependents: $($running -join ', ')"
+        }
+        Invoke-Win32 "stop $Name" { $s.Stop() }
     }
-    Invoke-Win32 "stop $Name" { $s.Stop() }
     Wait-Status -Svc $s -Status 'Stopped' -Seconds $Seconds
+    Wait-ProcessExit -ProcessId $procId -Seconds $Seconds -Name $Name
     return $true
 }
 
 function Start-OurService {
     param([string]$Name, [double]$Seconds)
     $s = Get-ExistingSvc -Name $Name
+    # StartService on a STOP_PENDING service fails with ERROR_SERVICE_ALREADY_RUNNING 1056
+    # (nf-winsvc-startservicew): let the stop finish, then start.
+    if ($s.Status -eq 'StopPending') { Wait-Status -Svc $s -Status 'Stopped' -Seconds $stopTimeout }
     $changed = $false
     if ($s.Status -eq 'Stopped') {
         Invoke-Win32 "start $Name" { $s.Start() }

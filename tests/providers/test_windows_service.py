@@ -656,3 +656,31 @@ def test_a_none_recovery_action_round_trips(host, res):
     assert decode_failure_actions(reg(m, SVC_KEY, "FailureActions")) == (3600, [(1, 5000), (0, 0), (1, 60000)])
     assert res.read(rid, outs)[1]["drift"] == []
     res.delete(rid, outs)
+
+
+def test_a_binary_swap_waits_for_the_process_to_exit(host, res):
+    """Issue 11 item 10: the old process holds its image a moment after SERVICE_STOPPED; the swap waits."""
+    m = host.model
+    rid, outs = res.create(res.checked(base_inputs(host)))
+    m.scm.set_behaviour("api", exit_seconds=0.4)
+    outs = res.update(rid, outs, res.checked(base_inputs(host, binaryUrl=URL2, binarySha256=sha(V2))))
+    assert m.files.sha256(EXE) == sha(V2) and m.scm.status("api") == "running"
+    res.delete(rid, outs)
+    assert not m.files.exists(EXE)
+
+
+@pytest.mark.parametrize("pending", ["stop_pending", "start_pending"])
+def test_an_update_meets_a_pending_service(host, res, pending):
+    """Issue 11 item 11: a service someone is stopping (slow drain) or starting when our update arrives: the
+    SCM refuses a stop then (1061) and a start during a stop (1056); the driver waits the pending state out."""
+    m = host.model
+    rid, outs = res.create(res.checked(base_inputs(host)))
+    m.scm.set_behaviour("api", stop_seconds=0.3, start_seconds=0.3)
+    m.scm.stop("api") if pending == "stop_pending" else None
+    if pending == "start_pending":
+        m.scm.crash("api")
+        m.scm.start("api")
+    assert m.scm.status("api") == pending
+    outs = res.update(rid, outs, res.checked(base_inputs(host, binaryUrl=URL2, binarySha256=sha(V2))))
+    assert m.files.sha256(EXE) == sha(V2) and m.scm.status("api") == "running"
+    res.delete(rid, outs)

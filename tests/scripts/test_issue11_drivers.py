@@ -186,3 +186,25 @@ def test_the_envelope_check_has_teeth():
            "$wfEnvelope = ConvertFrom-Json -InputObject $wfParts[1]\n")
     assert len(payload_into_cmdlets(old)) == 2
     assert payload_into_cmdlets("foreach ($wfLine in $input) { $null = $wfIn.AppendLine([string]$wfLine) }\n") == []
+
+
+# --- items 10 + 11: pending states and the image held after SERVICE_STOPPED --------------------------------
+def _function(text: str, name: str) -> str:
+    for n in walk(parse(text)):
+        if n.type == "function_statement" and any(c.type == "function_name" and c.text.decode() == name
+                                                  for c in n.children):
+            return n.text.decode()
+    raise AssertionError(f"no function {name}")
+
+
+def test_stop_and_start_respect_pending_states_and_wait_for_the_process():
+    src = _text(OPS / "service.apply.ps1")
+    stop, start = _function(src, "Stop-OurService"), _function(src, "Start-OurService")
+    # a pending start is waited out before a stop (1061), a pending stop is not stopped again
+    assert stop.index("'StartPending'") < stop.index("$s.Stop()") and "-ne 'StopPending'" in stop
+    # the stop waits for Stopped, then for the process that still maps the exe
+    assert stop.index("-Status 'Stopped'") < stop.index("Wait-ProcessExit")
+    assert stop.index("[WinfleetScm]::ProcessId(") < stop.index("$s.Stop()")
+    # a start waits out a pending stop (1056) before StartService
+    assert start.index("'StopPending'") < start.index("$s.Start()")
+    assert "WaitForExit(" in _function(src, "Wait-ProcessExit")

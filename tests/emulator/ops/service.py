@@ -12,7 +12,8 @@ fails NOT_READY; with it, those steps run, the gate runs again (same URL and bou
 NOT_READY "... rolled back to the previous version ..." or ROLLBACK_FAILED (exactly as the driver).
 A step failing once a step marked "armsRollback" (the binary swap) ran rolls back the same way and fails
 with that step's code: "step <verb> failed after the binary swap: <code>: <message>; rolled back ...".
-Stops are immediate in the emulated SCM, so "stopTimeoutSeconds" is accepted and not needed.
+Stops and starts follow the driver's Stop-OurService / Start-OurService (``stop_service`` / ``start_service``):
+pending states waited out as the SCM requires, and a stop waits for the process to exit.
 """
 from __future__ import annotations
 
@@ -106,13 +107,67 @@ def service_read(host, params: dict) -> dict:
     return {"changed": False, "state": read_state(host, params)}
 
 
-def _wait_running(host, name: str, timeout: float) -> None:
+def _wait_status(host, name: str, status: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while host.scm.status(name) != "running":
+    while host.scm.status(name) != status:
         if time.monotonic() >= deadline:
-            raise OpError("SERVICE_REQUEST_TIMEOUT", f"{name} did not reach Running within {timeout:g}s "
+            raise OpError("SERVICE_REQUEST_TIMEOUT", f"{name} did not reach {STATUS_NAMES[status]} within {timeout:g}s "
                                                       f"(status {STATUS_NAMES[host.scm.status(name)]})")
         sleep_unlocked(host, 0.02)
+
+
+def _wait_running(host, name: str, timeout: float) -> None:
+    _wait_status(host, name, "running", timeout)
+
+
+def _wait_exit(host, pid: int, name: str, timeout: float) -> None:
+    """The driver's Wait-ProcessExit: the process outlives SERVICE_STOPPED for a moment (image locked)."""
+    deadline = time.monotonic() + timeout
+    while host.scm.process_alive(pid):
+        if time.monotonic() >= deadline:
+            raise OpError("FILE_IN_USE", f"{name} reported Stopped but its process {pid} did not exit within {timeout:g} s")
+        sleep_unlocked(host, 0.02)
+
+
+def stop_service(host, name: str, params: dict) -> bool:
+    """The driver's Stop-OurService: a pending start is waited out (the SCM refuses a stop then, 1061), a
+    pending stop is waited for (not repeated), running dependents refuse, then stop, wait for Stopped and
+    for the process to exit."""
+    scm = host.scm
+    start_t = float(params.get("startTimeoutSeconds") or 30)
+    stop_t = float(params.get("stopTimeoutSeconds") or start_t)
+    if not scm.exists(name):
+        raise OpError("SERVICE_NOT_FOUND", f"service {name} does not exist")
+    if scm.status(name) == "start_pending":
+        _wait_status(host, name, "running", start_t)
+    if scm.status(name) == "stopped":
+        return False
+    pid = scm.pid(name)
+    if scm.status(name) != "stop_pending":
+        running = [d for d in scm.dependents(name) if scm.status(d) != "stopped"]
+        if running:
+            raise OpError("DEPENDENT_SERVICES_RUNNING", f"{name} has running dependents: {', '.join(running)}")
+        scm.stop(name)
+    _wait_status(host, name, "stopped", stop_t)
+    _wait_exit(host, pid, name, stop_t)
+    return True
+
+
+def start_service(host, name: str, params: dict) -> bool:
+    """The driver's Start-OurService: a pending stop is waited out (StartService would fail 1056)."""
+    scm = host.scm
+    start_t = float(params.get("startTimeoutSeconds") or 30)
+    stop_t = float(params.get("stopTimeoutSeconds") or start_t)
+    if not scm.exists(name):
+        raise OpError("SERVICE_NOT_FOUND", f"service {name} does not exist")
+    if scm.status(name) == "stop_pending":
+        _wait_status(host, name, "stopped", stop_t)
+    changed = False
+    if scm.status(name) == "stopped":
+        scm.start(name)
+        changed = True
+    _wait_running(host, name, start_t)
+    return changed
 
 
 class _Apply:
@@ -148,11 +203,7 @@ class _Apply:
         return True
 
     def stop(self, s):
-        scm = self.host.scm
-        if not scm.exists(self.name) or scm.status(self.name) == "stopped":
-            return False
-        scm.stop(self.name)
-        return True
+        return stop_service(self.host, self.name, self.params)
 
     def install_binary(self, s):
         f, path = self.host.files, s["path"]
@@ -229,44 +280,25 @@ class _Apply:
         return reg_put_exact(self.host.registry, key, s.get("values"))
 
     def start(self, s):
-        scm = self.host.scm
-        if scm.status(self.name) in ("running", "start_pending"):
-            _wait_running(self.host, self.name, float(self.params.get("startTimeoutSeconds") or 30))
-            return False
-        scm.start(self.name)
-        _wait_running(self.host, self.name, float(self.params.get("startTimeoutSeconds") or 30))
-        return True
+        return start_service(self.host, self.name, self.params)
 
     def restart(self, s):
-        scm = self.host.scm
-        if scm.status(self.name) != "stopped":
-            scm.stop(self.name)
-        scm.start(self.name)
-        _wait_running(self.host, self.name, float(self.params.get("startTimeoutSeconds") or 30))
+        stop_service(self.host, self.name, self.params)
+        start_service(self.host, self.name, self.params)
         return True
 
     def stopOther(self, s):
         """Stop a (running) dependent of our service before our service stops; restarted by startOther."""
-        scm = self.host.scm
-        if scm.status(s["name"]) == "stopped":
-            return False
-        scm.stop(s["name"])
-        return True
+        return stop_service(self.host, s["name"], self.params)
 
     def startOther(self, s):
-        scm = self.host.scm
-        if scm.status(s["name"]) != "stopped":
-            return False
-        scm.start(s["name"])
-        _wait_running(self.host, s["name"], float(self.params.get("startTimeoutSeconds") or 30))
-        return True
+        return start_service(self.host, s["name"], self.params)
 
     def delete(self, s):
         scm = self.host.scm
         if not scm.exists(self.name):
             return False
-        if scm.status(self.name) != "stopped":
-            scm.stop(self.name)
+        stop_service(self.host, self.name, self.params)
         if scm.exists(self.name):
             scm.delete(self.name)
         if scm.exists(self.name):

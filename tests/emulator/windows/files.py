@@ -20,6 +20,7 @@ inheritance flags, no alternate data streams, no short names, no reparse points.
 from __future__ import annotations
 
 import hashlib
+import time
 
 ADMINS = "BUILTIN\\Administrators"
 _DEFAULT_ACL = [
@@ -68,7 +69,7 @@ class FileSystem:
     def __init__(self):
         self.host = None          # set by the SCM (which has the host): lets drives follow host.storage
         self._e: dict[str, dict] = {}
-        self._locked: set[str] = set()
+        self._locked: dict[str, float | None] = {}    # path -> released at (time.monotonic), None = held
         self.downloads: dict[str, bytes | int] = {}
         self.download_log: list[str] = []
         self.add_drive("C")
@@ -135,7 +136,16 @@ class FileSystem:
                       if k.startswith(prefix) and "\\" not in k[len(prefix):] and k != base)
 
     def is_locked(self, path: str) -> bool:
-        return _norm(path) in self._locked
+        return self._held(_norm(path))
+
+    def _held(self, n: str) -> bool:
+        if n not in self._locked:
+            return False
+        until = self._locked[n]
+        if until is not None and time.monotonic() >= until:
+            del self._locked[n]
+            return False
+        return True
 
     # --- changes -----------------------------------------------------------------------------
     def add_drive(self, letter: str, owner: str = ADMINS) -> None:
@@ -172,7 +182,7 @@ class FileSystem:
         if parent is None or not self.is_dir(parent):
             raise FsError(3, f"parent of {path} does not exist")
         n = _norm(path)
-        if n in self._locked:
+        if self._held(n):
             raise FsError(32, f"{path} is in use")
         old = self._e.get(n)
         if old and old["type"] == "dir":
@@ -188,7 +198,7 @@ class FileSystem:
         if sub and not recurse:
             raise FsError(145, f"{path} is not empty")
         for k in sub + [n]:
-            if k in self._locked:
+            if self._held(k):
                 raise FsError(32, f"{self._e[k]['path']} is in use")
         for k in sub + [n]:
             del self._e[k]
@@ -198,7 +208,7 @@ class FileSystem:
         """MoveFileEx (files only): fails on a locked source or destination."""
         s, d = _norm(src), _norm(dst)
         e = self._file(src)
-        if s in self._locked or d in self._locked:
+        if self._held(s) or self._held(d):
             raise FsError(32, f"{src} -> {dst}: in use")
         if d in self._e and not replace:
             raise FsError(183, f"{dst} exists")
@@ -235,8 +245,14 @@ class FileSystem:
     def set_owner(self, path: str, owner: str) -> None:
         self._entry(path)["owner"] = owner
 
-    def set_locked(self, path: str, locked: bool) -> None:
-        (self._locked.add if locked else self._locked.discard)(_norm(path))
+    def set_locked(self, path: str, locked: bool, for_seconds: float | None = None) -> None:
+        """Hold (or release) the sharing lock of a mapped image; ``for_seconds``: held that much longer, then
+        released by itself (a process that has reported SERVICE_STOPPED but not yet exited)."""
+        n = _norm(path)
+        if locked:
+            self._locked[n] = None if for_seconds is None else time.monotonic() + for_seconds
+        else:
+            self._locked.pop(n, None)
 
     # --- downloads ---------------------------------------------------------------------------
     def download(self, url: str) -> bytes:

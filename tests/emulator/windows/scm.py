@@ -26,9 +26,21 @@ ControlService, and /work/shared/research/windows_domain.md §1, §3):
 * Starting a disabled service fails with 1058; starting a running one with 1056; stopping a
   stopped one with 1062; an unknown name with 1060.
 
+* **Pending states** (learn.microsoft.com/windows/win32/api/winsvc/nf-winsvc-controlservice): a stop
+  sent to a service that is START_PENDING or STOP_PENDING fails with ERROR_SERVICE_CANNOT_ACCEPT_CTRL
+  1061 ("the state of the service is SERVICE_STOPPED, SERVICE_START_PENDING, or SERVICE_STOP_PENDING");
+  StartService on a STOP_PENDING service fails with ERROR_SERVICE_ALREADY_RUNNING 1056 (its process is
+  still there: "An instance of the service is already running", nf-winsvc-startservicew).
+* **The image outlives SERVICE_STOPPED**: the SCM reports STOPPED when the service says so
+  (SetServiceStatus), and the process exits after that (golang.org/x/sys/windows/svc: ``Run`` returns
+  after the final status, then ``main`` returns); until it has, its mapped exe stays locked
+  (ERROR_SHARING_VIOLATION). Modelled: the image stays locked ``exit_seconds`` (default
+  ``EXIT_SECONDS``) after the stop, and ``process_alive(pid)`` says so; a crash (``crash()``) has no lag.
+
 Simplifications (say so, it is a test double): no service triggers, no load-order groups
 (``+group`` dependencies are ignored), a start takes ``start_seconds`` (default 0) of simulated
-time, a stop is immediate, and process exit/crash handling is left to tests via ``crash()``.
+time, a stop ``stop_seconds`` (default 0: immediate), and process crash handling is left to tests
+via ``crash()``.
 The Win32 error numbers are the real ones.
 """
 from __future__ import annotations
@@ -38,6 +50,7 @@ import struct
 import time
 
 SERVICES_KEY = r"HKLM\SYSTEM\CurrentControlSet\Services"
+EXIT_SECONDS = 0.1      # how long a stopped service's process (and its image lock) outlives SERVICE_STOPPED
 
 # Service types (winnt.h)
 KERNEL_DRIVER = 0x1
@@ -63,6 +76,7 @@ WIN32_ERRORS = {
     1058: "ERROR_SERVICE_DISABLED",
     1059: "ERROR_CIRCULAR_DEPENDENCY",
     1060: "ERROR_SERVICE_DOES_NOT_EXIST",
+    1061: "ERROR_SERVICE_CANNOT_ACCEPT_CTRL",
     1062: "ERROR_SERVICE_NOT_ACTIVE",
     1068: "ERROR_SERVICE_DEPENDENCY_FAIL",
     1069: "ERROR_SERVICE_LOGON_FAILED",
@@ -218,7 +232,8 @@ class ServiceControlManager:
         self._rt[name.lower()] = {"name": name, "status": "running" if running else "stopped",
                                   "pid": next(self._pids) if running else 0, "marked": False,
                                   "pending_until": 0.0, "started_at": self.clock() if running else None,
-                                  "start_seconds": 0.0, "start_error": None, "builtin": True}
+                                  "start_seconds": 0.0, "start_error": None, "builtin": True,
+                                  "stop_seconds": 0.0, "exit_seconds": 0.0, "exiting": None}
 
     def _get(self, name: str) -> dict:
         rt = self._rt.get(name.lower())
@@ -231,6 +246,8 @@ class ServiceControlManager:
         if rt["status"] == "start_pending" and self.clock() >= rt["pending_until"]:
             rt["status"] = "running"
             rt["started_at"] = self.clock()
+        elif rt["status"] == "stop_pending" and self.clock() >= rt["pending_until"]:
+            self._stopped(rt)
 
     def _writable(self, name: str) -> dict:
         rt = self._get(name)
@@ -316,7 +333,7 @@ class ServiceControlManager:
         if rt is None:
             return None
         self._advance(rt)
-        return rt.get("locked_exe") if rt["status"] in ("running", "start_pending") else None
+        return rt.get("locked_exe") if rt["status"] in ("running", "start_pending", "stop_pending") else None
 
     def marked_for_delete(self, name: str) -> bool:
         return self._get(name)["marked"]
@@ -373,7 +390,8 @@ class ServiceControlManager:
             self._secrets[name.lower()] = password
         self._rt[name.lower()] = {"name": name, "status": "stopped", "pid": 0, "marked": False,
                                   "pending_until": 0.0, "started_at": None, "start_seconds": 0.0,
-                                  "start_error": None, "builtin": False}
+                                  "start_error": None, "builtin": False, "stop_seconds": 0.0,
+                                  "exit_seconds": EXIT_SECONDS, "exiting": None}
 
     def _check_display_unique(self, name: str, display: str) -> None:
         for rt in self._rt.values():
@@ -472,12 +490,35 @@ class ServiceControlManager:
         self._secrets.pop(rt["name"].lower(), None)
 
     # --- StartService / ControlService(STOP) -------------------------------------------------
-    def set_behaviour(self, name: str, *, start_seconds: float | None = None, start_error: int | None = None) -> None:
-        """Test knob: how long a start stays START_PENDING, or the Win32 error the start fails with."""
+    def set_behaviour(self, name: str, *, start_seconds: float | None = None, start_error: int | None = None,
+                      stop_seconds: float | None = None, exit_seconds: float | None = None) -> None:
+        """Test knob: how long a start stays START_PENDING, or the Win32 error the start fails with; how
+        long a stop stays STOP_PENDING; how long the process outlives SERVICE_STOPPED."""
         rt = self._get(name)
         if start_seconds is not None:
             rt["start_seconds"] = start_seconds
+        if stop_seconds is not None:
+            rt["stop_seconds"] = stop_seconds
+        if exit_seconds is not None:
+            rt["exit_seconds"] = exit_seconds
         rt["start_error"] = start_error
+
+    def pid(self, name: str) -> int:
+        """QueryServiceStatusEx dwProcessId: the process of a running or pending service, else 0."""
+        return self._get(name)["pid"]
+
+    def process_alive(self, pid: int) -> bool:
+        """Whether process ``pid`` of a service still exists (running, pending, or stopped but not exited)."""
+        if not pid:
+            return False
+        for rt in self._rt.values():
+            self._advance(rt)
+            if rt["pid"] == pid:
+                return True
+            ex = rt.get("exiting")
+            if ex and ex[0] == pid and self.clock() < ex[1]:
+                return True
+        return False
 
     def fail_build(self, sha256: str, error: int = 1069) -> None:
         """Test knob: starting a service whose executable has this SHA-256 fails with ``error``, whatever
@@ -490,7 +531,7 @@ class ServiceControlManager:
         rt = self._get(name)
         if rt["marked"]:
             raise ScmError(1072, name)
-        if rt["status"] in ("running", "start_pending"):
+        if rt["status"] in ("running", "start_pending", "stop_pending"):
             raise ScmError(1056, name)
         start = self._value(name, "Start", DEMAND)
         if start == DISABLED:
@@ -542,35 +583,46 @@ class ServiceControlManager:
         if account in self.domain_passwords and self._secrets.get(rt["name"].lower()) != self.domain_passwords[account]:
             raise ScmError(1069, f"{rt['name']}: the service did not start due to a logon failure")
 
-    def _lock_image(self, rt: dict, locked: bool) -> None:
+    def _lock_image(self, rt: dict, locked: bool, exit_lag: float = 0.0) -> None:
         # The file mapped when the process started stays locked until it exits, whatever the
-        # ImagePath says meanwhile.
+        # ImagePath says meanwhile (and ``exit_lag`` seconds after SERVICE_STOPPED, see the module doc).
         exe = self._image_file(rt) if locked else rt.get("locked_exe")
         files = getattr(self.host, "files", None)
         if exe is not None and hasattr(files, "set_locked"):
-            files.set_locked(exe, locked)
+            if not locked and exit_lag > 0:
+                files.set_locked(exe, True, for_seconds=exit_lag)
+            else:
+                files.set_locked(exe, locked)
         rt["locked_exe"] = exe if locked else None
 
     def stop(self, name: str) -> None:
         rt = self._get(name)
         if rt["status"] == "stopped":
             raise ScmError(1062, name)
+        if rt["status"] in ("start_pending", "stop_pending"):
+            raise ScmError(1061, f"{rt['name']} is {rt['status'].upper()} and cannot accept a stop control")
         if rt["name"].lower() in UNSTOPPABLE:
             raise ScmError(1052, f"{rt['name']} does not accept a stop control")
         running = [d for d in self.dependents(name) if self.status(d) != "stopped"]
         if running:
             raise ScmError(1051, f"{rt['name']} has running dependents: {', '.join(running)}")
+        if rt["stop_seconds"] > 0:
+            rt["status"] = "stop_pending"
+            rt["pending_until"] = self.clock() + rt["stop_seconds"]
+            return
         self._stopped(rt)
 
     def crash(self, name: str) -> None:
         """Test knob: the process dies without reporting SERVICE_STOPPED."""
-        self._stopped(self._get(name))
+        self._stopped(self._get(name), exited=True)
 
-    def _stopped(self, rt: dict) -> None:
+    def _stopped(self, rt: dict, exited: bool = False) -> None:
+        lag = 0.0 if exited else float(rt.get("exit_seconds") or 0.0)
+        rt["exiting"] = (rt["pid"], self.clock() + lag) if rt["pid"] and lag > 0 else None
         rt["status"] = "stopped"
         rt["pid"] = 0
         rt["started_at"] = None
-        self._lock_image(rt, False)
+        self._lock_image(rt, False, lag)
         if rt["marked"]:
             self._remove(rt)
 

@@ -204,3 +204,43 @@ def test_failure_actions_semantics(m):
 def encode_failure_actions_hex(reset, actions):
     from tests.emulator.windows.scm import encode_failure_actions
     return encode_failure_actions(reset, actions)
+
+
+def test_pending_states_refuse_controls_as_the_scm_does(m):
+    """Issue 11 item 11: ControlService(STOP) while START/STOP_PENDING -> 1061; StartService while
+    STOP_PENDING -> 1056."""
+    m.scm.create("slow", "Slow", r'"C:\slow.exe"')
+    m.files.write(r"C:\slow.exe", b"x")
+    m.scm.set_behaviour("slow", start_seconds=0.2, stop_seconds=0.2)
+    m.scm.start("slow")
+    assert m.scm.status("slow") == "start_pending"
+    with pytest.raises(ScmError) as e:
+        m.scm.stop("slow")
+    assert code(e) == 1061
+    time.sleep(0.22)
+    m.scm.stop("slow")
+    assert m.scm.status("slow") == "stop_pending"
+    for call, want in ((lambda: m.scm.stop("slow"), 1061), (lambda: m.scm.start("slow"), 1056)):
+        with pytest.raises(ScmError) as e:
+            call()
+        assert code(e) == want
+    time.sleep(0.22)
+    assert m.scm.status("slow") == "stopped"
+
+
+def test_the_image_stays_locked_until_the_process_exits(m):
+    """Issue 11 item 10: SERVICE_STOPPED comes before the process exit; the exe is locked until then."""
+    m.scm.create("api", "API", r'"C:\api.exe"')
+    m.files.write(r"C:\api.exe", b"x")
+    m.scm.set_behaviour("api", exit_seconds=0.2)
+    m.scm.start("api")
+    pid = m.scm.pid("api")
+    m.scm.stop("api")
+    assert m.scm.status("api") == "stopped" and m.scm.pid("api") == 0
+    assert m.scm.process_alive(pid)
+    with pytest.raises(FsError) as e:
+        m.files.delete(r"C:\api.exe")
+    assert e.value.code == 32
+    time.sleep(0.22)
+    assert not m.scm.process_alive(pid)
+    assert m.files.delete(r"C:\api.exe")
