@@ -81,7 +81,9 @@ STOP_MARGIN_SECONDS = 30         # beyond the drain time, for the process to exi
 PREVIOUS_SUFFIX = ".previous"    # the old binary, kept until the new one passed the readiness gate
 ROLLBACK = "rollbackPlan"        # pseudo-change carrying the rollback lists from plan to apply
 STOP_BOUND = "stopBound"         # pseudo-change: the live pre-shutdown timeout exceeds the desired one
-PSEUDO = (ROLLBACK, STOP_BOUND)  # carried from plan to apply, never applied as steps
+RESTART = "restartPlan"          # pseudo-change: what starts the service again if a step fails after a stop
+PSEUDO = (ROLLBACK, STOP_BOUND, RESTART)  # carried from plan to apply, never applied as steps
+_STOPS = ("stop", "stopOther", "restart")
 
 _PATH_RE = re.compile(r"^[A-Za-z]:\\")
 _EVENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.()-]{0,127}$")
@@ -594,7 +596,21 @@ class WindowsServiceProvider(HostResourceProvider):
         if (ctx.prior.get(item_name("file", i.exe_path)) or {}).get("exists"):
             raise Refused("installDir", f"{i.exe_path} already exists and was not placed by winfleet; "
                                         "choose an empty installDir")
-        return self.with_stop_bound(i, cur, self.with_rollback(i, cur, self.plan(i, cur)))
+        return self.with_stop_bound(i, cur, self.with_restart(self.with_rollback(i, cur, self.plan(i, cur))))
+
+    @staticmethod
+    def with_restart(steps: list[dict]) -> list[dict]:
+        """Arm "start it again" at the first stop (issue 11 item 15): when the plan stops the service (or a
+        running dependent) and starts it again later, the first stop-type step is marked ``armsRestart`` and
+        a ``RESTART`` pseudo-change carries ``onStopped`` (start ours, then the dependents it stopped). A step
+        failing after that point and before the binary swap (which arms the full rollback) runs those
+        steps, so a failure between the stop and the swap never leaves the service stopped."""
+        first = next((k for k, s in enumerate(steps) if s["do"] in _STOPS), None)
+        if first is None or not any(s["do"] in ("start", "restart", "startOther") for s in steps[first:]):
+            return steps
+        again = [{"do": "start"}] + [dict(s) for s in steps if s["do"] == "startOther"]
+        out = [dict(s, armsRestart=True) if k == first else s for k, s in enumerate(steps)]
+        return out + [{"do": RESTART, "onStopped": again}]
 
     def plan(self, i: WindowsServiceInputs, cur: dict) -> list[dict]:
         svc = cur.get("service") if cur.get("exists") else None
@@ -839,6 +855,7 @@ class WindowsServiceProvider(HostResourceProvider):
     # ---- Set ---------------------------------------------------------------------------------
     def apply(self, host, i: WindowsServiceInputs, changes: list[dict], prior: dict) -> dict:
         rollback = next((c for c in changes if c["do"] == ROLLBACK), None)
+        restart = next((c for c in changes if c["do"] == RESTART), None)
         stop_seconds = max([stop_timeout_seconds(i)] + [c["seconds"] for c in changes if c["do"] == STOP_BOUND])
         changes = [c for c in changes if c["do"] not in PSEUDO]
         restoring = all(c.get("restore") for c in changes)
@@ -853,6 +870,7 @@ class WindowsServiceProvider(HostResourceProvider):
                                 "pollSeconds": i.readiness_poll_seconds} if gate else None)
         params["onNotReady"] = rollback["onNotReady"] if rollback and gate else []
         params["afterReady"] = rollback["afterReady"] if rollback and gate else []
+        params["onStopped"] = restart["onStopped"] if restart else []
         if restoring:
             # The delete step names the service to delete; everything else comes from the params.
             for c in changes:

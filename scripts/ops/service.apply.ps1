@@ -1,6 +1,6 @@
 # service.apply {"name", "steps": [{"do": verb, ...}], "binaryPath", "eventSource", "dirs",
 #                "readiness": {"port","path","timeoutSeconds","pollSeconds"}|null, "startTimeoutSeconds",
-#                "stopTimeoutSeconds", "onNotReady": [step...], "afterReady": [step...]}
+#                "stopTimeoutSeconds", "onNotReady": [step...], "afterReady": [step...], "onStopped": [step...]}
 #  -> {"changed": bool, "state": {<as service.read>, "steps": [{"do","changed"}], "readiness"}}
 # Python (components/host/windows_service.py) decides and orders the steps; this script only
 # performs them, in order, and stops at the first failure (Fail CODE message). Then the readiness
@@ -10,7 +10,10 @@
 # ROLLBACK_FAILED (a rollback step failed, or the previous version is not ready either).
 # A step that fails once a step marked "armsRollback" (the binary swap) has run rolls back the same
 # way: Fail <that step's code> "step <verb> failed after the binary swap: <code>: <message>; rolled
-# back ..." or ROLLBACK_FAILED. Before the swap a failing step just fails (nothing to put back).
+# back ..." or ROLLBACK_FAILED. A step failing after the first step marked "armsRestart" (the first stop)
+# but before the swap runs the "onStopped" steps (start ours and the dependents it stopped) and fails
+# <that step's code> "step <verb> failed after the service was stopped: ...; started it again (...)" or
+# ROLLBACK_FAILED: a failure between the stop and the swap never leaves the service stopped.
 # Stops wait "stopTimeoutSeconds" (the drain time, >= the pre-shutdown timeout), starts
 # "startTimeoutSeconds". Verbs:
 #   download        Invoke-WebRequest to a temp file, SHA-256 check; a mismatch deletes the temp
@@ -278,7 +281,7 @@ if ($P.startTimeoutSeconds) { $startTimeout = [double]$P.startTimeoutSeconds }
 # A stop may take as long as the service drains (up to its pre-shutdown timeout): Python sends the bound.
 $stopTimeout = $startTimeout
 if ($P.stopTimeoutSeconds) { $stopTimeout = [double]$P.stopTimeoutSeconds }
-$ctx = @{ tempFile = $null; step = $null; armed = $false }
+$ctx = @{ tempFile = $null; step = $null; armed = $false; stopped = $false }
 
 function Invoke-Step {
     # One step; returns $true when it changed the host.
@@ -431,6 +434,7 @@ function Invoke-Steps {
     foreach ($step in @($Steps)) {
         if ($null -eq $step) { continue }
         $ctx.step = [string]$step.'do'
+        if ($step.armsRestart) { $ctx.stopped = $true }   # armed before the stop runs: a start is harmless
         $changed = @(Invoke-Step -step $step)[-1]
         $null = $Done.Add(@{ 'do' = [string]$step.'do'; changed = [bool]$changed })
         if ($step.armsRollback) { $ctx.armed = $true }
@@ -497,14 +501,33 @@ function Invoke-Rollback {
     Fail $Code "$Failed; rolled back to the previous version ($verbs), which is ready again"
 }
 
+function Invoke-StartAgain {
+    # A step failed after the first stop, before the swap (or after it, with no rollback planned): start
+    # the service (and the dependents we stopped) again, and fail either way.
+    param([string]$Failed, $Steps, [string]$Code)
+    $undone = New-Object System.Collections.ArrayList
+    try { Invoke-Steps -Steps $Steps -Done $undone } catch {
+        $again = Get-FailCode -Err $_
+        Fail 'ROLLBACK_FAILED' "$Failed; could not start it again after $($undone.Count) of $(@($Steps).Count) steps: ${again}: $($_.Exception.Message)"
+    }
+    $verbs = @($undone | ForEach-Object { $_['do'] }) -join ', '
+    Fail $Code "$Failed; started it again ($verbs)"
+}
+
 $done = New-Object System.Collections.ArrayList
 $readiness = $null
 $undo = @($P.onNotReady | Where-Object { $null -ne $_ })
+$startAgain = @($P.onStopped | Where-Object { $null -ne $_ })
 try {
     try { Invoke-Steps -Steps $P.steps -Done $done } catch {
-        if (-not $ctx.armed -or $undo.Count -eq 0) { throw }
         $code = Get-FailCode -Err $_
-        Invoke-Rollback -Failed "step $($ctx.step) failed after the binary swap: ${code}: $($_.Exception.Message)" -Steps $undo -Code $code
+        if ($ctx.armed -and $undo.Count -gt 0) {
+            Invoke-Rollback -Failed "step $($ctx.step) failed after the binary swap: ${code}: $($_.Exception.Message)" -Steps $undo -Code $code
+        }
+        if ($ctx.stopped -and $startAgain.Count -gt 0) {
+            Invoke-StartAgain -Failed "step $($ctx.step) failed after the service was stopped: ${code}: $($_.Exception.Message)" -Steps $startAgain -Code $code
+        }
+        throw
     }
     if ($null -ne $P.readiness) {
         $readiness = Wait-Ready -r $P.readiness

@@ -684,3 +684,20 @@ def test_an_update_meets_a_pending_service(host, res, pending):
     outs = res.update(rid, outs, res.checked(base_inputs(host, binaryUrl=URL2, binarySha256=sha(V2))))
     assert m.files.sha256(EXE) == sha(V2) and m.scm.status("api") == "running"
     res.delete(rid, outs)
+
+
+def test_a_failure_between_the_stop_and_the_swap_starts_the_service_again(host, res):
+    """Issue 11 item 15: the "start it again" compensation is armed at the first stop, not at the swap. Here
+    the swap itself fails (a scanner holds the name the old binary moves to): the old build runs again."""
+    m = host.model
+    rid, outs = res.create(res.checked(base_inputs(host)))
+    m.files.set_locked(EXE + ".previous", True)
+    with pytest.raises(ProviderError) as err:
+        res.update(rid, outs, res.checked(base_inputs(host, binaryUrl=URL2, binarySha256=sha(V2))))
+    msg = err.value.details
+    assert m.scm.status("api") == "running" and m.files.sha256(EXE) == sha(V1)
+    assert "FILE_IN_USE" in msg and "failed after the service was stopped" in msg and "started it again (start)" in msg
+    m.files.set_locked(EXE + ".previous", False)
+    outs = res.update(rid, outs, res.checked(base_inputs(host, binaryUrl=URL2, binarySha256=sha(V2))))
+    assert m.files.sha256(EXE) == sha(V2) and m.scm.status("api") == "running"
+    res.delete(rid, outs)

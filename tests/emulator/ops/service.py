@@ -4,7 +4,7 @@ service.read params: {"name", "binaryPath"|null, "previousPath"|null, "eventSour
                       "dirs": [path]} (state "leftoverPrevious": previousPath when that file exists, else null)
 service.apply params: {"name", "steps": [step...], "readiness": {"port","path","timeoutSeconds","pollSeconds"}|null,
                        "startTimeoutSeconds": n, "stopTimeoutSeconds": n, "onNotReady": [step...],
-                       "afterReady": [step...]}
+                       "afterReady": [step...], "onStopped": [step...]}
 Steps run in order; each is {"do": <verb>, ...}; the verbs and their Windows calls are documented in
 service.apply.ps1. The result carries per-step "changed" flags and the state after (as service.read).
 Readiness gate passed (or none): the "afterReady" steps run. Gate failed: without "onNotReady" the op
@@ -177,6 +177,7 @@ class _Apply:
         self.temp: str | None = None
         self.step: str | None = None       # the step running
         self.armed = False                 # a step marked "armsRollback" ran: failures roll back
+        self.stopped = False               # a step marked "armsRestart" started: failures start it again
 
     # each step returns True when it changed the host
     def download(self, s):
@@ -331,6 +332,8 @@ def _run_steps(host, run: _Apply, steps: list, done: list) -> None:
         if verb not in VERBS:
             raise OpError("BAD_PARAMS", f"unknown step {verb!r}")
         run.step = verb
+        if step.get("armsRestart"):
+            run.stopped = True           # armed before the stop runs, like the driver
         try:
             changed = getattr(run, verb)(step)
         except (ScmError, FsError) as e:
@@ -359,6 +362,17 @@ def _roll_back(host, run: _Apply, params: dict, failed: str, code: str = "NOT_RE
     raise OpError(code, f"{failed}; rolled back to the previous version ({verbs}), which is ready again")
 
 
+def _start_again(host, run: _Apply, params: dict, failed: str, code: str) -> None:
+    """The driver's Invoke-StartAgain: run the onStopped steps, fail either way."""
+    undone: list = []
+    try:
+        _run_steps(host, run, params["onStopped"], undone)
+    except OpError as e:
+        raise OpError("ROLLBACK_FAILED", f"{failed}; could not start it again after {len(undone)} of "
+                                         f"{len(params['onStopped'])} steps: {e.code}: {e.message}") from None
+    raise OpError(code, f"{failed}; started it again ({', '.join(d['do'] for d in undone)})")
+
+
 @op("service.apply")
 def service_apply(host, params: dict) -> dict:
     run = _Apply(host, params)
@@ -368,9 +382,12 @@ def service_apply(host, params: dict) -> dict:
         try:
             _run_steps(host, run, params.get("steps"), done)
         except OpError as e:
-            if not (run.armed and params.get("onNotReady")):
-                raise
-            _roll_back(host, run, params, f"step {run.step} failed after the binary swap: {e.code}: {e.message}", e.code)
+            if run.armed and params.get("onNotReady"):
+                _roll_back(host, run, params, f"step {run.step} failed after the binary swap: {e.code}: {e.message}", e.code)
+            if run.stopped and params.get("onStopped"):
+                _start_again(host, run, params, f"step {run.step} failed after the service was stopped: "
+                                                f"{e.code}: {e.message}", e.code)
+            raise
         if params.get("readiness"):
             ok, readiness = poll_ready(host, params["readiness"])
             if not ok and params.get("onNotReady"):

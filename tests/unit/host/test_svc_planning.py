@@ -202,8 +202,9 @@ EXE = r"C:\Program Files\winfleet\api\api.exe"
 
 def _split(changes):
     """(forward steps, the rollback pseudo-change or None)"""
-    from components.host.windows_service import ROLLBACK
-    return [c for c in changes if c["do"] != ROLLBACK], next((c for c in changes if c["do"] == ROLLBACK), None)
+    from components.host.windows_service import RESTART, ROLLBACK
+    return ([c for c in changes if c["do"] not in (ROLLBACK, RESTART)],
+            next((c for c in changes if c["do"] == ROLLBACK), None))
 
 
 def test_a_binary_swap_keeps_the_old_binary_and_plans_its_way_back():
@@ -344,3 +345,22 @@ def test_service_name_lists_are_checked_the_same_way_everywhere():
     assert service_name_list_problem(["RpcSs", "Dnscache"]) is None
     assert "not a service name" in service_name_list_problem(["RpcSs", "Print Spooler"])
     assert service_name_list_problem(["RpcSs", "rpcss"]).startswith("[1] 'rpcss' is listed twice")
+
+
+def test_the_start_again_compensation_is_armed_at_the_first_stop():
+    """Issue 11 item 15: the first stop-type step (here the dependent's) arms "start it again"; a plan
+    that leaves the service stopped (disabled) arms nothing."""
+    from components.host.windows_service import RESTART
+    live = _live()
+    live["dependents"] = [{"name": "worker", "status": "Running"}]
+    i = _inputs(binarySha256=V2, **GATED)
+    changes = P.plan_in_context(i, live, PlanContext())
+    verbs = [c["do"] for c in changes]
+    first = next(c for c in changes if c["do"] in ("stop", "stopOther", "restart"))
+    assert first["do"] == "stopOther" and first.get("armsRestart") is True
+    assert sum(1 for c in changes if c.get("armsRestart")) == 1
+    again = next(c for c in changes if c["do"] == RESTART)["onStopped"]
+    assert again == [{"do": "start"}, {"do": "startOther", "name": "worker"}]
+    assert verbs.index("stopOther") < verbs.index("install_binary")
+    off = P.plan_in_context(_inputs(binarySha256=V2, startMode="disabled"), _live(), PlanContext())
+    assert RESTART not in [c["do"] for c in off] and not any(c.get("armsRestart") for c in off)
