@@ -9,8 +9,11 @@ Inputs (engine names; docs/CONTRACTS.md): ``serviceName`` (replace), ``displayNa
 What one apply does on the host (ops ``service.read`` then ``service.apply``; the readiness wait is
 inside ``service.apply`` to save a round trip):
 
-1. ``download``: the binary is fetched on the host into a temp file and its SHA-256 verified
-   *before anything else*; a bad checksum changes nothing.
+1. ``download``: the binary is fetched on the host into ``<exe>.winfleet-download`` *in the install
+   directory* (created first when missing, with the account's ACE) and its SHA-256 verified before
+   anything else; a bad checksum changes nothing (a create's rollback removes the new directory). Never
+   via %TEMP%: a move within a volume keeps the file's ACL, and ``NT SERVICE\\<svc>`` cannot read an exe
+   moved in from the admin's %TEMP% (the start fails with access denied).
 2. install/log directories (+ an explicit ACE for the service account), ``create`` if missing.
 3. a binary replacement stops the service first, moves the old binary aside, puts the new one
    in place, deletes the old one (the old binary is kept until the new one is in place — and, when
@@ -620,7 +623,19 @@ class WindowsServiceProvider(HostResourceProvider):
         steps: list[dict] = []
         binary = cur.get("binary") or {}
         need_binary = not binary.get("exists") or (binary.get("sha256") or "").lower() != i.binary_sha256
+        dirs = {d["path"].lower(): d for d in cur.get("dirs") or []}
+        mkdirs = []
+        for d, rights in self._managed_dirs(i):
+            live = dirs.get(d.lower()) or {"exists": False, "acl": []}
+            if not live.get("exists") or not _has_rights(live, i.account, rights):
+                mkdirs.append({"do": "mkdir", "path": d, "grant": i.account, "sid": account_sid(i.account),
+                               "rights": rights})
         if need_binary:
+            # The download lands in the install directory (never %TEMP%: a move keeps the file's ACL, and
+            # the service account could not read an exe moved in from the admin's %TEMP%), so that
+            # directory, with the account's ACE, comes first; a failed create's rollback removes it.
+            steps += [m for m in mkdirs if m["path"].lower() == i.install_dir.lower()]
+            mkdirs = [m for m in mkdirs if m["path"].lower() != i.install_dir.lower()]
             steps.append({"do": "download", "url": i.binary_url, "sha256": i.binary_sha256, "path": i.exe_path})
         if cur.get("leftoverPrevious"):
             # an earlier apply died between the swap and its end. Whatever binary is in place now (or
@@ -636,12 +651,7 @@ class WindowsServiceProvider(HostResourceProvider):
             live_cfg = None
         else:
             live_cfg = svc
-        dirs = {d["path"].lower(): d for d in cur.get("dirs") or []}
-        for d, rights in self._managed_dirs(i):
-            live = dirs.get(d.lower()) or {"exists": False, "acl": []}
-            if not live.get("exists") or not _has_rights(live, i.account, rights):
-                steps.append({"do": "mkdir", "path": d, "grant": i.account, "sid": account_sid(i.account),
-                              "rights": rights})
+        steps += mkdirs
         running = svc is not None and svc.get("status") in ("Running", "StartPending")
         # a service someone is stopping still holds its image: the stop step waits for it to finish
         stopping = svc is not None and svc.get("status") == "StopPending"

@@ -16,8 +16,12 @@
 # ROLLBACK_FAILED: a failure between the stop and the swap never leaves the service stopped.
 # Stops wait "stopTimeoutSeconds" (the drain time, >= the pre-shutdown timeout), starts
 # "startTimeoutSeconds". Verbs:
-#   download        Invoke-WebRequest to a temp file, SHA-256 check; a mismatch deletes the temp
-#                   file and fails before anything on the host changed.
+#   download        System.Net.WebClient to <exe>.winfleet-download in the install directory (which
+#                   exists: Python plans its mkdir first), SHA-256 check; a mismatch deletes that file and
+#                   fails before anything else on the host changed. Never via %TEMP%: a file moved on one
+#                   volume keeps its ACL, so NT SERVICE\<svc> could not read an exe from the admin's
+#                   %TEMP%; created in the install directory, it inherits the account's ACE. Not
+#                   Invoke-WebRequest: Module Logging records its -Uri (a signed URL).
 #   create          CreateServiceW (P/Invoke below; SERVICE_WIN32_OWN_PROCESS, SERVICE_ERROR_NORMAL).
 #   mkdir           Directory + explicit Allow ACE (by SID for NT SERVICE\<name>: S-1-5-80-<SHA-1 of the
 #                   upper-case name>, so it works before the service exists).
@@ -291,16 +295,23 @@ function Invoke-Step {
     switch ($verb) {
         'download' {
             [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
-            $ctx.tempFile = Join-Path ([System.IO.Path]::GetTempPath()) ('winfleet-' + [guid]::NewGuid().ToString('N') + '.download')
-            try { Invoke-WebRequest -Uri ([string]$step.url) -OutFile $ctx.tempFile -UseBasicParsing } catch {
-                Fail 'DOWNLOAD_FAILED' "download of the service binary failed: $($_.Exception.Message)"
+            $target = [string]$step.path
+            if (-not (Test-Path -LiteralPath ([System.IO.Path]::GetDirectoryName($target)) -PathType Container)) {
+                Fail 'PATH_NOT_FOUND' "the install directory of $target does not exist"
             }
+            # permissions-on-copying-moving-files (learn.microsoft.com/troubleshoot/windows-client/windows-security):
+            # a move within a volume keeps the file's ACL; a file created here inherits the directory's
+            $ctx.tempFile = $target + '.winfleet-download'
+            $web = New-Object System.Net.WebClient
+            try { $web.DownloadFile([string]$step.url, $ctx.tempFile) } catch {
+                Fail 'DOWNLOAD_FAILED' "download of the service binary failed: $($_.Exception.Message)"
+            } finally { $web.Dispose() }
             $got = (Get-FileHash -LiteralPath $ctx.tempFile -Algorithm SHA256).Hash.ToLowerInvariant()
             $want = ([string]$step.sha256).ToLowerInvariant()
             if ($got -ne $want) {
                 Remove-Item -LiteralPath $ctx.tempFile -Force
                 $ctx.tempFile = $null
-                Fail 'CHECKSUM_MISMATCH' "SHA-256 of $($step.url) is $got, expected $want; nothing was changed"
+                Fail 'CHECKSUM_MISMATCH' "SHA-256 of the downloaded binary is $got, expected $want; nothing was changed"
             }
             $changed = $false
         }

@@ -81,7 +81,10 @@ def test_lifecycle_create_noop_update_drift_delete(host, res):
     rid, outs = res.create(inputs)
     assert outs["changed"] is True
     done = [c["do"] for c in outs["changes"]]
-    assert done[0] == "download" and "create" in done and done[-1] == "start"
+    assert done[:2] == ["mkdir", "download"] and "create" in done and done[-1] == "start"
+    # issue 11 item 3: the exe was created in the install dir, so it carries the account's ACE, inherited
+    assert any(a.get("sid") == service_sid("api") and a["inherited"] and a["rights"] == "ReadAndExecute"
+               for a in m.files.acl(EXE))
     # SCM registration, as the SCM persists it
     q = m.scm.query("API")                       # service names are case-insensitive
     assert q["status"] == "running"

@@ -208,3 +208,13 @@ def test_stop_and_start_respect_pending_states_and_wait_for_the_process():
     # a start waits out a pending stop (1056) before StartService
     assert start.index("'StopPending'") < start.index("$s.Start()")
     assert "WaitForExit(" in _function(src, "Wait-ProcessExit")
+
+
+# --- item 3: the binary is downloaded where it will live, not moved in from %TEMP% ------------------------
+def test_the_download_lands_in_the_install_directory():
+    src = _text(OPS / "service.apply.ps1")
+    step = src[src.index("        'download' {"):src.index("        'create' {")]
+    assert "GetTempPath" not in step and "$env:TEMP" not in step.upper().replace("$ENV:TEMP", "$env:TEMP")
+    assert "$ctx.tempFile = $target + '.winfleet-download'" in step
+    assert "Invoke-WebRequest" not in step            # module-logged: its -Uri is a signed URL
+    assert "DownloadFile(" in step

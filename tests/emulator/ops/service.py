@@ -18,7 +18,6 @@ pending states waited out as the SCM requires, and a stop waits for the process 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import time
 
 from tests.emulator.ops import OpError, op
@@ -29,7 +28,6 @@ from tests.emulator.windows.files import DownloadError, FsError
 from tests.emulator.windows.scm import SERVICES_KEY, ScmError
 
 EVENTLOG_KEY = SERVICES_KEY + r"\EventLog"
-_tmp = itertools.count(1)
 
 
 def _svc_key(name: str) -> str:
@@ -181,17 +179,24 @@ class _Apply:
 
     # each step returns True when it changed the host
     def download(self, s):
+        # into the install directory (the driver's comment: a file moved from %TEMP% keeps %TEMP%'s ACL)
+        f, target = self.host.files, s["path"]
+        parent = target.rsplit("\\", 1)[0]
+        if not f.is_dir(parent):
+            raise OpError("PATH_NOT_FOUND", f"the install directory of {target} does not exist")
         try:
-            data = self.host.files.download(s["url"])
+            data = f.download(s["url"])
         except DownloadError as e:
-            raise OpError("DOWNLOAD_FAILED", f"download of the service binary failed: {e}") from None
-        tmp = rf"C:\Windows\Temp\winfleet-{next(_tmp)}.download"
-        self.host.files.write(tmp, data)
+            # WebException's message, which (unlike Invoke-WebRequest's errors) does not repeat the URL
+            why = f"The remote server returned an error: ({e.status})" if e.status else "Unable to connect to the remote server"
+            raise OpError("DOWNLOAD_FAILED", f"download of the service binary failed: {why}") from None
+        tmp = target + ".winfleet-download"
+        f.write(tmp, data)
         got = hashlib.sha256(data).hexdigest()
         if got != s["sha256"].lower():
-            self.host.files.delete(tmp)
-            raise OpError("CHECKSUM_MISMATCH", f"SHA-256 of {s['url']} is {got}, expected {s['sha256'].lower()}; "
-                                               "nothing was changed")
+            f.delete(tmp)
+            raise OpError("CHECKSUM_MISMATCH", f"SHA-256 of the downloaded binary is {got}, expected "
+                                               f"{s['sha256'].lower()}; nothing was changed")
         self.temp = tmp
         return False  # the temp file is ours and goes away; the host is unchanged so far
 

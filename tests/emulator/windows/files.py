@@ -6,7 +6,18 @@ Faithful where winfleet depends on behaviour:
   (ERROR_SHARING_VIOLATION 32), as Windows locks a mapped executable; renaming a *different*
   file over it fails the same way;
 * a new file or directory inherits its parent's ACL entries (``inherited: true``); explicit
-  entries are added with ``grant``;
+  entries are added with ``grant``. An entry with ``"appliesTo": "folders"`` (icacls ``(CI)`` without
+  ``(OI)``) is inherited by subfolders only, never by files; ``CREATOR OWNER`` becomes the new entry's
+  owner. ``C:\\Windows\\Temp`` has its real ACL (``icacls C:\\Windows\\Temp`` on Windows Server:
+  SYSTEM and Administrators (OI)(CI)F, BUILTIN\\Users (CI)(S,WD,AD,X), CREATOR OWNER (OI)(CI)(IO)F), so a
+  file an administrator creates there is readable by SYSTEM and Administrators only;
+* **a move keeps the file's ACL** (MoveFileEx within a volume moves the entry, its security descriptor
+  included; inherited entries are not re-derived from the new parent: "When you move a file or folder
+  within an NTFS volume, the file or folder retains its original permissions",
+  learn.microsoft.com/troubleshoot/windows-client/windows-security/permissions-on-copying-moving-files);
+* ``can_read_execute(path, identities)``: whether one of the identities (an account and its groups) has an
+  Allow entry with read+execute (ReadAndExecute, Modify or FullControl) and no Deny entry; the SCM refuses
+  to start a service whose account cannot read and execute its image;
 * a path whose drive does not exist fails with ERROR_PATH_NOT_FOUND 3. ``C:`` exists from the start;
   ``add_drive`` adds one; and a formatted volume of the storage model (``host.storage``, DataVolume)
   is a drive too: its root appears when the volume does and everything on it goes when it goes.
@@ -75,6 +86,13 @@ class FileSystem:
         self.add_drive("C")
         for d in (r"C:\Windows", r"C:\Windows\Temp", r"C:\Windows\System32", r"C:\ProgramData", r"C:\Program Files"):
             self.mkdir(d)
+        self._e[_norm(r"C:\Windows\Temp")]["acl"] = [
+            {"identity": "NT AUTHORITY\\SYSTEM", "rights": "FullControl", "type": "Allow", "inherited": False},
+            {"identity": ADMINS, "rights": "FullControl", "type": "Allow", "inherited": False},
+            {"identity": "BUILTIN\\Users", "rights": "Traverse, CreateFiles, AppendData, Synchronize", "type": "Allow",
+             "inherited": False, "appliesTo": "folders"},
+            {"identity": "CREATOR OWNER", "rights": "FullControl", "type": "Allow", "inherited": False,
+             "appliesTo": "children"}]
 
     # --- queries -----------------------------------------------------------------------------
     def exists(self, path: str) -> bool:
@@ -174,7 +192,7 @@ class FileSystem:
         elif not self.is_dir(parent):
             raise FsError(267, f"{parent} is not a directory")
         self._e[n] = {"path": path.replace("/", "\\").rstrip("\\"), "type": "dir", "owner": owner,
-                      "acl": self._inherit(parent)}
+                      "acl": self._inherit(parent, owner, folder=True)}
         return True
 
     def write(self, path: str, data: bytes, owner: str = ADMINS) -> None:
@@ -188,7 +206,7 @@ class FileSystem:
         if old and old["type"] == "dir":
             raise FsError(5, f"{path} is a directory")
         self._e[n] = {"path": path.replace("/", "\\"), "type": "file", "owner": old["owner"] if old else owner,
-                      "acl": old["acl"] if old else self._inherit(parent), "data": bytes(data)}
+                      "acl": old["acl"] if old else self._inherit(parent, owner, folder=False), "data": bytes(data)}
 
     def delete(self, path: str, recurse: bool = False) -> bool:
         n = _norm(path)
@@ -278,8 +296,27 @@ class FileSystem:
             raise FsError(5, f"{path} is a directory")
         return e
 
-    def _inherit(self, parent: str) -> list[dict]:
-        return [dict(a, inherited=True) for a in self._entry(parent)["acl"]]
+    def _inherit(self, parent: str, owner: str = ADMINS, folder: bool = True) -> list[dict]:
+        out = []
+        for a in self._entry(parent)["acl"]:
+            if a.get("appliesTo") == "folders" and not folder:
+                continue
+            a = {k: v for k, v in a.items() if k != "appliesTo" or v == "folders"}
+            if a["identity"] == "CREATOR OWNER":
+                a["identity"] = owner
+            out.append(dict(a, inherited=True))
+        return out
+
+    def can_read_execute(self, path: str, identities: set[str]) -> bool:
+        ids = {i.lower() for i in identities}
+        acl = self._entry(path)["acl"]
+
+        def match(a):
+            return a["identity"].lower() in ids or (a.get("sid") or "").lower() in ids
+        if any(match(a) and a["type"] == "Deny" for a in acl):
+            return False
+        return any(match(a) and a["type"] == "Allow" and a.get("appliesTo") is None
+                   and any(r in a["rights"] for r in ("ReadAndExecute", "Modify", "FullControl")) for a in acl)
 
     def state(self) -> dict:
         out = {}

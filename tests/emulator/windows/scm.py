@@ -45,6 +45,7 @@ The Win32 error numbers are the real ones.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import struct
 import time
@@ -292,6 +293,24 @@ class ServiceControlManager:
         a = (effective_account or "").lower()
         if password is not None and (a.startswith("nt service\\") or a.endswith("$")):
             raise ScmError(87, f"lpPassword must be NULL for the virtual or managed account {effective_account}")
+
+    @staticmethod
+    def _is_system(account: str) -> bool:
+        return account.lower() in ("", "localsystem", ".\\localsystem", "nt authority\\system")
+
+    @staticmethod
+    def identities(account: str) -> set[str]:
+        """The account and the groups in a service process's token that ACLs name (strict: only these).
+        Every service logon has NT AUTHORITY\\SERVICE (S-1-5-6), Authenticated Users (S-1-5-11, itself a member
+        of BUILTIN\\Users) and Everyone (learn.microsoft.com/windows-server/identity/ad-ds/manage/
+        understand-special-identities-groups); a virtual account NT SERVICE\\<svc> is also its service SID
+        S-1-5-80-<SHA-1 of the upper-cased name as five little-endian DWORDs> (sc.exe showsid)."""
+        a = account.lower()
+        out = {a, "everyone", "builtin\\users", "nt authority\\authenticated users", "nt authority\\service"}
+        if a.startswith("nt service\\"):
+            digest = hashlib.sha1(account.split("\\", 1)[1].upper().encode("utf-16-le")).digest()
+            out.add("s-1-5-80-" + "-".join(str(x) for x in struct.unpack("<5I", digest)))
+        return out
 
     def _check_account(self, account: str, password: str | None) -> None:
         a = account.lower()
@@ -580,6 +599,12 @@ class ServiceControlManager:
             if error:
                 raise ScmError(error, f"{rt['name']}: the start of {exe} failed")
         account = (self._reg.get_value(_key(rt["name"]), "ObjectName", ("", ""))[1] or "").lower()
+        if exe is not None and hasattr(files, "can_read_execute") and not self._is_system(account) \
+                and not files.can_read_execute(exe, self.identities(account)):
+            # The SCM creates the process as the service account (CreateProcessAsUser): an image that
+            # account cannot read and execute fails the start with ERROR_ACCESS_DENIED 5 - e.g. an exe
+            # moved in from an administrator's %TEMP%, whose ACL travelled with it (see files.py).
+            raise ScmError(5, f"{rt['name']}: {account} cannot read and execute {exe}")
         if account in self.domain_passwords and self._secrets.get(rt["name"].lower()) != self.domain_passwords[account]:
             raise ScmError(1069, f"{rt['name']}: the service did not start due to a logon failure")
 

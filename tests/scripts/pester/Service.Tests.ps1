@@ -97,6 +97,8 @@ public class WfPesterService : ServiceBase {
         $Failure.Message | Should -Match 'rolled back to the previous version \(stop, restore_binary, start\), which is ready again'
         $r = Read-Svc
         $r.state.binary.sha256 | Should -Be $script:Sha
+        # the exe inherited the install directory's entry for the account (it was never moved in from %TEMP%)
+        @((Get-Acl -LiteralPath $script:Exe).Access | Where-Object { $_.IsInherited -and $_.IdentityReference.Value -match 'NETWORK SERVICE' }).Count | Should -BeGreaterThan 0
         $r.state.service.status | Should -Be 'Running'
         Test-Path -LiteralPath ($script:Exe + '.previous') | Should -BeFalse
     }
@@ -139,17 +141,18 @@ Describe 'service.read' {
 Describe 'service.apply' -Skip:(-not $Elevated) {
     It 'refuses a binary whose SHA-256 does not match, before changing anything' {
         $code = Get-DriverErrorCode { Invoke-Driver -Op 'service.apply' -Params @{ name = $script:Name
-                steps = @(@{ 'do' = 'download'; url = $script:Url; sha256 = ('0' * 64); path = $script:Exe }, @{ 'do' = 'create'; displayName = 'x'; imagePath = 'x'; start = 3; account = 'LocalSystem' }) } }
+                steps = @(@{ 'do' = 'mkdir'; path = $script:InstallDir }, @{ 'do' = 'download'; url = $script:Url; sha256 = ('0' * 64); path = $script:Exe }, @{ 'do' = 'create'; displayName = 'x'; imagePath = 'x'; start = 3; account = 'LocalSystem' }) } }
         $code | Should -Be 'CHECKSUM_MISMATCH'
         (Read-Svc).state.exists | Should -BeFalse
     }
 
     It 'creates, configures, starts and passes the readiness gate' {
         $image = '"' + $script:Exe + '" -flag "two words"'
+        # the install directory first: the download lands there (issue 11 item 3), inheriting its ACL
         $steps = @(
+            @{ 'do' = 'mkdir'; path = $script:InstallDir; grant = 'NT AUTHORITY\NETWORK SERVICE'; rights = 'ReadAndExecute' },
             @{ 'do' = 'download'; url = $script:Url; sha256 = $script:Sha; path = $script:Exe },
             @{ 'do' = 'create'; displayName = ($script:Name + ' display'); imagePath = $image; start = 3; dependencies = @('EventLog'); account = 'LocalSystem' },
-            @{ 'do' = 'mkdir'; path = $script:InstallDir; grant = 'NT AUTHORITY\NETWORK SERVICE'; rights = 'ReadAndExecute' },
             @{ 'do' = 'install_binary'; path = $script:Exe },
             @{ 'do' = 'description'; value = $script:Hostile },
             @{ 'do' = 'sidType'; value = 1 },

@@ -244,3 +244,30 @@ def test_the_image_stays_locked_until_the_process_exits(m):
     time.sleep(0.22)
     assert not m.scm.process_alive(pid)
     assert m.files.delete(r"C:\api.exe")
+
+
+def test_acls_travel_with_moved_files_and_the_scm_checks_the_image(m):
+    """Issue 11 item 3: a move keeps the file's ACL; a file an admin creates in C:\\Windows\\Temp is
+    SYSTEM/Administrators only; the SCM refuses (5) to start a service whose account cannot read+execute
+    its image, and starts it once the exe inherits the install dir's entry for the account."""
+    from components.host.windows_service import service_sid
+    f = m.files
+    f.mkdir(r"C:\svc\api")
+    f.grant(r"C:\svc\api", "NT SERVICE\\api", "ReadAndExecute", service_sid("api"))
+    f.write(r"C:\Windows\Temp\dl.tmp", b"MZ")
+    assert {a["identity"] for a in f.acl(r"C:\Windows\Temp\dl.tmp")} == {"NT AUTHORITY\\SYSTEM", "BUILTIN\\Administrators"}
+    f.move(r"C:\Windows\Temp\dl.tmp", r"C:\svc\api\api.exe")
+    assert f.acl(r"C:\svc\api\api.exe") == [dict(a, inherited=True) for a in f.acl(r"C:\Windows\Temp")
+                                            if a.get("appliesTo") is None and a["identity"] != "CREATOR OWNER"] \
+        + [{"identity": "BUILTIN\\Administrators", "rights": "FullControl", "type": "Allow", "inherited": True}]
+    m.scm.create("api", "API", r'"C:\svc\api\api.exe"', account="NT SERVICE\\api")
+    with pytest.raises(ScmError) as e:
+        m.scm.start("api")
+    assert code(e) == 5
+    f.delete(r"C:\svc\api\api.exe")
+    f.write(r"C:\svc\api\api.exe", b"MZ")                  # created in place: inherits the account's entry
+    m.scm.start("api")
+    assert m.scm.status("api") == "running"
+    m.scm.create("sys", "Sys", r'"C:\Windows\Temp\sys.exe"', account="LocalSystem")
+    f.write(r"C:\Windows\Temp\sys.exe", b"MZ")
+    m.scm.start("sys")                                      # LocalSystem reads anything SYSTEM can

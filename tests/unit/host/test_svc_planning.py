@@ -114,10 +114,16 @@ def test_converged_service_plans_nothing():
     assert P.plan(_inputs(), _live()) == []
 
 
-def test_fresh_host_plans_download_first_and_create_before_acl():
+def test_fresh_host_plans_the_install_dir_then_the_download_into_it():
+    """Issue 11 item 3: the download goes into the install directory (a file moved from %TEMP% keeps
+    %TEMP%'s ACL), so that directory and its ACE come first; then the download, before anything else."""
     cur = {"exists": False, "service": None, "binary": {"exists": False}, "dirs": []}
-    steps = [s["do"] for s in P.plan(_inputs(description="d", environment={"GOTRACEBACK": "wer"}), cur)]
-    assert steps[0] == "download" and steps.index("create") < steps.index("mkdir") < steps.index("install_binary")
+    i = _inputs(description="d", environment={"GOTRACEBACK": "wer"}, logs={"directory": "D:\\logs\\api"})
+    plan = P.plan(i, cur)
+    steps = [s["do"] for s in plan]
+    assert steps[:2] == ["mkdir", "download"] and plan[0]["path"] == i.install_dir
+    assert plan[0]["rights"] == "ReadAndExecute" and plan[0]["sid"] is not None
+    assert steps.index("create") < steps.index("mkdir", 1) < steps.index("install_binary")   # the log dir
     assert steps[-1] == "start" and "stop" not in steps
 
 
