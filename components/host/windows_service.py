@@ -48,7 +48,9 @@ Services are matched by service name only (the drivers read ``HKLM\\SYSTEM\\Curr
 Services\\<name>`` and compare ``ServiceName``; never ``Get-Service <display name>``).
 
 Journal items (key ``WindowsService/<name>``): ``service`` (did it exist before winfleet?),
-``eventsource``, ``dir:<path>`` and ``file:<path>``: each records the prior state so that delete
+``eventsource``, ``dir:<path>``, ``file:<path>`` and, for a domain user or gMSA, ``logonright:<account>``
+(did it hold "Log on as a service" before? granted with LsaAddAccountRights if not, since the start
+fails with 1069 without it; revoked on delete unless another service on the host runs as that account): each records the prior state so that delete
 (or the rollback of a failed create) removes exactly what we created and restores what we
 changed. A service, binary or directory that existed before winfleet and is not ours is refused,
 not adopted.
@@ -540,10 +542,17 @@ class WindowsServiceProvider(HostResourceProvider):
         return i.service_name.lower()
 
     # ---- Get ---------------------------------------------------------------------------------
+    @staticmethod
+    def _needs_logon_right(i) -> bool:
+        # CreateService/ChangeServiceConfig never grant "Log on as a service"; virtual and built-in accounts
+        # have it already (NT SERVICE\ALL SERVICES holds it on member servers), domain users and gMSAs not.
+        return i.account_kind in ("user", "gmsa")
+
     def _read_params(self, i) -> dict:
         return {"name": i.service_name, "binaryPath": i.exe_path, "previousPath": i.exe_path + PREVIOUS_SUFFIX,
                 "eventSource": i.event_source.dump() if i.event_source else None,
-                "dirs": self._dirs_with_ancestors(i)}
+                "dirs": self._dirs_with_ancestors(i),
+                "logonAccount": i.account if self._needs_logon_right(i) else None}
 
     @staticmethod
     def _managed_dirs(i) -> list[tuple[str, str]]:
@@ -582,6 +591,9 @@ class WindowsServiceProvider(HostResourceProvider):
                     break
             prior[item_name("dir", d)] = {"path": d, "exists": bool(live.get("exists")), "createdFrom": top,
                                           "account": i.account, "ace": _explicit_ace(live, i.account)}
+        if self._needs_logon_right(i):
+            lr = cur.get("logonRight") or {}
+            prior[item_name("logonright", i.account)] = {"account": i.account, "held": bool(lr.get("held"))}
         if i.event_source is not None:
             es = cur.get("eventSource") or {}
             prior["eventsource"] = {"logName": i.event_source.log_name, "source": i.event_source.source,
@@ -652,6 +664,9 @@ class WindowsServiceProvider(HostResourceProvider):
         else:
             live_cfg = svc
         steps += mkdirs
+        if self._needs_logon_right(i) and not (cur.get("logonRight") or {}).get("held"):
+            # before any start: without it the start fails with ERROR_SERVICE_LOGON_FAILED 1069
+            steps.append({"do": "logonRight", "account": i.account, "grant": True})
         running = svc is not None and svc.get("status") in ("Running", "StartPending")
         # a service someone is stopping still holds its image: the stop step waits for it to finish
         stopping = svc is not None and svc.get("status") == "StopPending"
@@ -834,6 +849,16 @@ class WindowsServiceProvider(HostResourceProvider):
     # ---- restore -----------------------------------------------------------------------------
     def restore_plan(self, i, prior: dict, cur: dict) -> list[dict]:
         steps = self._restore_steps(i, prior)
+        others = (cur.get("logonRight") or {}).get("otherServices") or []
+        for item, p in sorted(prior.items()):
+            # revoke a right we granted, unless another service still runs as that account (it would then
+            # fail to start with 1069): the live read names them for the current account; for an account
+            # this resource no longer uses it cannot, so the right is left (never break a foreign service)
+            if item.startswith("logonright:") and not p.get("held"):
+                lr = cur.get("logonRight") or {}
+                same = (lr.get("account") or "").lower() == (p.get("account") or "").lower()
+                if same and not others:
+                    steps.append({"do": "logonRight", "account": p["account"], "grant": False})
         for s in steps:
             s["restore"] = True
         return self.with_stop_bound(i, cur, steps)

@@ -1,6 +1,7 @@
 # winfleet library (scripts/lib/service.ps1): what service.read reports, read locale-independently
 # from the service's registry key, the ServiceController status, Get-FileHash and Get-Acl (see the
-# header of scripts/ops/service.read.ps1). Needs registry.ps1, dirs.ps1 and scm.ps1. Functions only.
+# header of scripts/ops/service.read.ps1) and the service account's "Log on as a service" right. Needs
+# registry.ps1, dirs.ps1 and scm.ps1. Functions only.
 
 function Read-ServiceConfig {
     param($Svc)
@@ -38,7 +39,8 @@ function Read-ServiceConfig {
 
 function Read-ServiceState {
     # The "state" of service.read (and of service.apply, which adds "steps" and "readiness"); $P is
-    # {"name", "binaryPath"|null, "previousPath"|null, "eventSource": {"logName","source"}|null, "dirs": [path]}.
+    # {"name", "binaryPath"|null, "previousPath"|null, "eventSource": {"logName","source"}|null, "dirs": [path],
+    # "logonAccount"|null (a domain user or gMSA: report its SeServiceLogonRight as "logonRight")}.
     param($P)
     $name = [string]$P.name
     $svc = Get-Svc -Name $name
@@ -68,7 +70,10 @@ function Read-ServiceState {
     }
     $dirs = @()
     foreach ($d in @($P.dirs)) { if ($d) { $dirs += (Read-Dir -Path ([string]$d)) } }
+    $logonRight = $null
+    if ($P.logonAccount) { $logonRight = Read-LogonRight -Account ([string]$P.logonAccount) -Service $name }
     return @{
+        logonRight  = $logonRight
         exists      = ($null -ne $svc)
         service     = $config
         dependents  = $dependents
@@ -77,4 +82,99 @@ function Read-ServiceState {
         eventSource = $eventSource
         dirs        = $dirs
     }
+}
+
+# --- "Log on as a service" (SeServiceLogonRight) for domain users and gMSAs ----------------------------------
+# CreateService/ChangeServiceConfig do not grant it (only the Services snap-in does); without it the start
+# fails with ERROR_SERVICE_LOGON_FAILED 1069 (learn.microsoft.com/windows/security/threat-protection/
+# security-policy-settings/log-on-as-a-service). LsaEnumerateAccountRights / LsaAddAccountRights /
+# LsaRemoveAccountRights (learn.microsoft.com/windows/win32/api/ntsecapi/) on the account's SID; only a
+# direct assignment is read and changed (a right held through a group is not ours to record).
+
+function Initialize-WinfleetLsa {
+    if ('WinfleetLsa' -as [type]) { return }
+    Add-Type -Language CSharp -TypeDefinition @'
+using System;
+using System.Collections.Generic;
+using System.ComponentModel;
+using System.Runtime.InteropServices;
+using System.Security.Principal;
+public static class WinfleetLsa {
+    [StructLayout(LayoutKind.Sequential)]
+    struct LsaString { public ushort Length; public ushort MaximumLength; public IntPtr Buffer; }
+    [StructLayout(LayoutKind.Sequential)]
+    struct ObjectAttributes { public int Length; public IntPtr Root; public IntPtr Name; public uint Attributes; public IntPtr Sd; public IntPtr Qos; }
+    [DllImport("advapi32.dll")] static extern uint LsaOpenPolicy(IntPtr system, ref ObjectAttributes attrs, uint access, out IntPtr policy);
+    [DllImport("advapi32.dll")] static extern uint LsaEnumerateAccountRights(IntPtr policy, byte[] sid, out IntPtr rights, out uint count);
+    [DllImport("advapi32.dll")] static extern uint LsaAddAccountRights(IntPtr policy, byte[] sid, LsaString[] rights, uint count);
+    [DllImport("advapi32.dll")] static extern uint LsaRemoveAccountRights(IntPtr policy, byte[] sid, bool all, LsaString[] rights, uint count);
+    [DllImport("advapi32.dll")] static extern uint LsaFreeMemory(IntPtr buffer);
+    [DllImport("advapi32.dll")] static extern uint LsaClose(IntPtr policy);
+    [DllImport("advapi32.dll")] static extern int LsaNtStatusToWinError(uint status);
+    const uint STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034;   // the account holds no rights at all
+    const uint POLICY_ALL_ACCESS = 0x000F0FFF;
+    static byte[] Sid(string account) {
+        SecurityIdentifier sid = (SecurityIdentifier)new NTAccount(account).Translate(typeof(SecurityIdentifier));
+        byte[] b = new byte[sid.BinaryLength];
+        sid.GetBinaryForm(b, 0);
+        return b;
+    }
+    static IntPtr Open() {
+        ObjectAttributes a = new ObjectAttributes();
+        IntPtr policy;
+        uint st = LsaOpenPolicy(IntPtr.Zero, ref a, POLICY_ALL_ACCESS, out policy);
+        if (st != 0) throw new Win32Exception(LsaNtStatusToWinError(st));
+        return policy;
+    }
+    public static bool Held(string account, string right) {
+        IntPtr policy = Open();
+        try {
+            IntPtr buf; uint n;
+            uint st = LsaEnumerateAccountRights(policy, Sid(account), out buf, out n);
+            if (st == STATUS_OBJECT_NAME_NOT_FOUND) return false;
+            if (st != 0) throw new Win32Exception(LsaNtStatusToWinError(st));
+            try {
+                int size = Marshal.SizeOf(typeof(LsaString));
+                for (int i = 0; i < n; i++) {
+                    LsaString s = (LsaString)Marshal.PtrToStructure(new IntPtr(buf.ToInt64() + i * size), typeof(LsaString));
+                    if (String.Equals(Marshal.PtrToStringUni(s.Buffer, s.Length / 2), right, StringComparison.OrdinalIgnoreCase)) return true;
+                }
+                return false;
+            } finally { LsaFreeMemory(buf); }
+        } finally { LsaClose(policy); }
+    }
+    public static void Set(string account, string right, bool grant) {
+        IntPtr policy = Open();
+        IntPtr text = Marshal.StringToHGlobalUni(right);
+        try {
+            LsaString[] one = new LsaString[1];
+            one[0].Buffer = text;
+            one[0].Length = (ushort)(right.Length * 2);
+            one[0].MaximumLength = (ushort)((right.Length + 1) * 2);
+            uint st = grant ? LsaAddAccountRights(policy, Sid(account), one, 1)
+                            : LsaRemoveAccountRights(policy, Sid(account), false, one, 1);
+            if (st != 0) throw new Win32Exception(LsaNtStatusToWinError(st));
+        } finally { Marshal.FreeHGlobal(text); LsaClose(policy); }
+    }
+}
+'@
+}
+
+function Read-LogonRight {
+    # {account, held, otherServices}: whether $Account directly holds SeServiceLogonRight, and the other
+    # services (not $Service) that run as it (a revoke must not break them).
+    param([string]$Account, [string]$Service)
+    Initialize-WinfleetLsa
+    $others = @()
+    $root = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SYSTEM\CurrentControlSet\Services')
+    try {
+        foreach ($n in $root.GetSubKeyNames()) {
+            if ($n -eq $Service) { continue }
+            $k = $root.OpenSubKey($n)
+            if ($null -eq $k) { continue }
+            try { if ([string]$k.GetValue('ObjectName', '') -eq $Account) { $others += $n } } finally { $k.Close() }
+        }
+    } finally { $root.Close() }
+    $held = [bool](Invoke-Win32 "read the rights of $Account" { [WinfleetLsa]::Held($Account, 'SeServiceLogonRight') })
+    return @{ account = $Account; held = $held; otherServices = @($others) }
 }

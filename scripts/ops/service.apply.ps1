@@ -49,6 +49,8 @@
 #                   given values, or removed when values is null.
 #   delete          stop, DeleteService, wait until the SCM has removed it (fails if still marked).
 #   removeFile / removeDir (+ empty parents up to upTo) / revoke (explicit ACEs of an identity).
+#   logonRight      {"account", "grant"}: LsaAddAccountRights / LsaRemoveAccountRights SeServiceLogonRight
+#                   (domain users and gMSAs need it to start: error 1069 otherwise).
 param($P)
 $ErrorActionPreference = 'Stop'
 Add-Type -AssemblyName System.ServiceProcess
@@ -425,6 +427,14 @@ function Invoke-Step {
                     Start-Sleep -Milliseconds 200
                 }
             }
+        }
+        'logonRight' {
+            # SeServiceLogonRight for a domain user / gMSA (lib/service.ps1); grant=false on restore
+            $who = [string]$step.account
+            Initialize-WinfleetLsa
+            $has = [bool](Invoke-Win32 "read the rights of $who" { [WinfleetLsa]::Held($who, 'SeServiceLogonRight') })
+            $changed = ($has -ne [bool]$step.grant)
+            if ($changed) { Invoke-Win32 "set SeServiceLogonRight of $who" { [WinfleetLsa]::Set($who, 'SeServiceLogonRight', [bool]$step.grant) } }
         }
         'removeFile' {
             $filePath = [string]$step.path

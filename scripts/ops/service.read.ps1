@@ -1,5 +1,7 @@
-# service.read {"name", "binaryPath"|null, "previousPath"|null, "eventSource": {"logName","source"}|null, "dirs": [path]}
-#  -> {"changed": false, "state": {exists, service, dependents: [{name, status}], binary, leftoverPrevious, eventSource, dirs}}
+# service.read {"name", "binaryPath"|null, "previousPath"|null, "eventSource": {"logName","source"}|null, "dirs": [path],
+#               "logonAccount"|null}
+#  -> {"changed": false, "state": {exists, service, dependents: [{name, status}], binary, leftoverPrevious, eventSource, dirs,
+#      logonRight: {account, held, otherServices}|null}}
 # leftoverPrevious: previousPath when that file exists (an <exe>.previous an apply that died left behind), else null.
 # Locale-independent reads only: the service's registry key (what the SCM persists for
 # CreateService/ChangeServiceConfig/ChangeServiceConfig2: Start, DelayedAutostart, ServiceSidType,

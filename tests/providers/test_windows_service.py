@@ -704,3 +704,39 @@ def test_a_failure_between_the_stop_and_the_swap_starts_the_service_again(host, 
     outs = res.update(rid, outs, res.checked(base_inputs(host, binaryUrl=URL2, binarySha256=sha(V2))))
     assert m.files.sha256(EXE) == sha(V2) and m.scm.status("api") == "running"
     res.delete(rid, outs)
+
+
+@pytest.mark.parametrize("account, password", [("CONTOSO\\gmsa-api$", None), ("CONTOSO\\svc-api", "P@ss-1")])
+def test_log_on_as_a_service_is_granted_recorded_and_restored(host, res, account, password):
+    """Issue 11 item 5: a domain user or gMSA needs SeServiceLogonRight (the start fails with 1069 without
+    it; CreateService does not grant it). Granted before the start, journaled (held before?), revoked on
+    delete - but not when it was held before, nor while another service still runs as that account."""
+    m = host.model
+    if password:
+        m.scm.domain_passwords[account.lower()] = password
+    extra = {"accountPassword": secret(password)} if password else {}
+    before = host_snapshot(m)
+    rid, outs = res.create(dict(res.checked(base_inputs(host, account=account, **extra)), **extra))
+    assert m.scm.status("api") == "running" and m.accounts.has_right(account, "SeServiceLogonRight")
+    item = "logonright:" + account.lower()
+    assert outs["prior"][item] == {"account": account, "held": False}
+    assert journal(m)["WindowsService/api"]["prior"][item]["held"] is False
+    res.delete(rid, outs)
+    assert not m.accounts.has_right(account, "SeServiceLogonRight") and host_snapshot(m) == before
+
+    # held before winfleet: kept on delete
+    m.accounts.set_right(account, "SeServiceLogonRight", True)
+    rid, outs = res.create(dict(res.checked(base_inputs(host, account=account, **extra)), **extra))
+    assert "logonRight" not in [c["do"] for c in outs["changes"]]
+    res.delete(rid, outs)
+    assert m.accounts.has_right(account, "SeServiceLogonRight")
+    m.accounts.set_right(account, "SeServiceLogonRight", False)
+
+    # another service runs as the account: our delete leaves the right to it
+    rid, outs = res.create(dict(res.checked(base_inputs(host, account=account, **extra)), **extra))
+    m.files.write(r"C:\other.exe", b"MZ")
+    m.scm.create("other", "Other", r'"C:\other.exe"', account=account, password=password)
+    res.delete(rid, outs)
+    assert m.accounts.has_right(account, "SeServiceLogonRight")
+    m.scm.start("other")
+    assert m.scm.status("other") == "running"

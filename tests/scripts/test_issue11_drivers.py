@@ -218,3 +218,16 @@ def test_the_download_lands_in_the_install_directory():
     assert "$ctx.tempFile = $target + '.winfleet-download'" in step
     assert "Invoke-WebRequest" not in step            # module-logged: its -Uri is a signed URL
     assert "DownloadFile(" in step
+
+
+# --- item 5: SeServiceLogonRight through LSA ----------------------------------------------------------------
+def test_log_on_as_a_service_goes_through_lsa_with_the_documented_structs():
+    lib = _text(ROOT / "scripts" / "lib" / "service.ps1")
+    # LSA_UNICODE_STRING: USHORT Length (bytes, no NUL), USHORT MaximumLength, PWSTR Buffer
+    assert "struct LsaString { public ushort Length; public ushort MaximumLength; public IntPtr Buffer; }" in lib
+    assert "0xC0000034" in lib            # STATUS_OBJECT_NAME_NOT_FOUND: the account holds no right at all
+    assert "LsaAddAccountRights" in lib and "LsaRemoveAccountRights(policy, Sid(account), false" in lib
+    assert "one[0].Length = (ushort)(right.Length * 2)" in lib
+    apply = _text(OPS / "service.apply.ps1")
+    step = apply[apply.index("        'logonRight' {"):apply.index("        'removeFile' {")]
+    assert "[WinfleetLsa]::Held(" in step and "[WinfleetLsa]::Set(" in step

@@ -1,7 +1,9 @@
 """Handlers for service.read and service.apply (drivers: scripts/ops/service.read.ps1, service.apply.ps1).
 
 service.read params: {"name", "binaryPath"|null, "previousPath"|null, "eventSource": {"logName","source"}|null,
-                      "dirs": [path]} (state "leftoverPrevious": previousPath when that file exists, else null)
+                      "dirs": [path], "logonAccount"|null} (state "leftoverPrevious": previousPath when that file
+                      exists, else null; "logonRight": {account, held (a direct SeServiceLogonRight assignment),
+                      otherServices (the other services running as that account)} or null)
 service.apply params: {"name", "steps": [step...], "readiness": {"port","path","timeoutSeconds","pollSeconds"}|null,
                        "startTimeoutSeconds": n, "stopTimeoutSeconds": n, "onNotReady": [step...],
                        "afterReady": [step...], "onStopped": [step...]}
@@ -77,6 +79,13 @@ def read_state(host, params: dict) -> dict:
     if bp:
         exists = host.files.is_file(bp)
         out["binary"] = {"path": bp, "exists": exists, "sha256": host.files.sha256(bp) if exists else None}
+    out["logonRight"] = None
+    who = params.get("logonAccount")
+    if who:
+        others = [n for n in host.scm.names() if n.lower() != name.lower()
+                  and (host.scm.query(n).get("objectName") or "").lower() == who.lower()]
+        out["logonRight"] = {"account": who, "held": who.lower() in host.accounts.rights
+                             and "SeServiceLogonRight" in host.accounts.rights[who.lower()], "otherServices": others}
     es = params.get("eventSource")
     if es:
         key = EVENTLOG_KEY + "\\" + es["logName"] + "\\" + es["source"]
@@ -311,6 +320,10 @@ class _Apply:
             raise OpError("SERVICE_MARKED_FOR_DELETE", f"{self.name} is marked for deletion but still exists")
         return True
 
+    def logonRight(self, s):
+        # LsaAddAccountRights / LsaRemoveAccountRights of SeServiceLogonRight (the driver reads first)
+        return self.host.accounts.set_right(s["account"], "SeServiceLogonRight", bool(s["grant"]))
+
     def removeFile(self, s):
         return self.host.files.delete(s["path"])
 
@@ -328,7 +341,7 @@ class _Apply:
 
 VERBS = {"download", "mkdir", "create", "stop", "install_binary", "restore_binary", "config", "description",
          "delayed", "sidType", "failureActions", "failureFlag", "preshutdown", "environment", "eventSource", "start",
-         "restart", "delete", "removeFile", "removeDir", "revoke", "stopOther", "startOther"}
+         "restart", "delete", "removeFile", "removeDir", "revoke", "stopOther", "startOther", "logonRight"}
 
 
 def _run_steps(host, run: _Apply, steps: list, done: list) -> None:
@@ -403,7 +416,8 @@ def service_apply(host, params: dict) -> dict:
     finally:
         run.cleanup()
     state = read_state(host, {"name": params["name"], "binaryPath": params.get("binaryPath"),
-                              "previousPath": params.get("previousPath"), "eventSource": params.get("eventSource"), "dirs": params.get("dirs")})
+                              "previousPath": params.get("previousPath"), "eventSource": params.get("eventSource"),
+                              "dirs": params.get("dirs"), "logonAccount": params.get("logonAccount")})
     state["steps"] = done
     state["readiness"] = readiness
     return {"changed": any(d["changed"] for d in done), "state": state}

@@ -1,7 +1,14 @@
-"""Accounts the host knows, and which of them are administrators.
+"""Accounts the host knows, and which of them are administrators; user rights ("Log on as a service").
 
 Windows exempts members of BUILTIN\\Administrators (and so LocalSystem) from NTFS quotas;
 virtual service accounts (``NT SERVICE\\<svc>``) exist once their service exists.
+
+SeServiceLogonRight ("Log on as a service", learn.microsoft.com/windows/security/threat-protection/
+security-policy-settings/log-on-as-a-service): on member servers the default holder is
+``NT SERVICE\\ALL SERVICES`` (every virtual service account); LocalSystem, LocalService and NetworkService
+are the SCM's own logons. A domain user or gMSA holds it only once it is assigned
+(LsaAddAccountRights; CreateService/ChangeServiceConfig do not assign it), and the SCM's start fails with
+ERROR_SERVICE_LOGON_FAILED 1069 without it. ``rights`` are the direct assignments (LsaEnumerateAccountRights).
 """
 from __future__ import annotations
 
@@ -19,6 +26,25 @@ class Accounts:
             "builtin\\administrators": {"name": "BUILTIN\\Administrators", "admin": True},
             f"{host_name.lower()}\\winfleetadmin": {"name": f"{host_name}\\winfleetadmin", "admin": True},
         }
+        self.rights: dict[str, set[str]] = {}      # lower account -> directly assigned user rights
+
+    _IMPLICIT_LOGON = ("localsystem", ".\\localsystem", "nt authority\\system", "nt authority\\localservice",
+                       "nt authority\\networkservice", "")
+
+    def has_right(self, name: str, right: str) -> bool:
+        n = name.lower()
+        if right == "SeServiceLogonRight" and (n in self._IMPLICIT_LOGON or n.startswith("nt service\\")):
+            return True
+        return right.lower() in {r.lower() for r in self.rights.get(n, set())}
+
+    def set_right(self, name: str, right: str, held: bool) -> bool:
+        """LsaAddAccountRights / LsaRemoveAccountRights of a direct assignment; True when it changed."""
+        got = self.rights.setdefault(name.lower(), set())
+        had = right in got
+        (got.add if held else got.discard)(right)
+        if not got:
+            self.rights.pop(name.lower(), None)
+        return had != held
 
     def add(self, name: str, admin: bool = False) -> None:
         self._accounts[name.lower()] = {"name": name, "admin": admin}
@@ -37,4 +63,7 @@ class Accounts:
         return bool(self._accounts.get(n, {}).get("admin"))
 
     def state(self) -> dict:
-        return {v["name"]: {"admin": v["admin"]} for _k, v in sorted(self._accounts.items())}
+        out = {v["name"]: {"admin": v["admin"]} for _k, v in sorted(self._accounts.items())}
+        for k, rights in sorted(self.rights.items()):
+            out.setdefault(k, {})["rights"] = sorted(rights)
+        return out

@@ -605,6 +605,10 @@ class ServiceControlManager:
             # account cannot read and execute fails the start with ERROR_ACCESS_DENIED 5 - e.g. an exe
             # moved in from an administrator's %TEMP%, whose ACL travelled with it (see files.py).
             raise ScmError(5, f"{rt['name']}: {account} cannot read and execute {exe}")
+        accounts = getattr(self.host, "accounts", None)
+        if hasattr(accounts, "has_right") and not accounts.has_right(account, "SeServiceLogonRight"):
+            # "Log on as a service" is not granted by CreateService/ChangeServiceConfig (accounts.py)
+            raise ScmError(1069, f"{rt['name']}: {account} does not hold SeServiceLogonRight (Log on as a service)")
         if account in self.domain_passwords and self._secrets.get(rt["name"].lower()) != self.domain_passwords[account]:
             raise ScmError(1069, f"{rt['name']}: the service did not start due to a logon failure")
 

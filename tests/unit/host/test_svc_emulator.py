@@ -271,3 +271,18 @@ def test_acls_travel_with_moved_files_and_the_scm_checks_the_image(m):
     m.scm.create("sys", "Sys", r'"C:\Windows\Temp\sys.exe"', account="LocalSystem")
     f.write(r"C:\Windows\Temp\sys.exe", b"MZ")
     m.scm.start("sys")                                      # LocalSystem reads anything SYSTEM can
+
+
+def test_domain_accounts_need_log_on_as_a_service(m):
+    """Issue 11 item 5: a start as a gMSA / domain user without SeServiceLogonRight fails with 1069;
+    virtual and built-in accounts have it (NT SERVICE\\ALL SERVICES, the SCM's own logons)."""
+    m.files.write(r"C:\g.exe", b"MZ")
+    m.scm.create("g", "G", r'"C:\g.exe"', account="CONTOSO\\gmsa$")
+    with pytest.raises(ScmError) as e:
+        m.scm.start("g")
+    assert code(e) == 1069
+    assert m.accounts.set_right("CONTOSO\\gmsa$", "SeServiceLogonRight", True) is True
+    m.scm.start("g")
+    assert m.scm.status("g") == "running"
+    assert m.accounts.has_right("NT SERVICE\\g", "SeServiceLogonRight")
+    assert m.accounts.has_right("NT AUTHORITY\\NetworkService", "SeServiceLogonRight")
