@@ -20,8 +20,10 @@ parameter and pipeline binding of logged modules' commands, so ``$input | Out-St
 payload is joined in a ``foreach`` statement and the envelope parsed with the static method that
 ``ConvertFrom-Json`` itself calls in Windows PowerShell 5.1 (``Microsoft.PowerShell.Commands.JsonObject.
 ConvertFromJson``, PowerShell/PowerShell src/Microsoft.PowerShell.Commands.Utility/commands/utility/
-WebCmdlet/JsonObject.cs): same objects (PSCustomObject), and a .NET method call is not a command, so it is
-not module-logged (about_Logging_Windows: module logging records "pipeline execution events").
+WebCmdlet/JsonObject.cs; its assembly is loaded by the ``New-Object`` calls before it, or else by an
+``Import-Module Microsoft.PowerShell.Utility``): same objects (PSCustomObject), and a .NET method call is
+not a command, so it is not module-logged (about_Logging_Windows: module logging records "pipeline
+execution events").
 The bootstrap dot-sources the part of the script above ``COMMON_MARKER`` (the area libraries and
 common.ps1, which ends with the marker, so their functions are visible to the driver) and runs
 the rest (the driver, ``param($P)``) as a child script block with the envelope's ``params``.
@@ -59,6 +61,7 @@ try {
     if ($wfParts.Length -ne 2) { throw 'winfleet bootstrap: the payload has no JSON envelope' }
     $wfScripts = $wfParts[0].Split([string[]]@('#winfleet:end-of-common'), 2, [StringSplitOptions]::None)
     if ($wfScripts.Length -ne 2) { throw 'winfleet bootstrap: the payload has no common.ps1 marker' }
+    if (-not ('Microsoft.PowerShell.Commands.JsonObject' -as [type])) { Import-Module Microsoft.PowerShell.Utility }
     $wfJsonError = $null
     $wfEnvelope = [Microsoft.PowerShell.Commands.JsonObject]::ConvertFromJson($wfParts[1], [ref]$wfJsonError)
     if ($null -ne $wfJsonError) { throw $wfJsonError.Exception }

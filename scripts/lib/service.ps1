@@ -170,7 +170,8 @@ function Read-LogonRight {
     try {
         foreach ($n in $root.GetSubKeyNames()) {
             if ($n -eq $Service) { continue }
-            $k = $root.OpenSubKey($n)
+            $k = $null
+            try { $k = $root.OpenSubKey($n) } catch [System.Security.SecurityException] { $k = $null }
             if ($null -eq $k) { continue }
             try { if ([string]$k.GetValue('ObjectName', '') -eq $Account) { $others += $n } } finally { $k.Close() }
         }
