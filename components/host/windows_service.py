@@ -854,9 +854,12 @@ class WindowsServiceProvider(HostResourceProvider):
             # revoke a right we granted, unless another service still runs as that account (it would then
             # fail to start with 1069): the live read names them for the current account; for an account
             # this resource no longer uses it cannot, so the right is left (never break a foreign service)
-            if item.startswith("logonright:") and not p.get("held"):
-                lr = cur.get("logonRight") or {}
-                same = (lr.get("account") or "").lower() == (p.get("account") or "").lower()
+            if not item.startswith("logonright:"):
+                continue
+            lr = cur.get("logonRight") or {}
+            same = (lr.get("account") or "").lower() == (p.get("account") or "").lower()
+            # ours to revoke: not held before us, or granted by winfleet for another service (its record)
+            if (not p.get("held") or (same and lr.get("grantedByWinfleet"))):
                 if same and not others:
                     steps.append({"do": "logonRight", "account": p["account"], "grant": False})
         for s in steps:

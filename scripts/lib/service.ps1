@@ -177,5 +177,31 @@ function Read-LogonRight {
         }
     } finally { $root.Close() }
     $held = [bool](Invoke-Win32 "read the rights of $Account" { [WinfleetLsa]::Held($Account, 'SeServiceLogonRight') })
-    return @{ account = $Account; held = $held; otherServices = @($others) }
+    return @{ account = $Account; held = $held; otherServices = @($others); grantedByWinfleet = (Test-LogonRightMark -Account $Account) }
+}
+
+# HKLM\SOFTWARE\winfleet\LogonRights: one REG_SZ per account (name = lower-case account) whose right winfleet
+# granted, so whichever service resource is the last one running as that account revokes it, even if it
+# found the right already held (granted for another service). The key exists only while it lists something.
+function Test-LogonRightMark {
+    param([string]$Account)
+    $lock = Enter-WinfleetRegistryLock
+    try {
+        $k = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE\winfleet\LogonRights')
+        if ($null -eq $k) { return $false }
+        try { return ($k.GetValueNames() -contains $Account.ToLowerInvariant()) } finally { $k.Close() }
+    } finally { Exit-WinfleetRegistryLock -Mutex $lock }
+}
+
+function Set-LogonRightMark {
+    param([string]$Account, [bool]$Granted)
+    $lock = Enter-WinfleetRegistryLock
+    try {
+        if ($Granted) { Set-WinfleetValue -Sub 'LogonRights' -Name $Account.ToLowerInvariant() -Data $Account; return }
+        $k = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE\winfleet\LogonRights', $true)
+        if ($null -ne $k) {
+            try { $k.DeleteValue($Account.ToLowerInvariant(), $false) } finally { $k.Close() }
+        }
+        Remove-EmptyWinfleetKey -Sub 'LogonRights'
+    } finally { Exit-WinfleetRegistryLock -Mutex $lock }
 }

@@ -435,6 +435,8 @@ function Invoke-Step {
             $has = [bool](Invoke-Win32 "read the rights of $who" { [WinfleetLsa]::Held($who, 'SeServiceLogonRight') })
             $changed = ($has -ne [bool]$step.grant)
             if ($changed) { Invoke-Win32 "set SeServiceLogonRight of $who" { [WinfleetLsa]::Set($who, 'SeServiceLogonRight', [bool]$step.grant) } }
+            # record that winfleet granted it (a grant we made) / forget it (revoked)
+            if ($changed -or -not $step.grant) { Set-LogonRightMark -Account $who -Granted ([bool]$step.grant) }
         }
         'removeFile' {
             $filePath = [string]$step.path

@@ -740,3 +740,22 @@ def test_log_on_as_a_service_is_granted_recorded_and_restored(host, res, account
     assert m.accounts.has_right(account, "SeServiceLogonRight")
     m.scm.start("other")
     assert m.scm.status("other") == "running"
+
+
+@pytest.mark.parametrize("order", ["first-created-first", "last-created-first"])
+def test_two_services_sharing_a_gmsa_leave_no_right_behind(host, res, order):
+    """The right winfleet granted for one service is revoked by whichever of its services goes last (the
+    second found it held: winfleet's record HKLM\\SOFTWARE\\winfleet\\LogonRights says it granted it)."""
+    m = host.model
+    gmsa = "CONTOSO\\gmsa-api$"
+    before = host_snapshot(m)
+    a = res.create(res.checked(base_inputs(host, account=gmsa)))
+    b = res.create(res.checked(base_inputs(host, account=gmsa, serviceName="api2", displayName="API 2", port=None, readinessPath=None,
+                                           logs=None, eventSource=None)))
+    assert b[1]["prior"]["logonright:" + gmsa.lower()]["held"] is True
+    first, second = (a, b) if order == "first-created-first" else (b, a)
+    res.delete(*first)
+    assert m.accounts.has_right(gmsa, "SeServiceLogonRight")          # the other one still runs as it
+    res.delete(*second)
+    assert not m.accounts.has_right(gmsa, "SeServiceLogonRight")
+    assert host_snapshot(m) == before and journal(m) == {}

@@ -30,6 +30,7 @@ from tests.emulator.windows.files import DownloadError, FsError
 from tests.emulator.windows.scm import SERVICES_KEY, ScmError
 
 EVENTLOG_KEY = SERVICES_KEY + r"\EventLog"
+LOGON_RIGHTS_KEY = r"HKLM\SOFTWARE\winfleet\LogonRights"
 
 
 def _svc_key(name: str) -> str:
@@ -85,7 +86,8 @@ def read_state(host, params: dict) -> dict:
         others = [n for n in host.scm.names() if n.lower() != name.lower()
                   and (host.scm.query(n).get("objectName") or "").lower() == who.lower()]
         out["logonRight"] = {"account": who, "held": who.lower() in host.accounts.rights
-                             and "SeServiceLogonRight" in host.accounts.rights[who.lower()], "otherServices": others}
+                             and "SeServiceLogonRight" in host.accounts.rights[who.lower()], "otherServices": others,
+                             "grantedByWinfleet": host.registry.get_value(LOGON_RIGHTS_KEY, who.lower()) is not None}
     es = params.get("eventSource")
     if es:
         key = EVENTLOG_KEY + "\\" + es["logName"] + "\\" + es["source"]
@@ -321,8 +323,16 @@ class _Apply:
         return True
 
     def logonRight(self, s):
-        # LsaAddAccountRights / LsaRemoveAccountRights of SeServiceLogonRight (the driver reads first)
-        return self.host.accounts.set_right(s["account"], "SeServiceLogonRight", bool(s["grant"]))
+        # LsaAddAccountRights / LsaRemoveAccountRights of SeServiceLogonRight (the driver reads first), and
+        # winfleet's record of a grant it made (HKLM\SOFTWARE\winfleet\LogonRights, like the driver)
+        who, grant = s["account"], bool(s["grant"])
+        changed = self.host.accounts.set_right(who, "SeServiceLogonRight", grant)
+        if changed and grant:
+            self.host.registry.set_value(LOGON_RIGHTS_KEY, who.lower(), "REG_SZ", who)
+        elif not grant:
+            self.host.registry.delete_value(LOGON_RIGHTS_KEY, who.lower())
+            self.host.remove_empty_winfleet_key("LogonRights")
+        return changed
 
     def removeFile(self, s):
         return self.host.files.delete(s["path"])
