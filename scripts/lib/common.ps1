@@ -33,7 +33,7 @@ function Get-RegistryValue {
     return $key.GetValue($Name, $Default, 'DoNotExpandEnvironmentNames')
 }
 
-# --- winfleet's own bookkeeping keys: HKLM\SOFTWARE\winfleet\{Journal,Directories} ----------------------
+# --- winfleet's own bookkeeping keys: HKLM\SOFTWARE\winfleet\{Journal,Directories,LogonRights}---------------
 # Both exist only while they hold something: the op that removes the last value also removes the key, then
 # HKLM\SOFTWARE\winfleet when that is empty too, so a destroyed host is left exactly as winfleet found it.
 # Why a lock: ops on one host run concurrently (the provider runs ops on different journal keys in parallel,

@@ -1,4 +1,4 @@
-"""winfleet's own registry keys (HKLM\\SOFTWARE\\winfleet\\{Journal,Directories}) are changed under one lock.
+"""winfleet's own registry keys (HKLM\\SOFTWARE\\winfleet\\{Journal,Directories,LogonRights}) are changed under one lock.
 
 The keys exist only while they hold something: whoever removes the last value also removes the key
 (``Remove-EmptyWinfleetKey``). The registry has no "delete if empty" (RegDeleteKey deletes a key with its
