@@ -284,6 +284,7 @@ class ServiceConfig(_Model):
     arguments: list[str] = Field(default_factory=list)
     install_dir: Optional[str] = None           # default "C:\Program Files\winfleet\<name>"
     port: int = Field(ge=1024, le=65535)
+    allow_dynamic_port: bool = False            # a port in Windows' dynamic range 49152-65535 is refused unless true
     health_path: str = "/healthz"
     readiness_path: str = "/readyz"
     readiness_timeout_seconds: int = Field(60, ge=1, le=3600)
@@ -893,6 +894,13 @@ def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path])
     dupes([s.name for s in svcs], lambda i: ("services", i, "name"), "service name (case-insensitive)",
           str.lower)
     dupes([s.port for s in svcs], lambda i: ("services", i, "port"), "port")
+    for i, s in enumerate(svcs):
+        if wf.DYNAMIC_PORT_START <= s.port <= wf.DYNAMIC_PORT_END and not s.allow_dynamic_port:
+            add(("services", i, "port"), s.port,
+                f"is in Windows' default dynamic (ephemeral) port range {wf.DYNAMIC_PORT_START}-{wf.DYNAMIC_PORT_END}, "
+                "which the host hands out to outgoing connections, so the service's bind can fail at any restart; "
+                f"use a port below {wf.DYNAMIC_PORT_START}, or set winfleet:services[{i}].allowDynamicPort: true if "
+                "the hosts' range was moved (ServicePort still checks the host's actual range)")
     dupes([s.binary.exe_name for s in svcs], lambda i: ("services", i, "binary", "exeName"),
           "exe name (WER LocalDumps is keyed by exe name)", lambda x: (x or "").lower())
     dupes([s.logs.directory for s in svcs], lambda i: ("services", i, "logs", "directory"),

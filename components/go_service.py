@@ -7,6 +7,11 @@ Per host (children of the GoService component, named ``<service>@<host>[/<part>]
   which NTFS charges to Administrators and never limits);
 * ``CrashDumps``  ``api@web-0/dumps``  — WER LocalDumps for the exe + a dump folder the account can
   write (only when crash dumps are on; the service then gets ``GOTRACEBACK=wer``);
+* ``ServicePort``  ``api@web-0/port``   — the port is bindable on the host (not in its dynamic or an
+  excluded port range, no other process listening: refused at plan time, before the service is
+  touched) and, for a load-balanced port, an inbound Windows Defender Firewall rule ``winfleet-<service>``
+  from the Azure probe address 168.63.129.16 and ``azure.clientSources`` (the guest firewall blocks
+  inbound by default, so without it the probe never reaches the service);
 * ``WindowsService`` ``api@web-0``     — binary (URL + SHA-256), SCM registration, event source, log
   directory with an ACL for the account, environment (user variables + WINFLEET_LOG_* + GOTRACEBACK),
   recovery actions (+ restart on non-crash failures), pre-shutdown timeout, and the readiness gate:
@@ -36,6 +41,7 @@ from typing import Any, Optional
 import pulumi
 
 from . import sizing
+from . import windows_facts as wf
 
 MIB = 1024 * 1024
 TYPE = "winfleet:index:GoService"
@@ -110,6 +116,29 @@ def quota_inputs(svc, *, drive: str, headroom: float, enforce: bool) -> Optional
             "enforce": bool(enforce)}
 
 
+def firewall_sources(client_sources: list[str], vnet_address_space: Optional[str]) -> list[str]:
+    """Remote addresses of a load-balanced port's firewall rule: the LB probe address + the client
+    sources, with the Azure tags the NSG accepts mapped to what the guest firewall understands:
+    ``VirtualNetwork`` -> the VNet's address space, ``Internet`` -> ``Any`` (the NSG still filters)."""
+    out = [wf.AZURE_PROBE_ADDRESS]
+    for src in client_sources:
+        if src == "Internet":
+            return ["Any"]
+        value = vnet_address_space if src == "VirtualNetwork" else src
+        if value and value not in out:
+            out.append(value)
+    return out
+
+
+def port_inputs(svc, *, remote_addresses: Optional[list[str]]) -> dict:
+    """ServicePort inputs (without `connection`): `remote_addresses` None = check the port only."""
+    out = {"serviceName": svc.name, "port": svc.port, "allowDynamicPort": bool(svc.allow_dynamic_port),
+           "ruleName": f"winfleet-{svc.name}"}
+    if remote_addresses is not None:
+        out["remoteAddresses"] = list(remote_addresses)
+    return out
+
+
 def dumps_inputs(svc) -> Optional[dict]:
     """CrashDumps inputs (without `connection`), or None when dumps are off."""
     if not svc.crash_dumps.enabled:
@@ -134,9 +163,13 @@ class GoServiceArgs:
     service_dependencies: dict[str, dict[str, pulumi.Resource]] = field(default_factory=dict)
     # ^ other services of this stack: service name (lower) -> host name -> its WindowsService
     service_url: Optional[pulumi.Input[str]] = None  # LB frontend URL of this port (AzureHosts.service_endpoints)
+    firewall_sources: Optional[list[str]] = None      # remote addresses of the port's firewall rule (None: no rule)
 
     @classmethod
     def from_config(cls, cfg, svc, hosts, **kw) -> "GoServiceArgs":
+        if cfg.mode == "azure" and cfg.azure is not None and "firewall_sources" not in kw:
+            # every service port is load-balanced in azure mode (AzureHosts builds a rule + probe per service)
+            kw["firewall_sources"] = firewall_sources(cfg.azure.client_sources, cfg.azure.vnet_address_space)
         return cls(service=svc, hosts=list(hosts), data_drive=cfg.data_volume.drive_letter,
                    quota_headroom=cfg.quota.headroom, quota_enforce=cfg.quota.enforce,
                    batch_size=cfg.rollout.batch_size, load_balancer=cfg.load_balancer, **kw)
@@ -175,6 +208,7 @@ class GoService(pulumi.ComponentResource):
         self._quota_inputs = quota_inputs(svc, drive=args.data_drive, headroom=args.quota_headroom,
                                           enforce=args.quota_enforce)
         self._dumps_inputs = dumps_inputs(svc)
+        self._port_inputs = port_inputs(svc, remote_addresses=args.firewall_sources)
         if self._quota_inputs is None:
             pulumi.log.warn(f"service {svc.name!r} runs as {svc.account}: NTFS charges its files to Administrators, "
                             "which quotas never limit; no quota is set. Use the default 'NT SERVICE\\<name>' "
@@ -184,6 +218,7 @@ class GoService(pulumi.ComponentResource):
         self.windows_services: dict[str, pulumi.Resource] = {}
         self.quotas: dict[str, pulumi.Resource] = {}
         self.crash_dumps: dict[str, pulumi.Resource] = {}
+        self.ports: dict[str, pulumi.Resource] = {}
         self.host_outputs: dict[str, pulumi.Output] = {}
         self.service_url: Optional[pulumi.Output[str]] = (
             pulumi.Output.from_input(args.service_url) if args.service_url is not None else None)
@@ -202,6 +237,7 @@ class GoService(pulumi.ComponentResource):
         batch b-1 of this service and for `after` (more resources that must finish first)."""
         from .host.crash_dumps import CrashDumps
         from .host.ntfs_quota import NtfsQuota
+        from .host.service_port import ServicePort
         from .host.windows_service import WindowsService
 
         if b != len(self._built):
@@ -214,6 +250,10 @@ class GoService(pulumi.ComponentResource):
             host_deps = list(h.depends_on or []) + list(args.host_dependencies.get(host_name, []))
             prefix = f"{svc.name}@{host_name}"
             local: list[pulumi.Resource] = []
+            self.ports[host_name] = ServicePort(
+                f"{prefix}/port", {"connection": h.connection, **self._port_inputs},
+                pulumi.ResourceOptions(parent=self, depends_on=host_deps))
+            local.append(self.ports[host_name])
             if self._quota_inputs is not None:
                 self.quotas[host_name] = NtfsQuota(
                     f"{prefix}/quota", {"connection": h.connection, **self._quota_inputs},

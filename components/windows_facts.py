@@ -128,3 +128,15 @@ AZURE_DATA_DISK_MIN_GB, AZURE_DATA_DISK_MAX_GB = 1, 32767
 
 # Windows path characters that are never valid in a file name (Naming Files, Paths, and Namespaces).
 INVALID_PATH_CHARS = set('<>"|?*')
+
+# --------------------------------------------------------------------------------------------
+# TCP ports. The dynamic (ephemeral) port range is 49152-65535 by default since Windows Vista /
+# Server 2008 (start 49152, 16384 ports): https://learn.microsoft.com/en-us/troubleshoot/windows-server/networking/default-dynamic-port-range-tcpip-chang
+# A service port there can be taken by an outgoing connection at any moment; the host's actual range
+# (Get-NetTCPSetting) is checked again at plan time by ServicePort.
+DYNAMIC_PORT_START = 49152
+DYNAMIC_PORT_END = 65535
+# Azure's platform address: health probes of the load balancer come from it, so the guest firewall must
+# let it in on every load-balanced port: https://learn.microsoft.com/en-us/azure/virtual-network/what-is-ip-address-168-63-129-16
+# and https://learn.microsoft.com/en-us/azure/load-balancer/load-balancer-custom-probe-overview
+AZURE_PROBE_ADDRESS = "168.63.129.16"

@@ -105,6 +105,7 @@ OP_LIBS: dict[str, tuple[str, ...]] = {
     "eventlog": ("eventlog",),
     "host": (),
     "journal": (),
+    "port": ("port",),
     "quota": ("quota",),
     "service": ("registry", "dirs", "scm", "service"),
     "volume": ("volume",),

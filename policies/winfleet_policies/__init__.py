@@ -5,14 +5,14 @@ modules (readiness, shutdown, logs, crash, baseline, security) directly.
 """
 from __future__ import annotations
 
-from . import baseline, crash, logs, readiness, security, shutdown
+from . import baseline, crash, firewall, logs, readiness, security, shutdown
 from . import secrets as _secrets
 
 PACK_NAME = "winfleet"
-PACK_DESCRIPTION = ("winfleet: readiness endpoints, graceful shutdown, log configuration, crash supervision, "
+PACK_DESCRIPTION = ("winfleet: readiness endpoints, guest firewall, graceful shutdown, log configuration, crash supervision, "
                     "service baselines and WinRM/Azure security for Windows hosts running Go services.")
 
-MODULES = (readiness, shutdown, logs, crash, baseline, security)
+MODULES = (readiness, firewall, shutdown, logs, crash, baseline, security)
 
 
 def all_policies() -> list:

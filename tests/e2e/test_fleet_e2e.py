@@ -151,7 +151,7 @@ def windows_service_steps(result, service: str):
 def test_first_run_converges_then_nothing_changes_without_winrm(lab, stack):
     result = stack.up()
     n_services = len(stack.services)
-    per_host = 3 + 3 * n_services  # data, eventlogs, baseline + quota, dumps, service per service
+    per_host = 3 + 4 * n_services  # data, eventlogs, baseline + port, quota, dumps, service per service
     assert result.summary() == {"create": per_host * len(HOSTS)}
     assert_converged(lab, stack)
 
@@ -267,7 +267,7 @@ def test_destroy_returns_every_host_to_its_initial_state(lab, stack):
     stack.set_version("orders-api", "1.1.0")
     stack.up()
     result = stack.destroy()
-    assert result.summary() == {"delete": (3 + 3 * len(stack.services)) * len(HOSTS)}
+    assert result.summary() == {"delete": (3 + 4 * len(stack.services)) * len(HOSTS)}
     assert stack.checkpoint() == {}
     final = lab.state()
     for host in HOSTS:

@@ -12,7 +12,9 @@ import threading
 from .windows.accounts import Accounts
 from .windows.eventlog import EventLogs
 from .windows.files import FileSystem
+from .windows.firewall import Firewall
 from .windows.http import ReadinessEndpoints
+from .windows.net import TcpNet
 from .windows.registry import Registry
 from .windows.scm import ServiceControlManager
 from .windows.storage import Storage
@@ -32,6 +34,8 @@ class HostModel:
         self.storage = Storage(self)
         self.scm = ServiceControlManager(self)
         self.http = ReadinessEndpoints(self)
+        self.firewall = Firewall(self)
+        self.net = TcpNet(self)
 
     # --- the host journal (see docs/CONTRACTS.md) -------------------------------------------
     def journal_write(self, key: str, value_json: str) -> None:
@@ -66,4 +70,6 @@ class HostModel:
                 "storage": self.storage.state(),
                 "services": self.scm.state(),
                 "http": self.http.state(),
+                "firewall": self.firewall.state(),
+                "net": self.net.state(),
             }

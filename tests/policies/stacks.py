@@ -19,6 +19,7 @@ VM = "azure-native:compute:VirtualMachine"
 H = "pulumi-python:dynamic/winfleet:"
 SVC, EVT, QUOTA, BASE, DUMPS, VOL = (H + "WindowsService", H + "EventLogSettings", H + "NtfsQuota",
                                      H + "ServiceBaseline", H + "CrashDumps", H + "DataVolume")
+PORT = H + "ServicePort"
 MIB = 1024 * 1024
 LB_ID = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Network/loadBalancers/lb"
 
@@ -139,8 +140,16 @@ def volume(host="web-0"):
                                   "fileSystem": "NTFS"})
 
 
+def service_port(host="web-0", name="api", port=8080, remote=("168.63.129.16", "203.0.113.0/24")):
+    props = {"connection": connection(host), "serviceName": name, "port": port, "protocol": "TCP",
+             "allowDynamicPort": False, "ruleName": f"winfleet-{name}"}
+    if remote is not None:
+        props["remoteAddresses"] = list(remote)
+    return (PORT, f"{host}-{name}-port", props)
+
+
 def good_stack() -> list:
-    return [lb(), nsg(), vm(), volume(), eventlogs(), service(), quota(), baseline(), dumps()]
+    return [lb(), nsg(), vm(), volume(), eventlogs(), service(), service_port(), quota(), baseline(), dumps()]
 
 
 def replace(stack, typ, new):
@@ -191,6 +200,7 @@ def _no_cert_service():
 
 # One deliberately bad stack per policy: the compliant stack with a single thing broken.
 VIOLATIONS = {
+    "service-port-firewall": lambda: replace(good_stack(), PORT, service_port(remote=["203.0.113.0/24"])),
     "lb-probe-is-readiness": lambda: replace(good_stack(), LB, lb(probe_protocol="Tcp")),
     "service-readiness-endpoint": lambda: replace(good_stack(), SVC, service(readinessPath="/healthz")),
     "graceful-shutdown-budget": lambda: replace(good_stack(), SVC, service(preshutdownTimeoutSeconds=12)),
@@ -227,7 +237,8 @@ def preview_stack(hosts=("web-0", "web-1"), **service_over) -> list:
         vm_r = vm(h)
         vm_r[2]["vmName"] = f"{h}-vm"
         out.append((VM, f"{h}-vm", vm_r[2]))
-        for typ, name, props in (volume(h), eventlogs(h), service(h, **service_over), quota(h), baseline(h), dumps(h)):
+        for typ, name, props in (volume(h), eventlogs(h), service(h, **service_over), service_port(h), quota(h),
+                                 baseline(h), dumps(h)):
             props = dict(props, connection=unknown_conn)
             out.append((typ, name, props, [f"{h}-vm"]))
     return out

@@ -61,12 +61,12 @@ def test_gate_sends_what_the_engine_sends(good):
 
 def test_text_report_has_plan_verdicts_and_summary(good):
     text = gate.render_text(good)
-    assert "Plan (preview under mocks): 13 resources" in text
+    assert "Plan (preview under mocks): 15 resources" in text
     assert "+ azure-native:network:LoadBalancer  lb" in text and "probe api: Http :8080/readyz every 5s x2" in text
     assert "adminPassword=[secret]" in text and "Offline-Gate-Placeholder" not in text
     assert "host=web-0" in text
     assert "mandatory (0):" in text and "advisory (0):" in text
-    assert text.rstrip().splitlines()[-1].startswith("Summary: 13 resources, 18 policies, 0 mandatory")
+    assert text.rstrip().splitlines()[-1].startswith("Summary: 15 resources, 19 policies, 0 mandatory")
     md = gate.render_markdown(good)
     assert md.startswith("### :white_check_mark: winfleet policy gate")
 

@@ -13,7 +13,7 @@ MANDATORY_BY_DEFAULT = {
     "eventlog-retention", "service-logging", "service-account-quota-bindable", "service-log-quota",
     "service-crash-recovery", "crash-dumps-gotraceback", "baseline-never-disable", "baseline-keeps-dependencies",
     "winrm-https-only", "nsg-no-internet-management", "winrm-validates-certificates", "passwords-are-secrets",
-    "vm-managed-disks",
+    "vm-managed-disks", "service-port-firewall",
 }
 
 

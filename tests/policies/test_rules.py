@@ -434,3 +434,32 @@ def test_unknown_list_elements_never_produce_a_verdict():
     assert h.run_resource("eventlog-minimum-sizes", (typ, name, props)).messages == []
     rec = svc(recovery={"actions": [UNKNOWN_STRING], "resetPeriodSeconds": 86400, "failureActionsOnNonCrash": True})
     assert h.run_resource("service-crash-recovery", rec).messages == []
+
+
+# ------------------------------------------------------------------ guest firewall (issue 11 item 17)
+
+
+def test_port_firewall_missing_rule_is_a_violation():
+    stack = [r for r in GOOD if r[0] != s.PORT]
+    res = h.run_stack("service-port-firewall", stack)
+    assert res.has("service 'api'", "port 8080", "no ServicePort", "168.63.129.16")
+
+
+def test_port_firewall_rule_must_admit_the_probe_address():
+    res = h.run_stack("service-port-firewall", with_(s.service_port(remote=["203.0.113.0/24"])))
+    assert res.has("does not admit the Azure probe address 168.63.129.16")
+    res = h.run_stack("service-port-firewall", with_(s.service_port(remote=None)))
+    assert res.has("does not admit")
+    for ok in (["Any"], ["168.63.128.0/22"], ["10.0.0.0/8", "168.63.129.16"]):
+        assert h.run_stack("service-port-firewall", with_(s.service_port(remote=ok))).messages == [], ok
+
+
+def test_port_firewall_rule_on_another_host_or_port_does_not_count():
+    assert h.run_stack("service-port-firewall", with_(s.service_port(host="web-9"))).has("no ServicePort")
+    assert h.run_stack("service-port-firewall", with_(s.service_port(port=9090))).has("no ServicePort")
+
+
+def test_port_firewall_not_behind_lb_and_unknowns_pass():
+    stack = [r for r in GOOD if r[0] not in (s.PORT, s.LB)]
+    assert h.run_stack("service-port-firewall", stack).messages == []
+    assert h.run_stack("service-port-firewall", with_(s.service_port(remote=[UNKNOWN_STRING]))).messages == []

@@ -9,6 +9,7 @@ from components.config import parse_config
 H = "pulumi-python:dynamic/winfleet:"
 WS, QUOTA, DUMPS, VOL, EVT, BASE = (H + "WindowsService", H + "NtfsQuota", H + "CrashDumps", H + "DataVolume",
                                     H + "EventLogSettings", H + "ServiceBaseline")
+PORT = H + "ServicePort"
 GO_SERVICE, FLEET, HOST = "winfleet:index:GoService", "winfleet:index:Fleet", "winfleet:index:Host"
 VM = "azure-native:compute:VirtualMachine"
 CERT_SHA = "ab" * 32

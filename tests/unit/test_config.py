@@ -386,3 +386,19 @@ def test_config_models_round_trip_to_camel_case(example_raw):
     dumped = json.loads(cfg.model_dump_json(by_alias=True))
     assert "loadBalancer" in dumped and "readinessPath" in dumped["services"][0]
     assert "preshutdownTimeoutSeconds" in dumped["services"][0]
+
+
+@pytest.mark.parametrize("port", [49152, 50000, 65535])
+def test_dynamic_range_port_is_refused_unless_allowed(example_raw, port):
+    """Issue 14 item 2: Windows hands ports in 49152-65535 to outgoing connections by default."""
+    svc(example_raw, 1)["port"] = port
+    probs = [p for p in problems_of(copy.deepcopy(example_raw)) if p.path.endswith("].port")]
+    assert [p.path for p in probs] == ["winfleet:services[1].port"]
+    assert "49152-65535" in probs[0].allowed and "allowDynamicPort" in probs[0].allowed
+    svc(example_raw, 1)["allowDynamicPort"] = True
+    assert parse_config(example_raw).services[1].port == port
+
+
+def test_port_below_the_dynamic_range_is_fine(example_raw):
+    svc(example_raw, 1)["port"] = 49151
+    assert parse_config(example_raw).services[1].port == 49151

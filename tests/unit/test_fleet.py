@@ -11,7 +11,7 @@ import pytest
 from components.fleet import Fleet
 from components.sizing import rollout_batches
 from tests.e2e.engine import resolve, run_program, strip_secrets
-from tests.unit.fleet_fixtures import (BASE, DUMPS, EVT, FLEET, GO_SERVICE, HOST, QUOTA, VM, VOL, WS, Graph,
+from tests.unit.fleet_fixtures import (BASE, DUMPS, EVT, FLEET, GO_SERVICE, HOST, PORT, QUOTA, VM, VOL, WS, Graph,
                                       azure_cfg, existing_cfg, existing_raw)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -256,3 +256,38 @@ def test_independent_services_roll_independently():
     for reg in g.of(WS).values():
         name = reg.name.split("@")[0]
         assert all(d.startswith(name + "@") for d in g.deps(reg, WS)), reg.name
+
+
+def test_every_load_balanced_port_gets_a_firewall_rule_before_its_service():
+    """Issue 11 item 17: Azure mode load-balances every service port; each host gets a ServicePort whose
+    firewall rule admits the LB probe address and the client sources, and the service waits for it."""
+    cfg = azure_cfg(2)
+    g = fleet_graph(cfg)
+    for svc in cfg.services:
+        for h in cfg.azure.host_names():
+            port = g.one(PORT, f"{svc.name}@{h}/port")
+            inp = strip_secrets(port.inputs)
+            assert inp["port"] == svc.port and inp["serviceName"] == svc.name
+            assert inp["ruleName"] == f"winfleet-{svc.name}"
+            assert inp["remoteAddresses"] == ["168.63.129.16", "10.0.0.0/8"]
+            assert port.urn in g.dep_urns(g.one(WS, f"{svc.name}@{h}")), "the port is checked before the service"
+
+
+def test_existing_hosts_ports_are_checked_but_not_opened():
+    cfg = existing_cfg(2)
+    g = fleet_graph(cfg)
+    for svc in cfg.services:
+        for h in cfg.existing_hosts:
+            inp = strip_secrets(g.one(PORT, f"{svc.name}@{h.name}/port").inputs)
+            assert "remoteAddresses" not in inp, "no balancer, no configured clients: no rule"
+            assert inp["allowDynamicPort"] is False
+
+
+@pytest.mark.parametrize("sources,vnet,expect", [
+    ([], "10.40.0.0/16", ["168.63.129.16"]),
+    (["VirtualNetwork", "203.0.113.0/24"], "10.40.0.0/16", ["168.63.129.16", "10.40.0.0/16", "203.0.113.0/24"]),
+    (["203.0.113.0/24", "Internet"], "10.40.0.0/16", ["Any"]),
+])
+def test_firewall_sources_map_the_nsg_tags(sources, vnet, expect):
+    from components.go_service import firewall_sources
+    assert firewall_sources(sources, vnet) == expect

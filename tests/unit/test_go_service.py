@@ -11,7 +11,7 @@ from components import sizing
 from components.go_service import GoService, GoServiceArgs, dumps_inputs, quota_inputs, service_inputs
 from components.targets import HostTarget
 from tests.e2e.engine import resolve, run_program, strip_secrets
-from tests.unit.fleet_fixtures import DUMPS, GO_SERVICE, QUOTA, WS, Graph, existing_cfg, service
+from tests.unit.fleet_fixtures import DUMPS, GO_SERVICE, PORT, QUOTA, WS, Graph, existing_cfg, service
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,8 +53,8 @@ def test_children_are_parented_and_named_per_host():
     comp = g.one(GO_SERVICE, "orders-api")
     kids = [r for r in g.regs if r.parent == comp.urn]
     assert sorted(r.name for r in kids) == sorted(
-        [f"orders-api@web-{i}{suffix}" for i in range(3) for suffix in ("", "/quota", "/dumps")])
-    assert {r.type for r in kids} == {WS, QUOTA, DUMPS}
+        [f"orders-api@web-{i}{suffix}" for i in range(3) for suffix in ("", "/port", "/quota", "/dumps")])
+    assert {r.type for r in kids} == {WS, QUOTA, DUMPS, PORT}
     gs = run.value
     assert gs.batches == [["web-0"], ["web-1"], ["web-2"]]
     assert set(gs.windows_services) == {"web-0", "web-1", "web-2"}

@@ -75,5 +75,18 @@ class ReadinessEndpoints:
             return {"status": 200, "body": "ok", "error": None}
         return {"status": ep["status"] or 503, "body": ep["body"] or "not ready", "error": None}
 
+    def listening(self) -> dict[int, str]:
+        """port -> service name, for every port a service serves (it listens there while it runs)."""
+        return {p: ep["service"] for p, ep in self._ports.items()}
+
+    def probe_from(self, remote: str, port: int, path: str) -> dict:
+        """GET http://<host>:<port><path> from another machine (``remote``: its source address, e.g. the
+        Azure load balancer's probe address 168.63.129.16): Windows Defender Firewall decides first; a
+        dropped SYN is a timeout, not a refusal (the default inbound action Block drops silently)."""
+        if not self.host.firewall.allows_inbound(remote, int(port)):
+            return {"status": None, "body": "", "error": f"timed out (dropped by Windows Defender Firewall: "
+                                                         f"no inbound rule allows {remote} to port {port})"}
+        return self.probe(port, path)
+
     def state(self) -> dict:
         return {str(p): copy.deepcopy(v) for p, v in sorted(self._ports.items())}
