@@ -15,6 +15,15 @@ The first NtfsQuota on a volume records the volume's prior state, the last one d
 each one restores its own account's entry. The volume is enforced while any holder asks for
 enforcement (or it was enforced before winfleet), tracked otherwise.
 
+Quota events: the warning threshold only tells anyone something if NTFS logs it. Every NtfsQuota
+switches on the volume's ``LogQuotaThreshold`` and ``LogQuotaLimit`` (DiskQuotaControl:
+https://learn.microsoft.com/en-us/windows/win32/shell/diskquotacontrol-logquotathreshold, .../diskquotacontrol-logquotalimit;
+off on a fresh volume), recorded in the ``volume`` item's prior and restored by the last holder. NTFS then
+writes to the **System** log, provider ``Ntfs``: event **36** when an account goes over its warning
+threshold (IO_FILE_QUOTA_THRESHOLD, 0x40040024) and **37** when it reaches its limit (IO_FILE_QUOTA_LIMIT,
+0x40040025; message ids from the WDK's ntiologc.h, the event id is the low word). Logging switched off
+behind our back shows as drift of ``warningBytes`` (the threshold without its event).
+
 Ops: ``quota.read`` {volume, accounts} and ``quota.apply`` {volume, changes, accounts}.
 """
 from __future__ import annotations
@@ -32,6 +41,7 @@ VOLUME_RE = re.compile(r"^[D-Zd-z]:?$")
 _ACCOUNT_PART = r"[^\x00-\x1f\"/\\\[\]:;|=,+*?<>]{1,256}"
 ACCOUNT_RE = re.compile(rf"^(?:{_ACCOUNT_PART}\\)?{_ACCOUNT_PART}$")
 # Accounts Windows exempts from quotas (Administrators, and LocalSystem which writes as Administrators).
+LOG_FLAGS = ("logThreshold", "logLimit")      # DiskQuotaControl.LogQuotaThreshold / LogQuotaLimit
 EXEMPT = {"localsystem", "system", "nt authority\\system", ".\\localsystem", "administrators",
           "builtin\\administrators", "administrator", ".\\administrator"}
 
@@ -114,7 +124,11 @@ class NtfsQuotaProvider(HostResourceProvider):
         prior_entry = {"account": inputs.account, "exists": bool(entry and entry.get("explicit"))}
         if prior_entry["exists"]:
             prior_entry.update(warningBytes=entry["warningBytes"], limitBytes=entry["limitBytes"])
-        return {"volume": {"state": vol["state"]}, self._entry_item(inputs.account): prior_entry}
+        prior_vol = {"state": vol["state"]}
+        for flag in LOG_FLAGS:
+            if flag in vol:
+                prior_vol[flag] = bool(vol[flag])
+        return {"volume": prior_vol, self._entry_item(inputs.account): prior_entry}
 
     # ---- Test -------------------------------------------------------------------------------
     def plan_in_context(self, inputs, current, ctx) -> list[dict]:
@@ -142,6 +156,8 @@ class NtfsQuotaProvider(HostResourceProvider):
         want = "enforced" if (inputs.enforce or others_enforce or prior_state == "enforced") else "tracked"
         if vol["state"] != want:
             changes.append({"do": "setState", "state": want})
+        if not all(vol.get(flag) is True for flag in LOG_FLAGS):
+            changes.append({"do": "setLogging", "logThreshold": True, "logLimit": True})
         return changes
 
     def restore_plan(self, inputs, prior, current) -> list[dict]:
@@ -166,6 +182,9 @@ class NtfsQuotaProvider(HostResourceProvider):
                     changes.append({"do": "removeEntry", "account": p["account"]})
         if "volume" in prior:
             vol = current.get("volume") or {}
+            flags = {f: prior["volume"][f] for f in LOG_FLAGS if f in prior["volume"]}  # older entries lack them
+            if vol.get("exists") and flags and any(vol.get(f) != v for f, v in flags.items()):
+                changes.append({"do": "setLogging", **{f: flags.get(f, bool(vol.get(f))) for f in LOG_FLAGS}})
             if vol.get("exists") and vol.get("state") != prior["volume"]["state"]:
                 changes.append({"do": "setState", "state": prior["volume"]["state"]})
         return changes
@@ -196,6 +215,8 @@ class NtfsQuotaProvider(HostResourceProvider):
         if entry:
             out["warningBytes"] = entry["warningBytes"]
             out["limitBytes"] = entry["limitBytes"]
+        if vol.get("exists") and vol.get("logThreshold") is not True:
+            out["warningBytes"] = None       # the threshold fires no event: drift (an update switches it back on)
         state = vol.get("state") if vol.get("exists") else None
         if state == "disabled" or state is None:
             out["enforce"] = None            # quotas off (or volume gone): drift whatever we asked for

@@ -33,6 +33,8 @@ function Read-QuotaState {
         $info['state'] = @('disabled', 'tracked', 'enforced')[[int]$dq.QuotaState]
         $info['defaultLimit'] = [long]$dq.DefaultQuotaLimit
         $info['defaultWarning'] = [long]$dq.DefaultQuotaThreshold
+        $info['logThreshold'] = [bool]$dq.LogQuotaThreshold
+        $info['logLimit'] = [bool]$dq.LogQuotaLimit
     }
     $out = @()
     foreach ($name in $Accounts) {

@@ -2,6 +2,7 @@
 #   change: {"do": "setState", "state": "disabled"|"tracked"|"enforced"}
 #         | {"do": "setEntry", "account", "warningBytes", "limitBytes"}   (-1 = no limit)
 #         | {"do": "removeEntry", "account"}
+#         | {"do": "setLogging", "logThreshold": bool, "logLimit": bool}   (System log events 36 / 37)
 #   -> {"changed": bool, "state": <as quota.read> + {"applied": [{"do", "changed"}]}}
 # Python decides what to change (and refuses exempt accounts); this script applies the list in
 # order through the DiskQuotaControl COM object and reads the result back.
@@ -50,6 +51,18 @@ foreach ($ch in @($P.changes)) {
                     Fail 'QUOTA_ENTRY_IN_USE' "The quota entry for $account cannot be deleted: the account still owns files on ${letter}:"
                 }
                 $dq.DeleteUser($user)
+                $changed = $true
+            }
+        }
+        'setLogging' {
+            $wantThreshold = [bool]$ch.logThreshold
+            $wantLimit = [bool]$ch.logLimit
+            if ([bool]$dq.LogQuotaThreshold -ne $wantThreshold) {
+                $dq.LogQuotaThreshold = $wantThreshold
+                $changed = $true
+            }
+            if ([bool]$dq.LogQuotaLimit -ne $wantLimit) {
+                $dq.LogQuotaLimit = $wantLimit
                 $changed = $true
             }
         }

@@ -48,10 +48,10 @@ def test_lifecycle_create_noop_update_drift_delete(res, host):
     before = host_snapshot(m)
     inputs = res.checked(props(host))
     rid, outs = res.create(inputs)
-    assert outs["changed"] and [c["do"] for c in outs["changes"]] == ["setEntry", "setState"]
+    assert outs["changed"] and [c["do"] for c in outs["changes"]] == ["setEntry", "setState", "setLogging"]
     assert m.storage.quota("D")["state"] == "enforced"
     assert m.storage.entry("D", "NT SERVICE\\api")["limitBytes"] == 500 * MB
-    assert outs["prior"] == {"volume": {"state": "disabled"},
+    assert outs["prior"] == {"volume": {"state": "disabled", "logThreshold": False, "logLimit": False},
                              "entry:nt service\\api": {"account": "NT SERVICE\\api", "exists": False}}
     assert journal(m)[KEY]["prior"] == outs["prior"]
 
@@ -83,7 +83,7 @@ def test_lifecycle_create_noop_update_drift_delete(res, host):
     assert res.diff(rid, read_outs, new)["changes"] == "some"
     outs = res.update(rid, read_outs, new)
     assert m.storage.quota("D")["state"] == "enforced" and m.storage.entry("D", "NT SERVICE\\api")["limitBytes"] == 600 * MB
-    assert outs["prior"]["volume"] == {"state": "disabled"}, "the prior value is still the original"
+    assert outs["prior"]["volume"] == {"state": "disabled", "logThreshold": False, "logLimit": False}, "the prior value is still the original"
 
     res.delete(rid, outs)
     assert host_snapshot(m) == before
@@ -98,7 +98,7 @@ def test_several_quotas_share_the_volume_state(res, host):
     ra, a = res.create(res.checked(props(host, "NT SERVICE\\api", enforce=True)))
     rb, b = res.create(res.checked(props(host, "NT SERVICE\\web", enforce=False)))
     rc, c = res.create(res.checked(props(host, "NT SERVICE\\jobs", enforce=False)))
-    assert b["prior"]["volume"] == {"state": "disabled"}, "B and C see the original state recorded by A"
+    assert b["prior"]["volume"] == {"state": "disabled", "logThreshold": False, "logLimit": False}, "B and C see the original state recorded by A"
     assert m.storage.quota("D")["state"] == "enforced"
     holders = journal(m)[KEY]["holders"]["volume"]
     assert len(holders) == 3
@@ -259,6 +259,47 @@ def test_pulumi_state_lost_then_up_again_adopts_the_journal_and_destroy_restores
     res.create(res.checked(props(host)))       # its outputs are lost with the stack state
     rid, outs = res.create(res.checked(props(host)))
     assert outs["changed"] is False
-    assert outs["prior"]["volume"] == {"state": "disabled"}
+    assert outs["prior"]["volume"] == {"state": "disabled", "logThreshold": False, "logLimit": False}
     res.delete(rid, outs)
     assert host_snapshot(m) == before
+
+
+def test_quota_events_are_switched_on_and_fire_then_destroy_switches_them_off(res, host):
+    """Issue 14 item 1: the warning threshold must produce the System-log event (Ntfs 36) before the
+    limit bites (Ntfs 37); DiskQuotaControl.LogQuotaThreshold/LogQuotaLimit are off on a fresh volume."""
+    m = host.model
+    before = host_snapshot(m)
+    acct = "NT SERVICE\\api"
+    rid, outs = res.create(res.checked(props(host)))
+    q = m.storage.quota("D")
+    assert q["logThreshold"] is True and q["logLimit"] is True
+    assert outs["state"]["volume"]["logThreshold"] is True
+    m.storage.charge("D", acct, 401 * MB)                       # over the 400 MB warning
+    ev = m.eventlogs.events("System", ids=[36, 37], providers=["Ntfs"])
+    assert [e["id"] for e in ev] == [36] and ev[0]["properties"][0] == acct
+    with pytest.raises(DiskQuotaExceeded):
+        m.storage.charge("D", acct, 100 * MB)                   # the 500 MB limit bites
+    assert [e["id"] for e in m.eventlogs.events("System", ids=[36, 37])] == [37, 36]
+    m.storage.charge("D", acct, -401 * MB)
+
+    # someone switches the threshold event off: refresh reports drift, the update switches it back on
+    m.storage.set_quota_logging("D", False, True)
+    _, read = res.read(rid, outs)
+    assert "warningBytes" in read["drift"]
+    outs = res.update(rid, read, res.checked(props(host)))
+    assert outs["changes"] == [{"do": "setLogging", "logThreshold": True, "logLimit": True}]
+
+    res.delete(rid, outs)
+    q = m.storage.quota("D")
+    assert q["logThreshold"] is False and q["logLimit"] is False, "restored to the volume's prior flags"
+    assert host_snapshot(m) == before
+
+
+def test_quota_logging_already_on_is_recorded_and_kept_on_destroy(res, host):
+    m = host.model
+    m.storage.set_quota_logging("D", True, False)
+    rid, outs = res.create(res.checked(props(host)))
+    assert outs["prior"]["volume"]["logThreshold"] is True and outs["prior"]["volume"]["logLimit"] is False
+    res.delete(rid, outs)
+    q = m.storage.quota("D")
+    assert (q["logThreshold"], q["logLimit"]) == (True, False)

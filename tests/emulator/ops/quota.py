@@ -1,12 +1,14 @@
 """Handlers for quota.read and quota.apply (drivers: scripts/ops/quota.read.ps1, quota.apply.ps1).
 
 quota.read  params: {"volume": "D", "accounts": [name]}
-  -> state {"volume": {"letter", "exists", "fileSystem", "state", "defaultLimit", "defaultWarning"},
+  -> state {"volume": {"letter", "exists", "fileSystem", "state", "defaultLimit", "defaultWarning",
+                        "logThreshold", "logLimit"},
             "accounts": [{"name", "exists", "admin", "entry": {"warningBytes", "limitBytes", "usedBytes", "explicit"}|null}]}
 quota.apply params: {"volume": "D", "changes": [change], "accounts": [name]}
   change: {"do": "setState", "state": "disabled"|"tracked"|"enforced"}
         | {"do": "setEntry", "account", "warningBytes", "limitBytes"}
         | {"do": "removeEntry", "account"}
+        | {"do": "setLogging", "logThreshold": bool, "logLimit": bool}   (DiskQuotaControl.LogQuota*)
   -> state as quota.read plus "applied": [{"do", "changed"}]
 The driver uses the DiskQuotaControl COM object (QuotaState, AddUser/FindUser/DeleteUser,
 QuotaThreshold/QuotaLimit), whose results are numbers, not localized text.
@@ -73,6 +75,8 @@ def quota_apply(host, params: dict) -> dict:
                 changed = st.set_entry(letter, ch["account"], ch["warningBytes"], ch["limitBytes"])
             elif do == "removeEntry":
                 changed = st.remove_entry(letter, ch["account"])
+            elif do == "setLogging":
+                changed = st.set_quota_logging(letter, ch["logThreshold"], ch["logLimit"])
             else:
                 raise OpError("INVALID_PARAMS", f"unknown quota change {do!r}")
         except StorageError as exc:

@@ -23,10 +23,20 @@ returns and what our driver saves through):
 * **Seeded defaults** (Windows Server 2019/2022 as commonly reported; windows_domain.md §5.1 marks
   the real defaults unverified): Application, System, Security, Setup at 20480 KB, circular.
 
-Simplifications: no events are stored (sizes only), log names are case-insensitive/case-preserving
+**Events** (records): ``write`` appends one (what ReportEvent / the SCM / WER / ntfs.sys do), ``events``
+filters them the way ``Get-WinEvent -FilterHashtable @{LogName; Id; ProviderName; StartTime}`` does
+(https://learn.microsoft.com/powershell/module/microsoft.powershell.diagnostics/get-winevent): newest
+first, ``StartTime`` inclusive. Records are history, not configuration: they are left out of ``state()``
+(no destroy restores them). Other emulated subsystems call ``write`` where Windows would log.
+
+Simplifications: the log's size does not limit how many records are kept, log names are case-insensitive/case-preserving
 through the registry, channel enablement/paths/SDDL are not modelled.
 """
 from __future__ import annotations
+
+import copy
+import itertools
+import time
 
 SERVICES_EVENTLOG = r"HKLM\SYSTEM\CurrentControlSet\Services\EventLog"
 CHANNELS = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\WINEVT\Channels"
@@ -51,6 +61,9 @@ class EventLogError(Exception):
 class EventLogs:
     def __init__(self, host):
         self.host = host
+        self.clock = time.time                 # TimeCreated (UTC epoch seconds); tests may replace it
+        self._records: list[dict] = []
+        self._record_ids = itertools.count(1)
         reg = host.registry
         for name, size in DEFAULT_CLASSIC.items():
             key = f"{SERVICES_EVENTLOG}\\{name}"
@@ -171,6 +184,35 @@ class EventLogs:
             # Simplification: we model "no auto-backup" as the value being absent (absent == 0);
             # whether Windows writes 0 or deletes the value is not verified.
             reg.delete_value(key, "AutoBackupLogFiles")
+
+    # --- records -----------------------------------------------------------------------------
+    def write(self, log: str, provider: str, event_id: int, *, level: str = "Information", message: str = "",
+              properties: list | None = None, time_created: float | None = None) -> dict:
+        """Append an event (the API the emulated SCM, WER and NTFS use, and tests that stage crashes)."""
+        if not self.exists(log):
+            raise EventLogError("LOG_NOT_FOUND", f"There is not an event log on the localhost computer that matches \"{log}\".")
+        if level not in ("Critical", "Error", "Warning", "Information", "Verbose"):
+            raise EventLogError("INVALID_PARAMETER", f"level {level!r}")
+        rec = {"recordId": next(self._record_ids), "logName": self.canonical(log), "providerName": provider,
+               "id": int(event_id), "level": level, "message": message, "properties": list(properties or []),
+               "timeCreated": float(self.clock() if time_created is None else time_created)}
+        self._records.append(rec)
+        return copy.deepcopy(rec)
+
+    def events(self, log: str, *, ids=None, providers=None, since: float | None = None,
+               max_events: int | None = None) -> list[dict]:
+        """Get-WinEvent -FilterHashtable: newest first; no match is an empty list here (the cmdlet's
+        "No events were found" error is the driver's to handle)."""
+        if not self.exists(log):
+            raise EventLogError("LOG_NOT_FOUND", f"There is not an event log on the localhost computer that matches \"{log}\".")
+        name = self.canonical(log).lower()
+        want_ids = None if ids is None else {int(i) for i in ids}
+        want_prov = None if providers is None else {p.lower() for p in providers}
+        out = [r for r in reversed(self._records) if r["logName"].lower() == name
+               and (want_ids is None or r["id"] in want_ids)
+               and (want_prov is None or r["providerName"].lower() in want_prov)
+               and (since is None or r["timeCreated"] >= since)]
+        return copy.deepcopy(out[:max_events] if max_events else out)
 
     # --- test helpers ------------------------------------------------------------------------
     def create_classic_log(self, name: str, size_bytes: int = 512 * 1024 * 2) -> None:

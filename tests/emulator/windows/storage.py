@@ -22,6 +22,12 @@ DiskQuotaControl COM and Win32_QuotaSetting / Win32_DiskQuota; windows_domain.md
   limited, even with an entry and enforcement on — a quota on such an account is a silent no-op,
   which is why winfleet refuses it. ``charge`` raises ``DiskQuotaExceeded`` (ERROR_DISK_QUOTA_EXCEEDED,
   1295) when an enforced limit would be passed.
+* **Quota events**: with ``LogQuotaThreshold`` / ``LogQuotaLimit`` on (DiskQuotaControl:
+  https://learn.microsoft.com/en-us/windows/win32/shell/diskquotacontrol-logquotathreshold and
+  .../diskquotacontrol-logquotalimit; both off on a fresh volume) NTFS writes a System-log event when an
+  account's usage goes over its warning threshold (IO_FILE_QUOTA_THRESHOLD 0x40040024: event id 36) or
+  its limit (IO_FILE_QUOTA_LIMIT 0x40040025: event id 37, also when an enforced write is refused), from
+  the provider ``Ntfs`` (the WDK's ntiologc.h message table). Modelled on the upward crossing only.
 
 Simplifications: sizes are bookkeeping only (no sectors, alignment is a fixed 1 MB), NTFS metadata
 use is a fixed 64 MB per volume, MBR disks and dynamic disks are not modelled beyond the style flag,
@@ -100,7 +106,8 @@ class Storage:
     def _make_volume(self, size: int, fs: str, label: str) -> dict:
         return {"uniqueId": self._new_volume_id(), "fileSystem": fs, "label": label, "sizeBytes": size,
                 "usedBytes": NTFS_METADATA if fs == "NTFS" else MB,
-                "quota": {"state": "disabled", "defaultLimit": -1, "defaultWarning": -1, "entries": {}, "usage": {}}}
+                "quota": {"state": "disabled", "defaultLimit": -1, "defaultWarning": -1, "entries": {}, "usage": {},
+                          "logThreshold": False, "logLimit": False}}
 
     # --- lookup -------------------------------------------------------------------------------
     def disk(self, number: int) -> dict:
@@ -250,7 +257,24 @@ class Storage:
 
     def quota(self, letter: str) -> dict:
         q = self._ntfs(letter)["quota"]
-        return {"state": q["state"], "defaultLimit": q["defaultLimit"], "defaultWarning": q["defaultWarning"]}
+        return {"state": q["state"], "defaultLimit": q["defaultLimit"], "defaultWarning": q["defaultWarning"],
+                "logThreshold": q.get("logThreshold", False), "logLimit": q.get("logLimit", False)}
+
+    def set_quota_logging(self, letter: str, threshold: bool, limit: bool) -> bool:
+        if not isinstance(threshold, bool) or not isinstance(limit, bool):
+            raise StorageError("INVALID_PARAMETER", "The parameter is incorrect")
+        q = self._ntfs(letter)["quota"]
+        changed = (q.get("logThreshold", False), q.get("logLimit", False)) != (threshold, limit)
+        q["logThreshold"], q["logLimit"] = threshold, limit
+        return changed
+
+    def _quota_event(self, q: dict, letter: str, owner: str, event_id: int) -> None:
+        flag = "logThreshold" if event_id == 36 else "logLimit"
+        if q["state"] != "disabled" and q.get(flag):
+            what = "threshold" if event_id == 36 else "limit"
+            self.host.eventlogs.write("System", "Ntfs", event_id, level="Information",
+                                      message=f"A user hit their quota {what} on volume {letter}:.",
+                                      properties=[owner, f"{letter}:"])
 
     def set_quota_state(self, letter: str, state: str) -> bool:
         if state not in QUOTA_STATES:
@@ -306,14 +330,22 @@ class Storage:
         owner = self._owner(account)
         key = owner.lower()
         used = q["usage"].get(key, 0)
-        if nbytes > 0 and q["state"] == "enforced" and not self.host.accounts.is_admin(owner):
-            e = q["entries"].get(key)
-            limit = e["limitBytes"] if e is not None else q["defaultLimit"]
+        e = q["entries"].get(key)
+        limit = e["limitBytes"] if e is not None else q["defaultLimit"]
+        warning = e["warningBytes"] if e is not None else q["defaultWarning"]
+        exempt = self.host.accounts.is_admin(owner)
+        if nbytes > 0 and q["state"] == "enforced" and not exempt:
             if limit >= 0 and used + nbytes > limit:
+                self._quota_event(q, letter, owner, 37)
                 raise DiskQuotaExceeded(owner, vol["uniqueId"])
         if vol["usedBytes"] + nbytes > vol["sizeBytes"]:
             raise StorageError("DISK_FULL", "There is not enough space on the disk.")
         q["usage"][key] = max(0, used + nbytes)
+        if nbytes > 0 and not exempt:
+            if warning >= 0 and used <= warning < used + nbytes:
+                self._quota_event(q, letter, owner, 36)
+            if limit >= 0 and used <= limit < used + nbytes:        # tracked only: over the limit, allowed
+                self._quota_event(q, letter, owner, 37)
         if q["usage"][key] == 0:
             del q["usage"][key]
         vol["usedBytes"] += nbytes
