@@ -9,6 +9,14 @@ silently: a rounded size would show as drift forever). Group Policy
 size or retention is set by policy to something else is refused with the policy named, instead of
 writing a local value that has no effect.
 
+Capacity (issue 14 item 3): the logs live on the OS volume (their ``LogFilePath``; C: unless moved), and
+Windows accepts sizes far beyond it (2 TB per log against a 127 GB OS disk). Before changing anything the
+plan adds up, per volume, what the managed logs can still grow (``maxSize`` - the file's current size,
+EventLogInformation.FileSize) plus, for ``autoBackup`` logs, ``capacity.archivesPerLog`` full-size archives
+(Windows never deletes the ``Archive-*.evtx`` files it rotates out), and refuses when that exceeds the
+volume's free space minus ``capacity.reservePercent`` of its size (at least ``MIN_RESERVE_BYTES``: Windows
+Update, the page file and crash dumps need room on C: too).
+
 Journal: ``EventLogSettings/EventLog`` holds one item per log (lower-case name) with the local
 ``{maxSizeBytes, retention}`` found before winfleet first changed it. Several EventLogSettings may
 manage the same log: the first records the prior value, the last one deleted restores it.
@@ -30,6 +38,10 @@ from .journal import item_name
 # Microsoft-Windows-PowerShell/Operational). No wildcards, quotes, backslashes or control characters.
 LOG_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,254}$")
 POLICY_KEY = r"HKLM\SOFTWARE\Policies\Microsoft\Windows\EventLog"
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1024 ** 3:.1f} GiB"
 
 
 def nearest_sizes_kb(kb: int) -> tuple[int, int]:
@@ -65,8 +77,17 @@ class LogSpec(Model):
         return v
 
 
+MIN_RESERVE_BYTES = 4 * 1024 ** 3
+
+
+class CapacitySpec(Model):
+    archives_per_log: int = Field(default=4, ge=0, le=1000)   # archives budgeted per autoBackup log
+    reserve_percent: int = Field(default=10, ge=0, le=90)      # of the volume, kept free for Windows
+
+
 class EventLogSettingsInputs(HostInputs):
     logs: list[LogSpec] = Field(min_length=1)
+    capacity: CapacitySpec = Field(default_factory=CapacitySpec)
 
 
 class EventLogSettingsProvider(HostResourceProvider):
@@ -134,7 +155,38 @@ class EventLogSettingsProvider(HostResourceProvider):
                 ch["retention"] = log.retention
             if ch:
                 changes.append({"log": e["name"], **ch})
+        if changes:
+            self.check_capacity(inputs, current)
         return changes
+
+    def check_capacity(self, inputs, current) -> None:
+        """Refuse sizes the volumes holding the log files cannot take (see the module docstring)."""
+        live = self._by_name(current)
+        volumes = {str(v["letter"]).upper(): v for v in current.get("volumes") or []}
+        need: dict[str, int] = {}
+        parts: dict[str, list[str]] = {}
+        for log in inputs.logs:
+            e = live[log.name.lower()]
+            letter = str(e.get("filePath") or "C:")[0].upper()
+            want = log.max_size_kb * 1024
+            grow = max(0, want - int(e.get("fileSizeBytes") or 0))
+            archives = inputs.capacity.archives_per_log * want if log.retention == "autoBackup" else 0
+            need[letter] = need.get(letter, 0) + grow + archives
+            parts.setdefault(letter, []).append(
+                f"{e['name']} {_gb(want)}" + (f" + {inputs.capacity.archives_per_log} archives" if archives else ""))
+        for letter, n in sorted(need.items()):
+            v = volumes.get(letter)
+            if v is None:
+                raise Refused("logs", f"the host did not report free space for {letter}:, where the logs' files are; "
+                                      "nothing was changed")
+            reserve = max(int(v["sizeBytes"]) * inputs.capacity.reserve_percent // 100, MIN_RESERVE_BYTES)
+            room = int(v["freeBytes"]) - reserve
+            if n > room:
+                raise Refused("logs", f"the event logs on {letter}: could grow by {_gb(n)} ({', '.join(parts[letter])}) "
+                                      f"but {letter}: has {_gb(int(v['freeBytes']))} free of {_gb(int(v['sizeBytes']))} and "
+                                      f"{_gb(reserve)} must stay free (capacity.reservePercent "
+                                      f"{inputs.capacity.reserve_percent} %, at least {_gb(MIN_RESERVE_BYTES)}); lower "
+                                      "maxSizeKb, use circular instead of autoBackup, or grow the OS disk")
 
     def restore_plan(self, inputs, prior, current) -> list[dict]:
         live = {e.get("name", e["request"]).lower(): e for e in current.get("logs", []) if e.get("exists")}

@@ -27,6 +27,7 @@ function Read-EventLogState {
         $size = [long]$cfg.MaximumSizeInBytes
         $classic = [bool]$cfg.IsClassicLog
         $logName = [string]$cfg.LogName
+        $filePath = [Environment]::ExpandEnvironmentVariables([string]$cfg.LogFilePath)
     } finally {
         $cfg.Dispose()
     }
@@ -55,6 +56,11 @@ function Read-EventLogState {
         if ($null -ne $v) { $policy['autoBackup'] = [string]$v }
         if ($policy.Count -eq 0) { $policy = $null }
     }
+    # EventLogInformation.FileSize: what the .evtx occupies now (the rest of MaxSize may still be claimed).
+    $logInfo = [System.Diagnostics.Eventing.Reader.EventLogSession]::GlobalSession.GetLogInformation(
+        $logName, [System.Diagnostics.Eventing.Reader.PathType]::LogName)
+    $fileSize = 0
+    if ($null -ne $logInfo.FileSize) { $fileSize = [long]$logInfo.FileSize }
     @{
         request      = $Name
         exists       = $true
@@ -64,5 +70,20 @@ function Read-EventLogState {
         retention    = $effective
         local        = @{ maxSizeBytes = [long]$localSize; retention = $localMode }
         policy       = $policy
+        filePath     = $filePath
+        fileSizeBytes = $fileSize
     }
+}
+
+function Read-LogVolume {
+    # Size and free space of the volumes the logs' files live on (what event log growth consumes).
+    param([object[]]$Logs)
+    $letters = @($Logs | Where-Object { $_.exists -and $_.filePath -match '^[A-Za-z]:' } |
+        ForEach-Object { $_.filePath.Substring(0, 1).ToUpperInvariant() } | Sort-Object -Unique)
+    $out = @()
+    foreach ($letter in $letters) {
+        $vol = Get-Volume -DriveLetter $letter -ErrorAction Stop
+        $out += , @{ letter = $letter; sizeBytes = [long]$vol.Size; freeBytes = [long]$vol.SizeRemaining }
+    }
+    , $out
 }

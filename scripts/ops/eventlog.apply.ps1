@@ -46,4 +46,4 @@ foreach ($name in @($P.logs)) {
     $logs += , (Read-EventLogState -Name ([string]$name))
 }
 $changed = @($applied | Where-Object { $_.changed }).Count -gt 0
-@{ changed = $changed; state = @{ logs = $logs; applied = $applied } }
+@{ changed = $changed; state = @{ logs = $logs; volumes = (Read-LogVolume -Logs $logs); applied = $applied } }

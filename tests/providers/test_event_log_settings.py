@@ -314,3 +314,53 @@ def test_op_counts_create_2_converged_1_update_2_delete_2(res, lab):
     res.delete(rid, outs)
     assert delta(n) == {"eventlog.read": 1, "eventlog.apply": 1}
     assert host_snapshot(m) == before and KEY not in journal(m)
+
+
+GB = 1024 ** 3
+
+
+def test_sizes_the_os_volume_cannot_hold_are_refused_before_anything_changes(res, lab):
+    """Issue 14 item 3: the emulated OS disk is 127 GB with ~105 GB free on C:, where the logs live."""
+    m = lab.hosts[0].model
+    snap = host_snapshot(m)
+    free = m.storage.volume("C")["sizeBytes"] - m.storage.volume("C")["usedBytes"]
+    huge_kb = (free // 1024 // 64) * 64                     # one log as large as all free space
+    with pytest.raises(ProviderError) as e:
+        res.create(res.checked(props(lab.hosts[0], [{"name": "Security", "maxSizeKb": huge_kb}])))
+    assert "logs: the event logs on C: could grow by" in e.value.details and "must stay free" in e.value.details
+    assert host_snapshot(m) == snap, "refused at plan time: nothing changed, nothing journaled"
+
+
+def test_auto_backup_archives_count_against_the_volume(res, lab):
+    m = lab.hosts[0].model
+    size_kb = 20 * 1024 * 1024                              # 20 GiB: fits circular, not with 4 archives
+    rid, outs = res.create(res.checked(props(lab.hosts[0], [{"name": "Security", "maxSizeKb": size_kb}])))
+    with pytest.raises(ProviderError) as e:
+        res.update(rid, outs, res.checked(props(lab.hosts[0], [{"name": "Security", "maxSizeKb": size_kb,
+                                                                 "retention": "autoBackup"}])))
+    assert "Security 20.0 GiB + 4 archives" in e.value.details
+    # fewer archives budgeted (the operator archives them away) fits
+    outs = res.update(rid, outs, res.checked({**props(lab.hosts[0], [{"name": "Security", "maxSizeKb": size_kb,
+                                                                      "retention": "autoBackup"}]),
+                                              "capacity": {"archivesPerLog": 1}}))
+    assert m.eventlogs.get("Security")["retention"] == "autoBackup"
+    res.delete(rid, outs)
+
+
+def test_capacity_counts_the_volume_the_log_file_is_on(res, lab):
+    """A log moved to the data volume counts against that volume, not C:."""
+    m = lab.hosts[0].model
+    st = m.storage
+    st.set_online(1, True)
+    st.initialize(1, "GPT")
+    st.new_partition(1, "D")
+    st.format("D", "NTFS", "Data")
+    m.eventlogs.move_file("Application", r"D:\logs\Application.evtx")
+    with pytest.raises(ProviderError) as e:       # 64 GB data disk: 80 GiB does not fit on D:
+        res.create(res.checked(props(lab.hosts[0], [{"name": "Application", "maxSizeKb": 80 * 1024 * 1024}])))
+    assert "the event logs on D:" in e.value.details
+    # the file's current size is already on disk: only the growth counts
+    m.eventlogs.set_file_size("Application", 40 * GB)
+    st.charge("D", "winfleetadmin", 40 * GB)
+    rid, outs = res.create(res.checked(props(lab.hosts[0], [{"name": "Application", "maxSizeKb": 50 * 1024 * 1024}])))
+    res.delete(rid, outs)

@@ -2,7 +2,9 @@
 
 eventlog.read  params: {"logs": [name]}
   -> state {"logs": [{"request": name, "exists": bool, "name", "classic", "maxSizeBytes", "retention",
-                      "local": {"maxSizeBytes", "retention"}, "policy": {"maxSizeKb"?, "retention"?, "autoBackup"?}|null}]}
+                      "local": {"maxSizeBytes", "retention"}, "policy": {"maxSizeKb"?, "retention"?, "autoBackup"?}|null,
+                      "filePath", "fileSizeBytes"}],
+            "volumes": [{"letter", "sizeBytes", "freeBytes"}]}   (the volumes the logs' files live on: Get-Volume)
   (maxSizeBytes/retention are the effective values, as EventLogConfiguration reports them; "local" is
    the registry configuration a change writes; "policy" the Group Policy values that override it.)
 eventlog.apply params: {"changes": [{"log", "maxSizeBytes"?, "retention"?}], "logs": [name]}
@@ -14,6 +16,7 @@ from __future__ import annotations
 from tests.emulator.ops import OpError, op
 from tests.emulator.ops.svc_support import step_done
 from tests.emulator.windows.eventlog import EventLogError
+from tests.emulator.windows.storage import StorageError
 
 
 def _names(params, key) -> list[str]:
@@ -35,13 +38,25 @@ def read_logs(host, names: list[str]) -> list[dict]:
         out.append({"request": name, "exists": True, "name": eff["name"], "classic": eff["classic"],
                     "maxSizeBytes": eff["maxSizeBytes"], "retention": eff["retention"],
                     "local": {"maxSizeBytes": loc["maxSizeBytes"], "retention": loc["retention"]},
-                    "policy": eff["policy"]})
+                    "policy": eff["policy"], "filePath": logs.file_path(name), "fileSizeBytes": logs.file_size(name)})
+    return out
+
+
+def read_volumes(host, logs: list[dict]) -> list[dict]:
+    out = []
+    for letter in sorted({l["filePath"][0].upper() for l in logs if l.get("exists")}):
+        try:
+            v = host.storage.volume(letter)
+        except StorageError:
+            continue
+        out.append({"letter": letter, "sizeBytes": v["sizeBytes"], "freeBytes": v["sizeBytes"] - v["usedBytes"]})
     return out
 
 
 @op("eventlog.read")
 def eventlog_read(host, params: dict) -> dict:
-    return {"changed": False, "state": {"logs": read_logs(host, _names(params, "logs"))}}
+    logs = read_logs(host, _names(params, "logs"))
+    return {"changed": False, "state": {"logs": logs, "volumes": read_volumes(host, logs)}}
 
 
 @op("eventlog.apply")
@@ -67,5 +82,6 @@ def eventlog_apply(host, params: dict) -> dict:
             raise OpError(exc.code, f"{name}: {exc.message}") from None
         applied.append({"log": after["name"], "changed": before != after})
         step_done(host, "eventlog.apply", after["name"])
+    logs_after = read_logs(host, names)
     return {"changed": any(a["changed"] for a in applied),
-            "state": {"logs": read_logs(host, names), "applied": applied}}
+            "state": {"logs": logs_after, "volumes": read_volumes(host, logs_after), "applied": applied}}

@@ -29,6 +29,11 @@ filters them the way ``Get-WinEvent -FilterHashtable @{LogName; Id; ProviderName
 first, ``StartTime`` inclusive. Records are history, not configuration: they are left out of ``state()``
 (no destroy restores them). Other emulated subsystems call ``write`` where Windows would log.
 
+**Log files**: ``filePath`` is the classic log's ``File`` value (channels: ``%SystemRoot%\System32\winevt\Logs\
+<name, '/' as '%4'>.evtx``, the documented default location) with %SystemRoot% = C:\Windows, so every log
+lives on C: unless a test moves it; ``fileSizeBytes`` (EventLogInformation.FileSize) starts at 69,632 bytes
+(an empty .evtx: a 4 KB header and one 64 KB chunk) and tests may grow it with ``set_file_size``.
+
 Simplifications: the log's size does not limit how many records are kept, log names are case-insensitive/case-preserving
 through the registry, channel enablement/paths/SDDL are not modelled.
 """
@@ -63,6 +68,7 @@ class EventLogs:
         self.host = host
         self.clock = time.time                 # TimeCreated (UTC epoch seconds); tests may replace it
         self._records: list[dict] = []
+        self._file_sizes: dict[str, int] = {}
         self._record_ids = itertools.count(1)
         reg = host.registry
         for name, size in DEFAULT_CLASSIC.items():
@@ -184,6 +190,31 @@ class EventLogs:
             # Simplification: we model "no auto-backup" as the value being absent (absent == 0);
             # whether Windows writes 0 or deletes the value is not verified.
             reg.delete_value(key, "AutoBackupLogFiles")
+
+    # --- log files -----------------------------------------------------------------------------
+    def file_path(self, name: str) -> str:
+        found = self._key(name)
+        if found is None:
+            raise EventLogError("LOG_NOT_FOUND", f"There is not an event log on the localhost computer that matches \"{name}\".")
+        key, classic = found
+        canon = self.canonical(name)
+        raw = self._raw(key, "File", None) if classic else None
+        if raw is None:
+            raw = "%SystemRoot%\\System32\\winevt\\Logs\\" + canon.replace("/", "%4") + ".evtx"
+        return str(raw).replace("%SystemRoot%", "C:\\Windows")
+
+    def file_size(self, name: str) -> int:
+        return self._file_sizes.get(self.canonical(name).lower(), 69632)
+
+    def set_file_size(self, name: str, size: int) -> None:
+        self._file_sizes[self.canonical(name).lower()] = int(size)
+
+    def move_file(self, name: str, path: str) -> None:
+        """A classic log whose file an administrator moved (``File`` value), e.g. to another volume."""
+        key, classic = self._key(name)
+        if not classic:
+            raise ValueError("only classic logs here")
+        self.host.registry.set_value(key, "File", "REG_EXPAND_SZ", path)
 
     # --- records -----------------------------------------------------------------------------
     def write(self, log: str, provider: str, event_id: int, *, level: str = "Information", message: str = "",

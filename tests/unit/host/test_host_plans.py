@@ -17,13 +17,17 @@ def model(provider, **kw):
 # --- EventLogSettings ---------------------------------------------------------------------------
 def log(name, size_kb, mode="circular", policy=None, local=None):
     return {"request": name, "exists": True, "name": name, "classic": True, "maxSizeBytes": size_kb * 1024,
-            "retention": mode, "local": local or {"maxSizeBytes": size_kb * 1024, "retention": mode}, "policy": policy}
+            "retention": mode, "local": local or {"maxSizeBytes": size_kb * 1024, "retention": mode}, "policy": policy,
+            "filePath": f"C:\\Windows\\System32\\winevt\\Logs\\{name}.evtx", "fileSizeBytes": 69632}
+
+
+VOLS = [{"letter": "C", "sizeBytes": 127 * GB, "freeBytes": 100 * GB}]
 
 
 def test_eventlog_plan_changes_only_what_differs():
     p = EventLogSettingsProvider()
     ins = model(p, logs=[{"name": "Application", "maxSizeKb": 32768}, {"name": "System", "maxSizeKb": 20480, "retention": "retain"}])
-    cur = {"logs": [log("Application", 20480), log("System", 20480)]}
+    cur = {"logs": [log("Application", 20480), log("System", 20480)], "volumes": VOLS}
     assert p.plan(ins, cur) == [{"log": "Application", "maxSizeBytes": 32768 * 1024},
                                 {"log": "System", "retention": "retain"}]
     assert p.plan(ins, {"logs": [log("Application", 32768), log("System", 20480, "retain")]}) == []
@@ -32,7 +36,7 @@ def test_eventlog_plan_changes_only_what_differs():
 def test_eventlog_plan_uses_the_hosts_spelling_and_refuses_missing_logs():
     p = EventLogSettingsProvider()
     ins = model(p, logs=[{"name": "application", "maxSizeKb": 32768}])
-    cur = {"logs": [dict(log("Application", 20480), request="application")]}
+    cur = {"logs": [dict(log("Application", 20480), request="application")], "volumes": VOLS}
     assert p.plan(ins, cur) == [{"log": "Application", "maxSizeBytes": 32768 * 1024}]
     with pytest.raises(Refused) as e:
         p.plan(ins, {"logs": [{"request": "application", "exists": False}]})
@@ -59,14 +63,43 @@ def test_eventlog_restore_plan_puts_back_local_values():
     assert p.restore_plan(ins, prior, {"logs": []}) == [{"log": "Application", "maxSizeBytes": 20480 * 1024, "retention": "circular"}]
 
 
+@pytest.mark.parametrize("size_gb,mode,archives,free_gb,ok", [
+    (80, "circular", 4, 100, True),        # 80 GiB growth; 100 - 12.7 (10 % of 127) = 87.3 free: fits
+    (90, "circular", 4, 100, False),       # 90 > 87.3
+    (15, "autoBackup", 4, 100, True),      # 15 x (1 + 4) = 75
+    (20, "autoBackup", 4, 100, False),     # 20 x 5 = 100
+    (20, "autoBackup", 0, 100, True),      # no archives budgeted
+    (1, "circular", 4, 5, False),          # 5 GiB free minus the 12.7 GiB reserve: nothing fits
+])
+def test_eventlog_capacity_rule(size_gb, mode, archives, free_gb, ok):
+    p = EventLogSettingsProvider()
+    ins = model(p, logs=[{"name": "Security", "maxSizeKb": size_gb * 1024 * 1024, "retention": mode}],
+                capacity={"archivesPerLog": archives})
+    cur = {"logs": [log("Security", 20480)], "volumes": [{"letter": "C", "sizeBytes": 127 * GB, "freeBytes": free_gb * GB}]}
+    if ok:
+        assert p.plan(ins, cur)
+    else:
+        with pytest.raises(Refused) as e:
+            p.plan(ins, cur)
+        assert e.value.field == "logs" and "C:" in e.value.message
+
+
+def test_eventlog_capacity_not_checked_when_nothing_changes():
+    """A converged host whose disk filled up for other reasons is not refused for a no-op."""
+    p = EventLogSettingsProvider()
+    ins = model(p, logs=[{"name": "Security", "maxSizeKb": 20480}])
+    assert p.plan(ins, {"logs": [log("Security", 20480)], "volumes": [{"letter": "C", "sizeBytes": 127 * GB, "freeBytes": 0}]}) == []
+
+
 @pytest.mark.parametrize("kb,expect", [(1000, (1024, 1024)), (32769, (32768, 32832)), (65536, (65536, 65536))])
 def test_nearest_valid_sizes(kb, expect):
     assert nearest_sizes_kb(kb) == expect
 
 
 # --- NtfsQuota ----------------------------------------------------------------------------------
-def qstate(state="disabled", entry=None, admin=False, exists=True, fs="NTFS"):
-    return {"volume": {"letter": "D", "exists": True, "fileSystem": fs, "state": state, "defaultLimit": -1, "defaultWarning": -1},
+def qstate(state="disabled", entry=None, admin=False, exists=True, fs="NTFS", logging=True):
+    return {"volume": {"letter": "D", "exists": True, "fileSystem": fs, "state": state, "defaultLimit": -1, "defaultWarning": -1,
+                       "logThreshold": logging, "logLimit": logging},
             "accounts": [{"name": "NT SERVICE\\api", "exists": exists, "admin": admin, "entry": entry}]}
 
 
@@ -82,6 +115,18 @@ def test_quota_entry_first_then_enforcement():
     ch = p.plan_in_context(ins, qstate(), PlanContext(prior={"volume": {"state": "disabled"}}))
     assert ch == [{"do": "setEntry", "account": "NT SERVICE\\api", "warningBytes": 80, "limitBytes": 100},
                   {"do": "setState", "state": "enforced"}]
+
+
+def test_quota_events_are_switched_on_and_restored():
+    p, ins = qin()
+    ch = p.plan_in_context(ins, qstate(logging=False), PlanContext(prior={"volume": {"state": "disabled"}}))
+    assert ch[-1] == {"do": "setLogging", "logThreshold": True, "logLimit": True}
+    prior = {"volume": {"state": "disabled", "logThreshold": False, "logLimit": False}}
+    assert p.restore_plan(ins, prior, qstate("enforced")) == [
+        {"do": "setLogging", "logThreshold": False, "logLimit": False}, {"do": "setState", "state": "disabled"}]
+    # a journal entry written before winfleet recorded the flags: they are left alone
+    assert p.restore_plan(ins, {"volume": {"state": "disabled"}}, qstate("enforced")) == [
+        {"do": "setState", "state": "disabled"}]
 
 
 def test_quota_tracking_only_never_downgrades_another_enforcer():
