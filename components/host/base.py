@@ -108,9 +108,10 @@ def make_endpoint(connection: dict):
     return Endpoint.from_inputs(connection)
 
 
-def run_op(endpoint, op: str, params: dict, *, journal: dict | None = None, timeout: float = DEFAULT_TIMEOUT) -> dict:
+def run_op(endpoint, op: str, params: dict, *, journal: dict | None = None, timeout: float = DEFAULT_TIMEOUT,
+           progress=None) -> dict:
     from ..winrm import run_op as _run_op
-    return _run_op(endpoint, op, params, journal=journal, timeout=timeout)
+    return _run_op(endpoint, op, params, journal=journal, timeout=timeout, progress=progress)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,10 +209,11 @@ class HostSession:
       ``final=True`` or, failing that, on a ``journal.read`` sent by ``flush``.
     """
 
-    def __init__(self, connection: dict, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, connection: dict, timeout: float = DEFAULT_TIMEOUT, progress=None):
         self.endpoint = make_endpoint(connection)
         self.label = connection.get("hostName") or f"{connection.get('host')}:{connection.get('port', 5986)}"
         self.timeout = timeout
+        self.progress = progress          # run_op progress callback (components.host.progress.reporter) or None
         self.requests = 0
         self._before: Optional[dict] = None
         self._after: Optional[dict] = None
@@ -231,7 +233,11 @@ class HostSession:
             else:
                 journal.update(self._after)
         self.requests += 1
-        result = run_op(self.endpoint, op, params, journal=journal or None, timeout=self.timeout)
+        extra = {}
+        if self.progress is not None:      # only then: test doubles of run_op need not know the keyword
+            self.progress({"step": op, "message": "started"})
+            extra["progress"] = self.progress
+        result = run_op(self.endpoint, op, params, journal=journal or None, timeout=self.timeout, **extra)
         if read is not None:
             result = dict(result)
             entries = (result.pop("journal", None) or {}).get("entries")
@@ -408,7 +414,12 @@ class HostResourceProvider(dyn.ResourceProvider):
         return self.model.model_validate(props)
 
     def _session(self, inputs) -> HostSession:
-        return HostSession(inputs.connection.dump(), timeout=self.op_timeout)
+        return HostSession(inputs.connection.dump(), timeout=self.op_timeout, progress=self._progress(inputs))
+
+    def _progress(self, inputs):
+        """The progress callback of this resource's ops (None without an engine: see progress.py)."""
+        from .progress import reporter
+        return reporter(f"{self.describe(inputs)} on {inputs.connection.label}")
 
     def describe(self, inputs) -> str:
         """How errors name the resource (``inputs`` may be None); override to add its identity."""

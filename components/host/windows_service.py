@@ -497,7 +497,8 @@ class WindowsServiceProvider(HostResourceProvider):
         # The client must wait at least as long as the host may: on top of the usual budget (download,
         # SCM calls), a drain-long stop and a start of ours and a readiness gate — twice, for the
         # rollback. A fixed deadline would abandon a healthy long drain or a long gate half-way.
-        return HostSession(i.connection.dump(), timeout=self._op_budget(i, stop_timeout_seconds(i)))
+        return HostSession(i.connection.dump(), timeout=self._op_budget(i, stop_timeout_seconds(i)),
+                           progress=self._progress(i))
 
     def _op_budget(self, i, stop_seconds: float) -> float:
         return self.op_timeout + 2 * (stop_seconds + START_TIMEOUT_SECONDS + i.readiness_timeout_seconds)

@@ -47,6 +47,9 @@ SCRIPTS_DIR = (_PACKAGE_DIR / "drivers" if (_PACKAGE_DIR / "drivers" / "ops").is
                else _PACKAGE_DIR.parent / "scripts")
 SEPARATOR = b"\0\0\0\0"
 COMMON_MARKER = "#winfleet:end-of-common"
+# A stderr line starting with this is a progress report (Send-WinfleetProgress in common.ps1):
+# "#winfleet:progress {"step": .., "message": ..}"; the executor passes them to run_op's progress callback.
+PROGRESS_PREFIX = "#winfleet:progress "
 OP_NAME = re.compile(r"^[a-z][a-z0-9]*(\.[a-z][a-zA-Z0-9-]*)+$")
 
 BOOTSTRAP = r"""$ErrorActionPreference = 'Stop'

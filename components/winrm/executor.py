@@ -251,7 +251,32 @@ def _call(ep, op, phase, fn, *args, **kwargs):
         raise _classify(exc, ep, op, phase) from None
 
 
-def _execute(shell: Shell, op: str, payload: bytes, deadline: float) -> tuple[bytes, bytes, int]:
+class _ProgressLines:
+    """Splits stderr as it arrives into lines; hands ``PROGRESS_PREFIX`` lines to the callback."""
+
+    def __init__(self, callback):
+        self.callback = callback
+        self.buf = b""
+
+    def feed(self, data: bytes) -> None:
+        if self.callback is None or not data:
+            return
+        self.buf += data
+        *lines, self.buf = self.buf.split(b"\n")
+        prefix = bootstrap.PROGRESS_PREFIX.encode()
+        for line in lines:
+            line = line.strip()
+            if not line.startswith(prefix):
+                continue
+            try:
+                doc = json.loads(line[len(prefix):].decode("utf-8", errors="replace"))
+                if isinstance(doc, dict):
+                    self.callback(doc)
+            except Exception as exc:     # progress must never fail the op
+                log.debug("progress line dropped: %s", type(exc).__name__)
+
+
+def _execute(shell: Shell, op: str, payload: bytes, deadline: float, progress=None) -> tuple[bytes, bytes, int]:
     ep, p, sid = shell.endpoint, shell.protocol, shell.shell_id
     p.operation_timeout_sec = OPERATION_TIMEOUT_MAX
     _arm(p, deadline)
@@ -267,6 +292,7 @@ def _execute(shell: Shell, op: str, payload: bytes, deadline: float) -> tuple[by
             if time.monotonic() > deadline:
                 raise OperationTimedOut(ep.label, op, "deadline passed while sending the payload")
         stdout, stderr = [], []
+        lines = _ProgressLines(progress)
         while True:
             remaining = deadline - time.monotonic()
             if remaining < 1:
@@ -280,6 +306,7 @@ def _execute(shell: Shell, op: str, payload: bytes, deadline: float) -> tuple[by
                 continue   # no output within OperationTimeout: expected for long ops, poll again
             stdout.append(out)
             stderr.append(err)
+            lines.feed(err)
             if done:
                 finished = True
                 return b"".join(stdout), b"".join(stderr), rc
@@ -356,6 +383,7 @@ def _parse_output(ep: Endpoint, op: str, stdout: bytes, stderr: bytes, rc: int, 
 
 def _clean_stderr(stderr: bytes) -> str:
     text = stderr.decode("utf-8", errors="replace").lstrip("\ufeff")
+    text = "\n".join(l for l in text.splitlines() if not l.strip().startswith(bootstrap.PROGRESS_PREFIX))
     if text.startswith("#< CLIXML"):
         parts = re.findall(r"<S S=\"Error\">(.*?)</S>", text, flags=re.S)
         text = "".join(parts).replace("_x000D__x000A_", "\n") or text
@@ -363,12 +391,16 @@ def _clean_stderr(stderr: bytes) -> str:
 
 
 def run_op(endpoint, op: str, params: dict | None = None, journal: dict | None = None,
-           timeout: float = 120.0) -> dict:
+           timeout: float = 120.0, progress=None) -> dict:
     """Run host op ``op`` with ``params`` on ``endpoint``; return ``{"changed", "state"}``.
 
     ``journal`` is the envelope: ``{"read": [key], "write": {"key", "value"}, "clear": key}`` (any
     subset). With ``read``, the result also has ``"journal": {"entries": {key: value}}``: those
     entries as they were before this op (read before ``write`` and before the driver ran).
+
+    ``progress``: optional ``callable(dict)`` called (on this thread, while the op runs) with each
+    ``{"step", "message"}`` the driver reports with ``Send-WinfleetProgress`` (stderr lines read as
+    Receive returns them); its exceptions are swallowed.
 
     ``endpoint`` is an ``Endpoint`` or the contract's connection dict. Raises a
     ``WinfleetHostError`` subclass (host, op, code, message) on failure. Thread-safe.
@@ -385,7 +417,7 @@ def run_op(endpoint, op: str, params: dict | None = None, journal: dict | None =
     while True:
         attempt += 1
         try:
-            result = _run_once(ep, op, payload, deadline, read_journal)
+            result = _run_once(ep, op, payload, deadline, read_journal, progress)
             log.debug("%s on %s: ok in %.3fs (attempt %d)", op, ep.label, time.monotonic() - started, attempt)
             return result
         except _Recreate as rec:
@@ -407,7 +439,8 @@ def run_op(endpoint, op: str, params: dict | None = None, journal: dict | None =
             time.sleep(delay)
 
 
-def _run_once(ep: Endpoint, op: str, payload: bytes, deadline: float, read_journal: bool = False) -> dict:
+def _run_once(ep: Endpoint, op: str, payload: bytes, deadline: float, read_journal: bool = False,
+              progress=None) -> dict:
     try:
         shell = POOL.acquire(ep, lambda e: _call(e, op, "Create", _open_shell, e, deadline), deadline)
     except TimeoutError:
@@ -421,7 +454,7 @@ def _run_once(ep: Endpoint, op: str, payload: bytes, deadline: float, read_journ
         raise
     healthy = False
     try:
-        stdout, stderr, rc = _execute(shell, op, payload, deadline)
+        stdout, stderr, rc = _execute(shell, op, payload, deadline, progress)
         healthy = not shell.broken
     except HostUnreachable:
         shell.unreachable = True

@@ -15,6 +15,15 @@ function Fail {
     throw $ex
 }
 
+function Send-WinfleetProgress {
+    # One progress line on stderr while the op runs: "#winfleet:progress {json}". The executor reads
+    # stderr as WinRS Receive returns it and hands these lines to the provider (shown by the Pulumi CLI);
+    # they never reach stdout (the op's one JSON document). Keep messages short and free of secrets.
+    param([Parameter(Mandatory = $true)][string]$Step, [Parameter(Mandatory = $true)][string]$Message)
+    $line = '#winfleet:progress ' + (ConvertTo-Json -InputObject @{ step = $Step; message = $Message } -Depth 2 -Compress)
+    try { [Console]::Error.WriteLine($line) } catch { $null = $_ }
+}
+
 function Test-RegistryKey {
     param([Parameter(Mandatory = $true)][string]$Path)
     Test-Path -LiteralPath $Path

@@ -261,6 +261,7 @@ function Stop-OurService {
         }
         Invoke-Win32 "stop $Name" { $s.Stop() }
     }
+    Send-WinfleetProgress -Step 'stop' -Message "stopping ${Name}: draining, up to $Seconds s"
     Wait-Status -Svc $s -Status 'Stopped' -Seconds $Seconds
     Wait-ProcessExit -ProcessId $procId -Seconds $Seconds -Name $Name
     return $true
@@ -476,7 +477,8 @@ function Wait-Ready {
     # Poll http://localhost:<port><path> until 200 or the bound: @{ ready; attempts; status; message }.
     param($r)
     $url = 'http://localhost:' + [int]$r.port + [string]$r.path
-    $deadline = (Get-Date).AddSeconds([double]$r.timeoutSeconds)
+    $startedAt = Get-Date
+    $deadline = $startedAt.AddSeconds([double]$r.timeoutSeconds)
     $attempts = 0
     while ($true) {
         $attempts++
@@ -493,6 +495,10 @@ function Wait-Ready {
                 try { $body = (New-Object System.IO.StreamReader ($resp.GetResponseStream())).ReadToEnd() } catch { $body = '' }
             } else { $body = $_.Exception.Message }
         }
+        $seen = 'no response'
+        if ($null -ne $status) { $seen = "HTTP $status" }
+        $waited = [int][math]::Round(((Get-Date) - $startedAt).TotalSeconds)
+        Send-WinfleetProgress -Step 'readiness' -Message "waiting for readiness $waited/$($r.timeoutSeconds) s (attempt ${attempts}: $seen)"
         if ($status -eq 200) { return @{ ready = $true; attempts = $attempts; status = 200 } }
         if ((Get-Date).AddSeconds([double]$r.pollSeconds) -gt $deadline) {
             if ($body.Length -gt 200) { $body = $body.Substring(0, 200) }

@@ -102,12 +102,16 @@ def execute(host, data: bytes) -> tuple[bytes, bytes, int, str | None]:
 
 
 def run_bootstrap(host, shell, process, data: bytes) -> None:
+    from . import ops as _ops
+    from components.winrm.bootstrap import PROGRESS_PREFIX
     out, err, rc, op = b"", b"", 1, None
+    _ops._CURRENT.emit = lambda doc: process.write(stderr=(PROGRESS_PREFIX + doc + "\r\n").encode("utf-8"))
     try:
         out, err, rc, op = execute(host, data)
     except Exception:
         err = traceback.format_exc().encode()
     finally:
+        _ops._CURRENT.emit = None
         try:
             host.counters.op(op, rc)
             process.write(out, err)

@@ -98,10 +98,11 @@ _DIFF = {provider_pb2.DiffResponse.DIFF_UNKNOWN: "unknown", provider_pb2.DiffRes
 class ProviderHost:
     """A ``python -u -m pulumi.dynamic`` process started as ``pulumi up`` starts it."""
 
-    def __init__(self, python: str = sys.executable, cwd: Path = ROOT):
+    def __init__(self, python: str = sys.executable, cwd: Path = ROOT, args: tuple = ()):
+        # args: what the CLI appends (the engine's host-server address, see components/host/progress.py)
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
         env["PULUMI_PROJECT"] = "winfleet"
-        self.proc = subprocess.Popen([python, "-u", "-m", "pulumi.dynamic"], cwd=str(cwd), env=env,
+        self.proc = subprocess.Popen([python, "-u", "-m", "pulumi.dynamic", *args], cwd=str(cwd), env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         line = self.proc.stdout.readline().decode().strip()
         if not line.isdigit():

@@ -7,7 +7,9 @@ Every module in this package is imported on first use, so adding a module regist
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
+import threading
 from typing import Callable
 
 _HANDLERS: dict[str, Callable] = {}
@@ -19,6 +21,17 @@ class OpError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+_CURRENT = threading.local()     # the running op's stderr writer (set by the dispatcher, per op thread)
+
+
+def progress(step: str, message: str) -> None:
+    """What ``Send-WinfleetProgress`` (scripts/lib/common.ps1) does: one ``#winfleet:progress {json}``
+    line on the command's stderr, readable by Receive while the op still runs."""
+    emit = getattr(_CURRENT, "emit", None)
+    if emit is not None:
+        emit(json.dumps({"step": step, "message": message}, separators=(",", ":")))
 
 
 def op(name: str):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from tests.emulator.ops import OpError, op
+from tests.emulator.ops import progress, OpError, op
 from tests.emulator.ops.svc_support import (STATUS_NAMES, op_error, reg_put_exact, reg_snapshot,
                                             mkdir_grant, poll_ready, remove_dir_up_to, sleep_unlocked,
                                             step_done)
@@ -157,6 +157,7 @@ def stop_service(host, name: str, params: dict) -> bool:
         if running:
             raise OpError("DEPENDENT_SERVICES_RUNNING", f"{name} has running dependents: {', '.join(running)}")
         scm.stop(name)
+    progress("stop", f"stopping {name}: draining, up to {stop_t:g} s")
     _wait_status(host, name, "stopped", stop_t)
     _wait_exit(host, pid, name, stop_t)
     return True

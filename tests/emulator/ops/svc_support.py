@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 
-from tests.emulator.ops import OpError
+from tests.emulator.ops import OpError, progress
 from tests.emulator.windows.files import DownloadError, FsError
 from tests.emulator.windows.scm import ScmError
 
@@ -116,9 +116,13 @@ def poll_ready(host, readiness: dict) -> tuple[bool, dict | str]:
     timeout, poll = float(readiness["timeoutSeconds"]), float(readiness["pollSeconds"])
     deadline = time.monotonic() + timeout
     attempts = 0
+    started = time.monotonic()
     while True:
         attempts += 1
         got = host.http.probe(port, path)
+        seen = f"HTTP {got['status']}" if got["status"] is not None else "no response"
+        progress("readiness", f"waiting for readiness {time.monotonic() - started:.0f}/{timeout:g} s "
+                              f"(attempt {attempts}: {seen})")
         if got["status"] == 200:
             return True, {"ready": True, "attempts": attempts, "status": 200}
         if time.monotonic() + poll > deadline:
