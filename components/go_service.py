@@ -189,7 +189,8 @@ class GoService(pulumi.ComponentResource):
 
     * ``windows_services``: host name -> WindowsService; ``quotas``/``crash_dumps``: host name -> resource
     * ``batches``: the roll-out batches (lists of host names), in order
-    * ``host_outputs``: host name -> Output {"state", "readinessUrl", "batch"}
+    * ``host_outputs``: host name -> Output {"state", "readinessUrl", "batch", "crashes"} (``crashes``: the
+  SCM/WER crash counts since the last apply, as the last ``pulumi refresh`` saw them; None before one)
     * ``service_url``: Output[str] (LB frontend) or None when there is no balancer (existing hosts)
 
     ``GoService(name, args)`` builds every batch. The ``Fleet`` passes ``build=False`` and calls
@@ -272,8 +273,10 @@ class GoService(pulumi.ComponentResource):
             self.windows_services[host_name] = ws
             url = pulumi.Output.concat("http://", _address(h), f":{svc.port}{svc.readiness_path}")
             state = ws.state.apply(_service_status)
-            self.host_outputs[host_name] = pulumi.Output.all(state=state, readinessUrl=url).apply(
-                lambda o, b=b: {"state": o["state"], "readinessUrl": o["readinessUrl"], "batch": b})
+            crashes = ws.crashes.apply(_crash_counts)   # set by refresh (components/host/crash_report.py)
+            self.host_outputs[host_name] = pulumi.Output.all(state=state, readinessUrl=url, crashes=crashes).apply(
+                lambda o, b=b: {"state": o["state"], "readinessUrl": o["readinessUrl"], "batch": b,
+                                "crashes": o["crashes"]})
         self._built.append(b)
         return self.batch_services(b)
 
@@ -286,6 +289,13 @@ class GoService(pulumi.ComponentResource):
             "hosts": self.host_outputs,
             "serviceUrl": self.service_url,
         })
+
+
+def _crash_counts(crashes: Any) -> Optional[dict]:
+    """{since, restarts, crashes, werReports} from a WindowsService's ``crashes`` output (None before a refresh)."""
+    if not isinstance(crashes, dict):
+        return None
+    return {k: crashes.get(k) for k in ("since", "restarts", "crashes", "werReports")}
 
 
 def _service_status(state: Any) -> Optional[str]:

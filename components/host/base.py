@@ -97,7 +97,8 @@ PROVIDER_KEY = "__provider"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"        # pulumi.runtime.rpc.UNKNOWN
 _SIG_KEY = "4dabf18193072939515e22adb298388d"           # pulumi.runtime.rpc._special_sig_key
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"        # pulumi.runtime.rpc._special_secret_sig
-OUTPUT_KEYS = ("state", "prior", "changed", "changes", "drift")
+OUTPUT_KEYS = ("state", "prior", "changed", "changes", "drift", "appliedAt", "crashes")
+# appliedAt / crashes: set by WindowsService only (when it last applied; crash reports seen by refresh)
 DEFAULT_TIMEOUT = 300.0
 
 
@@ -574,15 +575,25 @@ class HostResourceProvider(dyn.ResourceProvider):
     # ---- read ------------------------------------------------------------------------------
     def read(self, id_: str, props: dict) -> dyn.ReadResult:
         inputs = self.parse(props)
+        old_outs = {k: v for k, v in unwrap_secrets(props).items() if k != PROVIDER_KEY}
         try:
-            current = self.read_state(self._session(inputs), inputs)
+            current = self.refresh_state(self._session(inputs), inputs, old_outs)
         except Exception as exc:
             raise self._fail("read", inputs, exc) from exc
-        outs = {k: v for k, v in unwrap_secrets(props).items() if k != PROVIDER_KEY}
+        outs = dict(old_outs)
         outs.update(inputs.dump())
+        outs.update(self.refresh_outputs(inputs, current, old_outs))
         outs["state"] = self.report(inputs, current)
         outs["drift"] = self.drift(inputs, current)
         return dyn.ReadResult(id_, outs)
+
+    def refresh_state(self, host: HostSession, inputs, old_outs: dict) -> dict:
+        """The live state for ``read`` (refresh): by default ``read_state``; still one op."""
+        return self.read_state(host, inputs)
+
+    def refresh_outputs(self, inputs, current: dict, old_outs: dict) -> dict:
+        """Extra outputs ``read`` sets from the live state (e.g. WindowsService's ``crashes``)."""
+        return {}
 
     def drift(self, inputs, current: dict) -> list[str]:
         """Input keys whose live value differs from the desired one (``live_inputs`` vs inputs)."""

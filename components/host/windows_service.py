@@ -920,7 +920,25 @@ class WindowsServiceProvider(HostResourceProvider):
     def _outs(self, inputs, state: dict, prior: dict, changes: list[dict]) -> dict:
         # ``changes`` is a plain output: never let the account password into it (accountPassword
         # itself is a secret output).
-        return super()._outs(inputs, state, prior, redact_changes([c for c in changes if c["do"] not in PSEUDO]))
+        from .crash_report import now_iso
+        outs = super()._outs(inputs, state, prior, redact_changes([c for c in changes if c["do"] not in PSEUDO]))
+        outs["appliedAt"] = now_iso()      # crash reports on refresh count from here (crash_report.py)
+        return outs
+
+    # ---- refresh: crash reports since the last apply (components/host/crash_report.py) ---------
+    def refresh_state(self, host, i, old_outs: dict) -> dict:
+        from . import crash_report
+        since = old_outs.get("appliedAt") or crash_report.now_iso()
+        return host.state("service.read", {**self._read_params(i), "crashEvents": crash_report.query(i, since)})
+
+    def refresh_outputs(self, i, current: dict, old_outs: dict) -> dict:
+        from . import crash_report, progress
+        since = old_outs.get("appliedAt") or crash_report.now_iso()
+        summary = crash_report.summarise(since, current.pop("crashEvents", None) or [])
+        msg = crash_report.warning(f"{self.describe(i)} on {i.connection.label}", summary)
+        if msg:
+            progress.warn(msg)
+        return {"appliedAt": since, "crashes": summary}
 
     # ---- drift -------------------------------------------------------------------------------
     def drift(self, inputs, current: dict) -> list[str]:

@@ -110,7 +110,7 @@ OP_LIBS: dict[str, tuple[str, ...]] = {
     "journal": (),
     "port": ("port",),
     "quota": ("quota",),
-    "service": ("registry", "dirs", "scm", "service"),
+    "service": ("registry", "dirs", "scm", "service", "events"),
     "volume": ("volume",),
 }
 

@@ -1,5 +1,5 @@
 # service.read {"name", "binaryPath"|null, "previousPath"|null, "eventSource": {"logName","source"}|null, "dirs": [path],
-#               "logonAccount"|null}
+#               "logonAccount"|null, "crashEvents": {"since", "serviceName", "displayName", "exeName"}|absent (refresh)}
 #  -> {"changed": false, "state": {exists, service, dependents: [{name, status}], binary, leftoverPrevious, eventSource, dirs,
 #      logonRight: {account, held, otherServices}|null}}
 # leftoverPrevious: previousPath when that file exists (an <exe>.previous an apply that died left behind), else null.
@@ -13,4 +13,9 @@ param($P)
 $ErrorActionPreference = 'Stop'
 Add-Type -AssemblyName System.ServiceProcess
 
-@{ changed = $false; state = (Read-ServiceState -P $P) }
+$result = @{ changed = $false; state = (Read-ServiceState -P $P) }
+if ($null -ne $P.crashEvents) {
+    # refresh only: the SCM's and WER's reports about this service since the last apply (scripts/lib/events.ps1)
+    $result.state['crashEvents'] = @(Read-CrashEvent -Query $P.crashEvents)
+}
+$result

@@ -112,3 +112,56 @@ def test_a_progress_line_split_across_receive_chunks_is_delivered_once():
     assert got == []
     lines.feed(line[20:] + b"#winfleet:progress not json\r\n")
     assert got == [{"step": "stop", "message": "stopping api: draining, up to 30 s"}]
+
+
+def _recovery():
+    return {"actions": [{"action": "restart", "delaySeconds": 5}], "resetPeriodSeconds": 86400,
+            "failureActionsOnNonCrash": True}
+
+
+def test_refresh_reports_crashes_since_the_last_apply_as_output_and_warning(cli_provider_host, engine, lab):
+    """Issue 14 item 4: SCM 7031/7034/7024 and WER 1000/1001 since appliedAt, per service."""
+    h = lab.hosts[0]
+    m = h.model
+    m.files.downloads[URL1] = V1
+    m.http.serve(8080, service="api", mode="ready")
+    res = cli_provider_host.resource(WindowsServiceProvider())
+    rid, outs = res.create(res.checked(inputs(h, displayName="Orders API", recovery=_recovery())))
+    assert outs["appliedAt"].endswith("Z")
+    # an event from before the apply does not count
+    m.eventlogs.write("System", "Service Control Manager", 7034, properties=["Orders API", "1"],
+                      time_created=time.time() - 3600)
+    # another service's crash does not count either
+    m.eventlogs.write("System", "Service Control Manager", 7031, properties=["Other Service", "1"])
+    _, read = res.read(rid, outs)
+    assert read["crashes"]["crashes"] == 0 and read["crashes"]["events"] == []
+
+    start = len(engine.logs)
+    for _ in range(3):                      # the SCM restarts it each time (recovery: restart)
+        m.scm.crash("api")
+        m.scm.start("api")
+    _, read = res.read(rid, outs)
+    c = read["crashes"]
+    assert (c["restarts"], c["crashes"], c["werReports"]) == (3, 3, 6), c
+    assert c["since"] == outs["appliedAt"]
+    assert {e["id"] for e in c["events"]} == {7031, 1000, 1001}
+    warns = [l for l in engine.logs[start:] if l["severity"] == "warning"]
+    assert len(warns) == 1 and not warns[0]["ephemeral"], "a diagnostic the CLI keeps in its summary"
+    assert warns[0]["message"].startswith(f"WindowsService 'api' on {h.name}: restarted 3 times since "
+                                          f"{outs['appliedAt']}")
+    assert "crashEvents" not in read["state"]
+    assert res.diff(rid, read, res.checked(inputs(h, displayName="Orders API", recovery=_recovery())))["changes"] \
+        == "none", "the new outputs are not inputs: a refresh alone never causes an update"
+
+    # a stop with a service-specific exit code, no restart: 7024
+    m.scm.crash("api", service_exit_code=3)
+    _, read = res.read(rid, outs)
+    assert read["crashes"]["crashes"] == 4 and read["crashes"]["events"][-1]["id"] == 7024
+
+    # the next apply starts a new window
+    m.scm.start("api")
+    outs = res.update(rid, read, res.checked(inputs(h, displayName="Orders API", recovery=_recovery(),
+                                                    description="new")))
+    _, read = res.read(rid, outs)
+    assert read["crashes"]["crashes"] == 0
+    res.delete(rid, outs)

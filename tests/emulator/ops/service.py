@@ -111,9 +111,37 @@ def all_dependents(host, name: str) -> list[dict]:
     return [{"name": d, "status": STATUS_NAMES[scm.status(d)]} for d in order]
 
 
+def read_crash_events(host, q: dict) -> list[dict]:
+    """Read-CrashEvent (scripts/lib/events.ps1): SCM 7031/7034/7024 naming the service (by display or
+    service name, %1) and WER 1000/1001 naming its exe, since ``q["since"]`` (ISO 8601, UTC), oldest first."""
+    import datetime
+    since = datetime.datetime.fromisoformat(q["since"].replace("Z", "+00:00")).timestamp()
+    names = {str(q.get("displayName") or "").lower(), str(q.get("serviceName") or "").lower()} - {""}
+    exe = str(q.get("exeName") or "").lower()
+    out = []
+    for log, ids, provider in (("System", [7031, 7034, 7024], ["Service Control Manager"]),
+                               ("Application", [1000, 1001], None)):
+        for e in host.eventlogs.events(log, ids=ids, providers=provider, since=since, max_events=500):
+            props = [str(p).lower() for p in e["properties"]]
+            if log == "System":
+                hit = bool(props) and props[0] in names
+            elif e["id"] == 1000:
+                hit = bool(props) and props[0] == exe
+            else:
+                hit = len(props) > 5 and props[5] == exe
+            if hit:
+                t = datetime.datetime.fromtimestamp(e["timeCreated"], tz=datetime.timezone.utc)
+                out.append({"log": e["logName"], "id": e["id"], "provider": e["providerName"],
+                            "time": t.isoformat().replace("+00:00", "Z"), "message": e["message"][:300]})
+    return sorted(out, key=lambda e: e["time"])
+
+
 @op("service.read")
 def service_read(host, params: dict) -> dict:
-    return {"changed": False, "state": read_state(host, params)}
+    state = read_state(host, params)
+    if isinstance(params.get("crashEvents"), dict):
+        state["crashEvents"] = read_crash_events(host, params["crashEvents"])
+    return {"changed": False, "state": state}
 
 
 def _wait_status(host, name: str, status: str, timeout: float) -> None:

@@ -641,9 +641,20 @@ class ServiceControlManager:
             return
         self._stopped(rt)
 
-    def crash(self, name: str) -> None:
-        """Test knob: the process dies without reporting SERVICE_STOPPED."""
-        self._stopped(self._get(name), exited=True)
+    def crash(self, name: str, service_exit_code: int | None = None) -> None:
+        """Test knob: the process dies without reporting SERVICE_STOPPED (or, with ``service_exit_code``,
+        stops reporting that service-specific error); the SCM and WER log it (windows/crash_events.py).
+        Simplification: the recovery action itself is not carried out (the service stays stopped)."""
+        from .crash_events import record_crash
+        rt = self._get(name)
+        rt["failures"] = rt.get("failures", 0) + 1
+        q = self.query(name)
+        image = (q.get("imagePath") or "").strip()
+        exe = image[1:].split('"', 1)[0] if image.startswith('"') else image.split(" ", 1)[0]
+        record_crash(self.host, rt["name"], exe_name=exe.rsplit("\\", 1)[-1], display_name=q.get("displayName") or rt["name"],
+                     failure_count=rt["failures"], failure_actions_hex=q.get("failureActions"),
+                     service_exit_code=service_exit_code)
+        self._stopped(rt, exited=True)
 
     def _stopped(self, rt: dict, exited: bool = False) -> None:
         lag = 0.0 if exited else float(rt.get("exit_seconds") or 0.0)
