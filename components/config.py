@@ -423,6 +423,11 @@ class LoadBalancerConfig(_Model):
     unhealthy_threshold: int = Field(2, ge=1, le=100)
     drain_seconds: int = Field(15, ge=0, le=3600)
     idle_timeout_minutes: int = Field(4, ge=4, le=100)
+    # What the LB does when *every* backend is probed down (probe property noHealthyBackendsBehavior,
+    # https://learn.microsoft.com/en-us/azure/load-balancer/load-balancer-custom-probe-overview): Azure's
+    # default AllProbedDown stops all new flows, so a readiness check that includes a shared dependency
+    # takes the whole fleet out when that dependency blips. AllProbedUp keeps sending to every backend.
+    no_healthy_backends_behavior: Literal["AllProbedUp", "AllProbedDown"] = "AllProbedUp"
 
 
 class RolloutConfig(_Model):

@@ -22,7 +22,8 @@ class ServiceEndpoint:
     port: int
     rule_name: str
     probe_name: str
-    probe: dict                  # {"protocol": "Http", "port", "requestPath", "intervalInSeconds", "probeThreshold"}
+    probe: dict                  # {"protocol": "Http", "port", "requestPath", "intervalInSeconds", "probeThreshold",
+                                 #  "numberOfProbes", "noHealthyBackendsBehavior"}
     rule_id: pulumi.Output[str]
     probe_id: pulumi.Output[str]
     url: pulumi.Output[str]      # http://<frontend address>:<port>/
@@ -32,7 +33,7 @@ def probe_spec(cfg: WinfleetConfig, svc: ServiceConfig) -> dict:
     lb = cfg.load_balancer
     return {"protocol": "Http", "port": svc.port, "requestPath": svc.readiness_path,
             "intervalInSeconds": lb.probe_interval_seconds, "probeThreshold": lb.unhealthy_threshold,
-            "numberOfProbes": lb.unhealthy_threshold}
+            "numberOfProbes": lb.unhealthy_threshold, "noHealthyBackendsBehavior": lb.no_healthy_backends_behavior}
 
 
 class ServiceLoadBalancer(pulumi.ComponentResource):
@@ -79,7 +80,8 @@ class ServiceLoadBalancer(pulumi.ComponentResource):
             probes.append(network.ProbeArgs(
                 name=probe_name, protocol=spec["protocol"], port=spec["port"], request_path=spec["requestPath"],
                 interval_in_seconds=spec["intervalInSeconds"], probe_threshold=spec["probeThreshold"],
-                number_of_probes=spec["numberOfProbes"]))
+                number_of_probes=spec["numberOfProbes"],
+                no_healthy_backends_behavior=spec["noHealthyBackendsBehavior"]))
             rules.append(network.LoadBalancingRuleArgs(
                 name=rule_name, protocol="Tcp", frontend_port=svc.port, backend_port=svc.port,
                 frontend_ip_configuration=network.SubResourceArgs(id=sub_id("frontendIPConfigurations", FRONTEND)),

@@ -186,4 +186,38 @@ service_readiness_endpoint = StackValidationPolicy(
     }),
 )
 
-POLICIES = [lb_probe_is_readiness, service_readiness_endpoint]
+# ------------------------------------------------------------------ lb-probe-all-down-behavior
+
+
+def validate_all_down_behavior(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != T.LOAD_BALANCER:
+        return
+    probes = C.lb_probes(args.props)
+    if probes is P.UNKNOWN:
+        return
+    for pname, probe in sorted(probes.items()):
+        if P.get(probe, "requestPath") in (None, P.UNKNOWN) and P.get(probe, "protocol") not in ("Http", "Https"):
+            continue    # a TCP probe is lb-probe-is-readiness's finding
+        behavior = P.get(probe, "noHealthyBackendsBehavior")
+        if P.is_unknown(behavior):
+            continue
+        if behavior is None or str(behavior) == "AllProbedDown":
+            report(f"probe '{pname}' uses noHealthyBackendsBehavior {behavior or 'AllProbedDown (the default)'}: when every "
+                   "backend's readiness fails at once (a shared dependency blips), the load balancer stops all new "
+                   "flows and the whole fleet is down. Set winfleet:loadBalancer.noHealthyBackendsBehavior to "
+                   "AllProbedUp (the winfleet default) or keep shared dependencies out of readiness.")
+
+
+lb_probe_all_down_behavior = ResourceValidationPolicy(
+    name="lb-probe-all-down-behavior",
+    description="A readiness probe does not black-hole the whole service when every backend is probed down "
+                "(noHealthyBackendsBehavior AllProbedUp).",
+    validate=validate_all_down_behavior,
+    enforcement_level=EnforcementLevel.ADVISORY,
+    severity=Severity.MEDIUM,
+    remediation_steps="Set `winfleet:loadBalancer.noHealthyBackendsBehavior` to `AllProbedUp` (the default), and keep "
+                      "dependencies shared by all hosts (a database, a queue) out of the readiness check: report them "
+                      "on the health path or in metrics instead.",
+)
+
+POLICIES = [lb_probe_is_readiness, service_readiness_endpoint, lb_probe_all_down_behavior]

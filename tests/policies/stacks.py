@@ -34,11 +34,13 @@ def connection(host="web-0"):
                    "certSha256": "ab" * 32, "tlsServerName": host, "hostName": host})
 
 
-def lb(probe_protocol="Http", path="/readyz", interval=5, threshold=2, probe_port=8080, backend_port=8080):
+def lb(probe_protocol="Http", path="/readyz", interval=5, threshold=2, probe_port=8080, backend_port=8080,
+       all_down="AllProbedUp"):
     return (LB, "lb", {
         "loadBalancerName": "lb", "resourceGroupName": "rg", "sku": {"name": "Standard"},
         "probes": [{"name": "api", "protocol": probe_protocol, "port": probe_port, "requestPath": path,
-                    "intervalInSeconds": interval, "probeThreshold": threshold, "numberOfProbes": threshold}],
+                    "intervalInSeconds": interval, "probeThreshold": threshold, "numberOfProbes": threshold,
+                    "noHealthyBackendsBehavior": all_down}],
         "loadBalancingRules": [{"name": "api", "protocol": "Tcp", "frontendPort": 443, "backendPort": backend_port,
                                 "probe": {"id": f"{LB_ID}/probes/api"},
                                 "frontendIPConfiguration": {"id": f"{LB_ID}/frontendIPConfigurations/fe"}}],
@@ -200,6 +202,7 @@ def _no_cert_service():
 
 # One deliberately bad stack per policy: the compliant stack with a single thing broken.
 VIOLATIONS = {
+    "lb-probe-all-down-behavior": lambda: replace(good_stack(), LB, lb(all_down="AllProbedDown")),
     "service-port-firewall": lambda: replace(good_stack(), PORT, service_port(remote=["203.0.113.0/24"])),
     "lb-probe-is-readiness": lambda: replace(good_stack(), LB, lb(probe_protocol="Tcp")),
     "service-readiness-endpoint": lambda: replace(good_stack(), SVC, service(readinessPath="/healthz")),

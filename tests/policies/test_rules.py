@@ -463,3 +463,14 @@ def test_port_firewall_not_behind_lb_and_unknowns_pass():
     stack = [r for r in GOOD if r[0] not in (s.PORT, s.LB)]
     assert h.run_stack("service-port-firewall", stack).messages == []
     assert h.run_stack("service-port-firewall", with_(s.service_port(remote=[UNKNOWN_STRING]))).messages == []
+
+
+# ------------------------------------------------------------------ all probed down (issue 14 item 6)
+
+
+def test_all_down_behavior_default_or_explicit_all_probed_down_is_flagged():
+    assert h.run_resource("lb-probe-all-down-behavior", s.lb(all_down="AllProbedDown")).has("AllProbedDown",
+                                                                                            "whole fleet")
+    assert h.run_resource("lb-probe-all-down-behavior", s.lb(all_down=None)).has("the default")
+    assert h.run_resource("lb-probe-all-down-behavior", s.lb(all_down="AllProbedUp")).messages == []
+    assert h.run_resource("lb-probe-all-down-behavior", s.lb(all_down=UNKNOWN_STRING)).messages == []

@@ -162,7 +162,26 @@ def test_lb_probes_are_http_on_readiness_paths(example):
         assert p["requestPath"] == s.readiness_path
         assert p["intervalInSeconds"] == cfg.load_balancer.probe_interval_seconds
         assert p["probeThreshold"] == cfg.load_balancer.unhealthy_threshold
+        # issue 14 item 6: the safe default keeps traffic flowing when every backend is probed down
+        assert p["noHealthyBackendsBehavior"] == "AllProbedUp"
     assert probes["ready-billing-worker"]["requestPath"] == "/ready"
+
+
+def test_lb_no_healthy_backends_behavior_follows_config():
+    raw = copy.deepcopy(stack_raw("example"))
+    raw["loadBalancer"]["noHealthyBackendsBehavior"] = "AllProbedDown"
+    _cfg, run = _run(raw)
+    lb = run.one(LB).plain
+    assert {p["noHealthyBackendsBehavior"] for p in lb["probes"]} == {"AllProbedDown"}
+
+
+def test_lb_no_healthy_backends_behavior_rejects_other_values():
+    from components.config import ConfigError, parse_config
+    raw = copy.deepcopy(stack_raw("example"))
+    raw["loadBalancer"]["noHealthyBackendsBehavior"] = "AllProbedSideways"
+    with pytest.raises(ConfigError) as e:
+        parse_config(raw)
+    assert any(p.path == "winfleet:loadBalancer.noHealthyBackendsBehavior" for p in e.value.problems)
 
 
 def test_lb_one_rule_per_service_wired_to_its_probe(example):
@@ -353,7 +372,7 @@ def test_service_endpoints_for_the_fleet(example):
     assert set(eps) == {"orders-api", "billing-worker"}
     ep = eps["billing-worker"]
     assert ep.probe == {"protocol": "Http", "port": 9090, "requestPath": "/ready", "intervalInSeconds": 5,
-                        "probeThreshold": 2, "numberOfProbes": 2}
+                        "probeThreshold": 2, "numberOfProbes": 2, "noHealthyBackendsBehavior": "AllProbedUp"}
     assert resolve(ep.url)[0] == "http://10.40.1.5:9090/"
     assert resolve(ep.probe_id)[0].endswith("/probes/ready-billing-worker")
     assert resolve(run.value.load_balancer.frontend_address)[0] == "10.40.1.5"
