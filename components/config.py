@@ -256,6 +256,21 @@ class CrashDumpsConfig(_Model):
         return 64 if self.type == "mini" else 4096
 
 
+class WatchdogConfig(_Model):
+    """Opt-in liveness watchdog (a scheduled task; components/host/service_watchdog.py)."""
+    enabled: bool = False
+    interval_seconds: int = Field(30, ge=5, le=3600)
+    failure_threshold: int = Field(3, ge=1, le=100)
+    timeout_seconds: int = Field(5, ge=1, le=60)
+
+    @model_validator(mode="after")
+    def _timing(self) -> "WatchdogConfig":
+        if self.timeout_seconds >= self.interval_seconds:
+            raise ValueError(f"timeoutSeconds ({self.timeout_seconds}) must be below intervalSeconds "
+                             f"({self.interval_seconds})")
+        return self
+
+
 class RecoveryAction(_Model):
     action: Literal["restart", "reboot", "none"] = "restart"
     delay_seconds: int = Field(5, ge=0, le=wf.MAX_RECOVERY_DELAY_SECONDS)
@@ -299,6 +314,7 @@ class ServiceConfig(_Model):
     preshutdown_timeout_seconds: int = Field(30, ge=1, le=3600)
     crash_dumps: CrashDumpsConfig = Field(default_factory=CrashDumpsConfig)
     event_source: Optional[EventSourceConfig] = None
+    watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
 
     @field_validator("name")
     @classmethod

@@ -12,6 +12,8 @@ Per host (children of the GoService component, named ``<service>@<host>[/<part>]
   touched) and, for a load-balanced port, an inbound Windows Defender Firewall rule ``winfleet-<service>``
   from the Azure probe address 168.63.129.16 and ``azure.clientSources`` (the guest firewall blocks
   inbound by default, so without it the probe never reaches the service);
+* ``ServiceWatchdog`` ``api@web-0/watchdog`` — only with ``watchdog.enabled``: a scheduled task that restarts
+  the service after ``failureThreshold`` failed liveness probes of ``healthPath`` (after the service);
 * ``WindowsService`` ``api@web-0``     — binary (URL + SHA-256), SCM registration, event source, log
   directory with an ACL for the account, environment (user variables + WINFLEET_LOG_* + GOTRACEBACK),
   recovery actions (+ restart on non-crash failures), pre-shutdown timeout, and the readiness gate:
@@ -139,6 +141,16 @@ def port_inputs(svc, *, remote_addresses: Optional[list[str]]) -> dict:
     return out
 
 
+def watchdog_inputs(svc) -> Optional[dict]:
+    """ServiceWatchdog inputs (without `connection`), or None when the watchdog is off (the default)."""
+    w = svc.watchdog
+    if not w.enabled:
+        return None
+    return {"serviceName": svc.name, "port": svc.port, "healthPath": svc.health_path,
+            "intervalSeconds": w.interval_seconds, "failureThreshold": w.failure_threshold,
+            "timeoutSeconds": w.timeout_seconds, "stopTimeoutSeconds": svc.preshutdown_timeout_seconds + 30}
+
+
 def dumps_inputs(svc) -> Optional[dict]:
     """CrashDumps inputs (without `connection`), or None when dumps are off."""
     if not svc.crash_dumps.enabled:
@@ -210,6 +222,7 @@ class GoService(pulumi.ComponentResource):
                                           enforce=args.quota_enforce)
         self._dumps_inputs = dumps_inputs(svc)
         self._port_inputs = port_inputs(svc, remote_addresses=args.firewall_sources)
+        self._watchdog_inputs = watchdog_inputs(svc)
         if self._quota_inputs is None:
             pulumi.log.warn(f"service {svc.name!r} runs as {svc.account}: NTFS charges its files to Administrators, "
                             "which quotas never limit; no quota is set. Use the default 'NT SERVICE\\<name>' "
@@ -220,6 +233,7 @@ class GoService(pulumi.ComponentResource):
         self.quotas: dict[str, pulumi.Resource] = {}
         self.crash_dumps: dict[str, pulumi.Resource] = {}
         self.ports: dict[str, pulumi.Resource] = {}
+        self.watchdogs: dict[str, pulumi.Resource] = {}
         self.host_outputs: dict[str, pulumi.Output] = {}
         self.service_url: Optional[pulumi.Output[str]] = (
             pulumi.Output.from_input(args.service_url) if args.service_url is not None else None)
@@ -239,6 +253,7 @@ class GoService(pulumi.ComponentResource):
         from .host.crash_dumps import CrashDumps
         from .host.ntfs_quota import NtfsQuota
         from .host.service_port import ServicePort
+        from .host.service_watchdog import ServiceWatchdog
         from .host.windows_service import WindowsService
 
         if b != len(self._built):
@@ -271,6 +286,10 @@ class GoService(pulumi.ComponentResource):
             ws = WindowsService(prefix, {"connection": h.connection, **self._ws_inputs},
                                 pulumi.ResourceOptions(parent=self, depends_on=host_deps + local + peers + previous))
             self.windows_services[host_name] = ws
+            if self._watchdog_inputs is not None:   # after the service; deleted before it
+                self.watchdogs[host_name] = ServiceWatchdog(
+                    f"{prefix}/watchdog", {"connection": h.connection, **self._watchdog_inputs},
+                    pulumi.ResourceOptions(parent=self, depends_on=[ws]))
             url = pulumi.Output.concat("http://", _address(h), f":{svc.port}{svc.readiness_path}")
             state = ws.state.apply(_service_status)
             crashes = ws.crashes.apply(_crash_counts)   # set by refresh (components/host/crash_report.py)

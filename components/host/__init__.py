@@ -10,11 +10,11 @@ from .journal import Entry, item_name, journal_key
 
 __all__ = ["Connection", "HostInputs", "HostResource", "HostResourceError", "HostResourceProvider",
            "HostSession", "Model", "Refused", "Entry", "item_name", "journal_key",
-           "DataVolume", "EventLogSettings", "NtfsQuota", "ServicePort"]
+           "DataVolume", "EventLogSettings", "NtfsQuota", "ServicePort", "ServiceWatchdog"]
 
 _LAZY = {"DataVolume": "data_volume", "EventLogSettings": "event_log_settings", "NtfsQuota": "ntfs_quota",
          "WindowsService": "windows_service", "CrashDumps": "crash_dumps", "ServiceBaseline": "service_baseline",
-         "ServicePort": "service_port"}
+         "ServicePort": "service_port", "ServiceWatchdog": "service_watchdog"}
 
 
 def __getattr__(name):

@@ -111,6 +111,7 @@ OP_LIBS: dict[str, tuple[str, ...]] = {
     "port": ("port",),
     "quota": ("quota",),
     "service": ("registry", "dirs", "scm", "service", "events"),
+    "task": ("task",),
     "volume": ("volume",),
 }
 

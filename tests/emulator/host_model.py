@@ -18,6 +18,7 @@ from .windows.net import TcpNet
 from .windows.registry import Registry
 from .windows.scm import ServiceControlManager
 from .windows.storage import Storage
+from .windows.tasks import TaskScheduler
 
 WINFLEET_KEY = r"HKLM\SOFTWARE\winfleet"
 JOURNAL_KEY = WINFLEET_KEY + r"\Journal"
@@ -36,6 +37,7 @@ class HostModel:
         self.http = ReadinessEndpoints(self)
         self.firewall = Firewall(self)
         self.net = TcpNet(self)
+        self.tasks = TaskScheduler(self)
 
     # --- the host journal (see docs/CONTRACTS.md) -------------------------------------------
     def journal_write(self, key: str, value_json: str) -> None:
@@ -72,4 +74,5 @@ class HostModel:
                 "http": self.http.state(),
                 "firewall": self.firewall.state(),
                 "net": self.net.state(),
+                "tasks": self.tasks.state(),
             }

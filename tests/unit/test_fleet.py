@@ -291,3 +291,17 @@ def test_existing_hosts_ports_are_checked_but_not_opened():
 def test_firewall_sources_map_the_nsg_tags(sources, vnet, expect):
     from components.go_service import firewall_sources
     assert firewall_sources(sources, vnet) == expect
+
+
+def test_watchdog_is_opt_in_and_comes_after_its_service():
+    from tests.unit.fleet_fixtures import H, service
+    cfg = existing_cfg(2, services=[service("orders-api", 8080, watchdog={"enabled": True, "failureThreshold": 5}),
+                                    service("billing-worker", 9090)])
+    g = fleet_graph(cfg)
+    wd = g.of(H + "ServiceWatchdog")
+    assert set(wd) == {f"orders-api@{h.name}/watchdog" for h in cfg.existing_hosts}, "billing-worker did not opt in"
+    for h in cfg.existing_hosts:
+        r = wd[f"orders-api@{h.name}/watchdog"]
+        inp = strip_secrets(r.inputs)
+        assert (inp["port"], inp["healthPath"], inp["failureThreshold"]) == (8080, "/healthz", 5)
+        assert g.one(WS, f"orders-api@{h.name}").urn in g.dep_urns(r)
