@@ -28,18 +28,18 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
 from ..windows_facts import SERVICE_NAME_RE
+from ..winrm.bootstrap import SCRIPTS_DIR
 from .base import HostInputs, HostResource, HostResourceProvider, Refused
 
 TASK_PATH = "\\winfleet\\"
 EXECUTE = r"%SystemRoot%\System32\WindowsPowerShell\v1.0\powershell.exe"
 ARGS_PREFIX = "-NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand "
 MARKER = "__WINFLEET_WATCHDOG_CONFIG__"
-TEMPLATE = Path(__file__).resolve().parents[2] / "scripts" / "tasks" / "watchdog.ps1"
+TEMPLATE = SCRIPTS_DIR / "tasks" / "watchdog.ps1"     # scripts/ in the repository, winfleet/drivers installed
 ITEM = "task"
 ABSENT = {"exists": False}
 
