@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 import pulumi
-from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator,
                       model_validator)
 from pydantic.alias_generators import to_camel
 
@@ -312,9 +312,14 @@ class ServiceConfig(_Model):
     logs: LogsConfig = Field(default_factory=LogsConfig)
     recovery: RecoveryConfig = Field(default_factory=RecoveryConfig)
     preshutdown_timeout_seconds: int = Field(30, ge=1, le=3600)
+    # after a start the program must accept SERVICE_CONTROL_PRESHUTDOWN: refuse (default) or only warn
+    preshutdown_check: Literal["refuse", "warn"] = "refuse"
     crash_dumps: CrashDumpsConfig = Field(default_factory=CrashDumpsConfig)
     event_source: Optional[EventSourceConfig] = None
     watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
+    # WINFLEET_DRAIN_SECONDS: the load balancer's detection time + drain allowance, set once the whole
+    # config is read (it depends on winfleet:loadBalancer); None until then
+    _drain_seconds: Optional[int] = PrivateAttr(default=None)
 
     @field_validator("name")
     @classmethod
@@ -413,10 +418,14 @@ class ServiceConfig(_Model):
 
     @property
     def effective_environment(self) -> dict[str, str]:
-        """The service's environment: `environment` + WINFLEET_LOG_* + GOTRACEBACK (components.sizing)."""
+        """The service's environment: `environment` + WINFLEET_LOG_* + WINFLEET_PORT/_HEALTH_PATH/_READINESS_PATH/
+        _DRAIN_SECONDS/_EVENT_SOURCE + GOTRACEBACK (components.sizing)."""
         return sizing.service_environment(
             self.environment, log_dir=self.logs.directory, log_max_size_bytes=self.logs.max_size_bytes,
-            log_max_files=self.logs.max_files, dumps_enabled=self.crash_dumps.enabled, service=self.name)
+            log_max_files=self.logs.max_files, dumps_enabled=self.crash_dumps.enabled, service=self.name,
+            port=self.port, health_path=self.health_path, readiness_path=self.readiness_path,
+            drain_seconds=self._drain_seconds,
+            event_source=self.event_source.source if self.event_source else None)
 
     @property
     def log_budget_bytes(self) -> int:
@@ -888,14 +897,17 @@ def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path])
                 "crash dumps are enabled: GOTRACEBACK must be 'wer' (or unset; winfleet sets it)")
         for k in s.environment:
             if k.upper() in sizing.RESERVED_ENV:
+                src = sizing.ENV_SOURCE[k.upper()]
+                src = src if src.startswith("winfleet:") else f"services[{i}].{src}"
                 add(("services", i, "environment", k), s.environment[k],
-                    f"{k} is set by winfleet from services[{i}].logs; set the logs block instead")
+                    f"{k} is set by winfleet from {src}; set that instead")
         # self dependency
         if s.name.lower() in (d.lower() for d in s.dependencies):
             add(("services", i, "dependencies"), s.dependencies, "a service cannot depend on itself")
         # graceful shutdown covers LB drain
         lb = cfg.load_balancer
         need = cfg.required_preshutdown_seconds
+        s._drain_seconds = need
         if s.preshutdown_timeout_seconds < need:
             add(("services", i, "preshutdownTimeoutSeconds"), s.preshutdown_timeout_seconds,
                 f"must be >= winfleet:loadBalancer.probeIntervalSeconds x unhealthyThreshold + drainSeconds "

@@ -15,7 +15,7 @@
   batches at once.
 
 Outputs (``Fleet.outputs``, exported by ``__main__.py``): ``hosts`` (names), ``services`` (per service:
-``serviceUrl``, ``batches``, and per host ``state`` + ``readinessUrl``).
+``serviceUrl``, ``batches``, and per host ``state``, ``readinessUrl``, ``notReadyBeforeExit``, ``warnings``).
 """
 from __future__ import annotations
 

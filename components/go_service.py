@@ -65,10 +65,14 @@ def service_inputs(svc, *, lb=None) -> dict:
                                              lb.unhealthy_threshold, lb.drain_seconds)
         if problem:
             raise sizing.SizingError(problem)
+    drain = (sizing.required_preshutdown_seconds(lb.probe_interval_seconds, lb.unhealthy_threshold, lb.drain_seconds)
+             if lb is not None else None)
     env = sizing.service_environment(svc.environment, log_dir=svc.logs.directory,
                                      log_max_size_bytes=svc.logs.max_file_size_mb * MIB,
                                      log_max_files=svc.logs.max_files, dumps_enabled=svc.crash_dumps.enabled,
-                                     service=svc.name)
+                                     service=svc.name, port=svc.port, health_path=svc.health_path,
+                                     readiness_path=svc.readiness_path, drain_seconds=drain,
+                                     event_source=svc.event_source.source or svc.name)
     inputs: dict[str, Any] = {
         "serviceName": svc.name,
         "displayName": svc.display_name or svc.name,
@@ -88,6 +92,7 @@ def service_inputs(svc, *, lb=None) -> dict:
             "failureActionsOnNonCrash": svc.recovery.failure_actions_on_non_crash,
         },
         "preshutdownTimeoutSeconds": svc.preshutdown_timeout_seconds,
+        "preshutdownCheck": svc.preshutdown_check,
         "eventSource": {"logName": svc.event_source.log_name, "source": svc.event_source.source or svc.name},
         "logs": {"directory": svc.logs.directory, "maxSizeBytes": svc.logs.max_file_size_mb * MIB,
                  "maxFiles": svc.logs.max_files},
@@ -201,8 +206,10 @@ class GoService(pulumi.ComponentResource):
 
     * ``windows_services``: host name -> WindowsService; ``quotas``/``crash_dumps``: host name -> resource
     * ``batches``: the roll-out batches (lists of host names), in order
-    * ``host_outputs``: host name -> Output {"state", "readinessUrl", "batch", "crashes"} (``crashes``: the
-  SCM/WER crash counts since the last apply, as the last ``pulumi refresh`` saw them; None before one)
+    * ``host_outputs``: host name -> Output {"state", "readinessUrl", "batch", "crashes", "notReadyBeforeExit",
+      "warnings"} (``crashes``: the SCM/WER crash counts since the last apply, as the last ``pulumi refresh``
+      saw them; None before one; ``notReadyBeforeExit``: the last stop's drain, readiness went non-200 before
+      the process exited, None when not stopped; ``warnings``: the last apply's, e.g. PreShutdown not accepted)
     * ``service_url``: Output[str] (LB frontend) or None when there is no balancer (existing hosts)
 
     ``GoService(name, args)`` builds every batch. The ``Fleet`` passes ``build=False`` and calls
@@ -293,9 +300,16 @@ class GoService(pulumi.ComponentResource):
             url = pulumi.Output.concat("http://", _address(h), f":{svc.port}{svc.readiness_path}")
             state = ws.state.apply(_service_status)
             crashes = ws.crashes.apply(_crash_counts)   # set by refresh (components/host/crash_report.py)
-            self.host_outputs[host_name] = pulumi.Output.all(state=state, readinessUrl=url, crashes=crashes).apply(
+            # what the last apply saw of the service's contract: the drain of its stop (None when it was
+            # not stopped) and the warnings (PreShutdown not accepted with preshutdownCheck: warn, ...)
+            drained = ws.state.apply(lambda st: ((st or {}).get("drain") or {}).get("notReadyBeforeExit")
+                                     if isinstance(st, dict) else None)
+            warnings = ws.state.apply(lambda st: list((st or {}).get("warnings") or []) if isinstance(st, dict) else [])
+            self.host_outputs[host_name] = pulumi.Output.all(
+                state=state, readinessUrl=url, crashes=crashes, drained=drained, warnings=warnings).apply(
                 lambda o, b=b: {"state": o["state"], "readinessUrl": o["readinessUrl"], "batch": b,
-                                "crashes": o["crashes"]})
+                                "crashes": o["crashes"], "notReadyBeforeExit": o["drained"],
+                                "warnings": o["warnings"]})
         self._built.append(b)
         return self.batch_services(b)
 

@@ -27,7 +27,18 @@ ENV_LOG_DIR = "WINFLEET_LOG_DIR"
 ENV_LOG_MAX_SIZE = "WINFLEET_LOG_MAX_SIZE_BYTES"
 ENV_LOG_MAX_FILES = "WINFLEET_LOG_MAX_FILES"
 ENV_GOTRACEBACK = "GOTRACEBACK"
-RESERVED_ENV = (ENV_LOG_DIR, ENV_LOG_MAX_SIZE, ENV_LOG_MAX_FILES)
+# ... and its HTTP side and stop behaviour (docs/writing-a-go-service.md), so it needs no other configuration.
+ENV_PORT = "WINFLEET_PORT"
+ENV_HEALTH_PATH = "WINFLEET_HEALTH_PATH"
+ENV_READINESS_PATH = "WINFLEET_READINESS_PATH"
+ENV_DRAIN_SECONDS = "WINFLEET_DRAIN_SECONDS"
+ENV_EVENT_SOURCE = "WINFLEET_EVENT_SOURCE"
+# what each winfleet-owned variable is set from (the config key to change instead)
+ENV_SOURCE = {ENV_LOG_DIR: "logs.directory", ENV_LOG_MAX_SIZE: "logs.maxFileSizeMb", ENV_LOG_MAX_FILES: "logs.maxFiles",
+              ENV_PORT: "port", ENV_HEALTH_PATH: "healthPath", ENV_READINESS_PATH: "readinessPath",
+              ENV_DRAIN_SECONDS: "winfleet:loadBalancer (probeIntervalSeconds x unhealthyThreshold + drainSeconds)",
+              ENV_EVENT_SOURCE: "eventSource.source"}
+RESERVED_ENV = tuple(ENV_SOURCE)
 
 # WER LocalDumps DumpType (MS "Collecting User-Mode Dumps"): 1 mini, 2 full.
 DUMP_TYPES = ("mini", "full")
@@ -130,8 +141,15 @@ def _ci_lookup(env: Mapping[str, str], name: str) -> str | None:
 
 
 def service_environment(user_env: Mapping[str, str] | None, *, log_dir: str, log_max_size_bytes: int,
-                        log_max_files: int, dumps_enabled: bool, service: str = "service") -> dict[str, str]:
-    """The Go service's environment: user variables + log settings + GOTRACEBACK.
+                        log_max_files: int, dumps_enabled: bool, service: str = "service",
+                        port: int | None = None, health_path: str | None = None, readiness_path: str | None = None,
+                        drain_seconds: int | None = None, event_source: str | None = None) -> dict[str, str]:
+    """The Go service's environment: user variables + log settings + HTTP settings + GOTRACEBACK.
+
+    The HTTP side (WINFLEET_PORT, _HEALTH_PATH, _READINESS_PATH), the drain time (WINFLEET_DRAIN_SECONDS:
+    how long the service keeps serving after a stop request, = the load balancer's detection time + the
+    drain allowance, the same figure the pre-shutdown timeout must cover) and the event source are set
+    when given (None: left out).
 
     Rules: names are non-empty without '=' or NUL, values have no NUL (REG_MULTI_SZ); the log
     variables are owned by winfleet (a user value that disagrees is an error, not silently replaced);
@@ -149,11 +167,16 @@ def service_environment(user_env: Mapping[str, str] | None, *, log_dir: str, log
         env[key] = value
     owned = {ENV_LOG_DIR: str(log_dir), ENV_LOG_MAX_SIZE: str(int(log_max_size_bytes)),
              ENV_LOG_MAX_FILES: str(int(log_max_files))}
+    for name, value in ((ENV_PORT, port), (ENV_HEALTH_PATH, health_path), (ENV_READINESS_PATH, readiness_path),
+                        (ENV_DRAIN_SECONDS, drain_seconds), (ENV_EVENT_SOURCE, event_source)):
+        if value is not None:
+            owned[name] = str(int(value)) if name in (ENV_PORT, ENV_DRAIN_SECONDS) else str(value)
     for name, value in owned.items():
         existing = _ci_lookup(env, name)
         if existing is not None and env[existing] != value:
+            what = "log settings" if name.startswith("WINFLEET_LOG_") else "service settings"
             raise SizingError(f"service {service!r}: environment {existing}={env[existing]!r} conflicts with the "
-                              f"log settings ({name}={value!r}); set the logs block instead")
+                              f"{what} ({name}={value!r}); set {ENV_SOURCE[name]} instead")
         if existing is not None:
             del env[existing]
         env[name] = value

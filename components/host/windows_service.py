@@ -84,6 +84,19 @@ DEFAULT_PRESHUTDOWN_MS = 10000   # SERVICE_PRESHUTDOWN_INFO default since build 
 START_TIMEOUT_SECONDS = 60       # a start (StartService -> RUNNING) and the SCM calls' own waits
 STOP_MARGIN_SECONDS = 30         # beyond the drain time, for the process to exit after SERVICE_STOPPED
 PREVIOUS_SUFFIX = ".previous"    # the old binary, kept until the new one passed the readiness gate
+# dwControlsAccepted bit of SERVICE_STATUS(_PROCESS) (learn.microsoft.com/windows/win32/api/winsvc/ns-winsvc-service_status)
+SERVICE_ACCEPT_PRESHUTDOWN = 0x100
+
+
+def preshutdown_message(i, accepted: int) -> str:
+    """What a service that does not accept PreShutdown is told (refused, or warned with preshutdownCheck=warn)."""
+    return (f"service {i.service_name} has a pre-shutdown timeout ({i.preshutdown_timeout_seconds} s) but its "
+            f"program does not accept SERVICE_CONTROL_PRESHUTDOWN (controls accepted 0x{accepted:x}): on a "
+            "system shutdown it gets no drain. In Go, report svc.Status{State: svc.Running, Accepts: "
+            "svc.AcceptStop | svc.AcceptShutdown | svc.AcceptPreShutdown} (golang.org/x/sys/windows/svc) and "
+            "handle svc.PreShutdown like svc.Stop; or set preshutdownCheck: warn")
+
+
 ROLLBACK = "rollbackPlan"        # pseudo-change carrying the rollback lists from plan to apply
 STOP_BOUND = "stopBound"         # pseudo-change: the live pre-shutdown timeout exceeds the desired one
 RESTART = "restartPlan"          # pseudo-change: what starts the service again if a step fails after a stop
@@ -298,6 +311,9 @@ class WindowsServiceInputs(HostInputs):
     readiness_path: Optional[str] = None
     readiness_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
     readiness_poll_seconds: float = Field(default=2.0, ge=0.01, le=60)
+    # With a pre-shutdown timeout, the started program must accept SERVICE_CONTROL_PRESHUTDOWN:
+    # "refuse" fails the apply (rolled back like a failed readiness gate), "warn" reports it in state.warnings.
+    preshutdown_check: Literal["refuse", "warn"] = "refuse"
 
     @field_validator("service_name")
     @classmethod
@@ -910,12 +926,28 @@ class WindowsServiceProvider(HostResourceProvider):
         params["onNotReady"] = rollback["onNotReady"] if rollback and gate else []
         params["afterReady"] = rollback["afterReady"] if rollback and gate else []
         params["onStopped"] = restart["onStopped"] if restart else []
+        # after the gate passed, a service with a pre-shutdown timeout must accept PreShutdown
+        check = not restoring and i.preshutdown_timeout_seconds is not None and i.start_mode != "disabled"
+        params["requireAccepts"] = (SERVICE_ACCEPT_PRESHUTDOWN if check and i.preshutdown_check == "refuse"
+                                    else None)
         if restoring:
             # The delete step names the service to delete; everything else comes from the params.
             for c in changes:
                 if c["do"] == "delete":
                     params["name"] = c.get("name") or i.service_name
-        return host.state("service.apply", params, final=True)
+        state = host.state("service.apply", params, final=True)
+        warnings = []
+        accepted = (state.get("service") or {}).get("controlsAccepted")
+        if check and isinstance(accepted, int) and not accepted & SERVICE_ACCEPT_PRESHUTDOWN \
+                and (state.get("service") or {}).get("status") == "Running":
+            warnings.append(preshutdown_message(i, accepted))
+        drain = state.get("drain")
+        if isinstance(drain, dict) and drain.get("notReadyBeforeExit") is False:
+            warnings.append(f"{i.service_name}: readiness {i.ready_path} kept answering 200 until the process "
+                            "exited on the stop: the load balancer kept routing to it; the service must answer "
+                            "503 as soon as it is asked to stop (docs/writing-a-go-service.md)")
+        state["warnings"] = warnings
+        return state
 
     def _outs(self, inputs, state: dict, prior: dict, changes: list[dict]) -> dict:
         # ``changes`` is a plain output: never let the account password into it (accountPassword

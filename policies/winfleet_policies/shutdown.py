@@ -1,8 +1,10 @@
 """Graceful shutdown: a service keeps serving until the load balancer has stopped routing to it."""
 from __future__ import annotations
 
-from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, Severity, StackValidationArgs,
-                           StackValidationPolicy)
+from collections.abc import Mapping
+
+from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
+                           ResourceValidationPolicy, Severity, StackValidationArgs, StackValidationPolicy)
 
 from . import common as C
 from . import facts as F
@@ -62,4 +64,61 @@ graceful_shutdown_budget = StackValidationPolicy(
     }),
 )
 
-POLICIES = [graceful_shutdown_budget]
+# ------------------------------------------------------------------ service-stop-contract
+# What the pack can see of the Go service's contract: the inputs. Whether the program accepts PreShutdown
+# and answers 503 before it exits can only be seen on the host, after a start: the WindowsService driver
+# checks those (preshutdownCheck, state.drain). Here: the environment tells the program the same port,
+# paths and drain time the gate and the SCM use, and the drain fits the pre-shutdown timeout.
+_ENV_INPUT = (("WINFLEET_PORT", "port"), ("WINFLEET_HEALTH_PATH", "healthPath"),
+              ("WINFLEET_READINESS_PATH", "readinessPath"))
+
+
+def validate_stop_contract(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != T.WINDOWS_SERVICE:
+        return
+    props = args.props
+    name = C.service_label(props, args.name)
+    env = P.get(props, "environment")
+    if P.is_unknown(env) or not isinstance(env, Mapping):
+        return
+    upper = {str(k).upper(): k for k in env}
+    for var, key in _ENV_INPUT:
+        if var not in upper:
+            continue
+        have, want = P.get(env, upper[var]), P.get(props, key)
+        if P.is_unknown(have) or P.is_unknown(want) or want is None:
+            continue
+        if str(P.num(have, have)) != str(P.num(want, want)):
+            report(f"service '{name}': environment {var}={have} but {key} is {want}: the program would serve "
+                   f"elsewhere than the readiness gate and the load balancer probe look. Let winfleet set {var}.")
+    if "WINFLEET_DRAIN_SECONDS" in upper:
+        drain = P.num(P.get(env, upper["WINFLEET_DRAIN_SECONDS"]))
+        pre = P.num(P.get(props, "preshutdownTimeoutSeconds"))
+        if isinstance(drain, (int, float)) and isinstance(pre, (int, float)) and drain > pre:
+            report(f"service '{name}': WINFLEET_DRAIN_SECONDS={drain} is longer than preshutdownTimeoutSeconds="
+                   f"{pre}: on a system shutdown the SCM stops waiting before the drain ends.")
+    check = P.get(props, "preshutdownCheck")
+    allow_warn = P.truthy(P.config(args, "allowPreshutdownCheckWarn", True))
+    if not P.is_unknown(check) and str(check).lower() == "warn" and allow_warn is False:
+        report(f"service '{name}': preshutdownCheck is 'warn': a program that does not accept "
+               "SERVICE_CONTROL_PRESHUTDOWN would be deployed and get no drain on a system shutdown. "
+               "Set preshutdownCheck: refuse.")
+
+
+service_stop_contract = ResourceValidationPolicy(
+    name="service-stop-contract",
+    description="A service's environment tells the Go program the port, paths and drain time winfleet gates "
+                "and stops it with, and the drain fits the pre-shutdown timeout.",
+    validate=validate_stop_contract,
+    enforcement_level=EnforcementLevel.MANDATORY,
+    severity=Severity.MEDIUM,
+    remediation_steps="Do not set WINFLEET_* variables yourself: winfleet sets WINFLEET_PORT, WINFLEET_HEALTH_PATH, "
+                      "WINFLEET_READINESS_PATH and WINFLEET_DRAIN_SECONDS from the service config "
+                      "(winfleet:services[i].port, healthPath, readinessPath, winfleet:loadBalancer); keep "
+                      "winfleet:services[i].preshutdownTimeoutSeconds >= the drain. See docs/writing-a-go-service.md.",
+    config_schema=PolicyConfigSchema(properties={
+        "allowPreshutdownCheckWarn": {"type": "boolean", "default": True},
+    }),
+)
+
+POLICIES = [graceful_shutdown_budget, service_stop_contract]

@@ -33,6 +33,7 @@ function Read-ServiceConfig {
             environment                      = $envBlock
             status                           = $Svc.Status.ToString()
             markedForDelete                  = ([int]$k.GetValue('DeleteFlag', 0, $o) -eq 1)
+            controlsAccepted                 = (Get-ControlsAccepted -Name $Svc.ServiceName)
         }
     } finally { $k.Close() }
 }
@@ -204,4 +205,43 @@ function Set-LogonRightMark {
         }
         Remove-EmptyWinfleetKey -Sub 'LogonRights'
     } finally { Exit-WinfleetRegistryLock -Mutex $lock }
+}
+
+function Get-ControlsAccepted {
+    # SERVICE_STATUS_PROCESS.dwControlsAccepted (QueryServiceStatusEx, SC_STATUS_PROCESS_INFO): the controls
+    # the running program accepts; 0 when it is not running. ServiceController has no flag for
+    # SERVICE_ACCEPT_PRESHUTDOWN (0x100), hence the P/Invoke. -1 when the query fails.
+    # learn.microsoft.com/windows/win32/api/winsvc/nf-winsvc-queryservicestatusex
+    param([string]$Name)
+    if (-not ('WinfleetSvcStatus' -as [type])) {
+        Add-Type -TypeDefinition @'
+using System;
+using System.Runtime.InteropServices;
+public static class WinfleetSvcStatus {
+    [DllImport("advapi32.dll", SetLastError = true, CharSet = CharSet.Unicode)]
+    static extern IntPtr OpenSCManagerW(string machine, string database, uint access);
+    [DllImport("advapi32.dll", SetLastError = true, CharSet = CharSet.Unicode)]
+    static extern IntPtr OpenServiceW(IntPtr scm, string name, uint access);
+    [DllImport("advapi32.dll", SetLastError = true)]
+    static extern bool QueryServiceStatusEx(IntPtr service, int level, byte[] buffer, int size, out int needed);
+    [DllImport("advapi32.dll")]
+    static extern bool CloseServiceHandle(IntPtr handle);
+    public static int ControlsAccepted(string name) {
+        IntPtr scm = OpenSCManagerW(null, null, 0x1);          // SC_MANAGER_CONNECT
+        if (scm == IntPtr.Zero) return -1;
+        try {
+            IntPtr h = OpenServiceW(scm, name, 0x4);           // SERVICE_QUERY_STATUS
+            if (h == IntPtr.Zero) return -1;
+            try {
+                byte[] b = new byte[36];                       // SERVICE_STATUS_PROCESS: 9 DWORDs
+                int needed;
+                if (!QueryServiceStatusEx(h, 0, b, b.Length, out needed)) return -1;
+                return BitConverter.ToInt32(b, 8);             // dwServiceType, dwCurrentState, dwControlsAccepted
+            } finally { CloseServiceHandle(h); }
+        } finally { CloseServiceHandle(scm); }
+    }
+}
+'@
+    }
+    return [WinfleetSvcStatus]::ControlsAccepted($Name)
 }

@@ -1,7 +1,8 @@
 # service.apply {"name", "steps": [{"do": verb, ...}], "binaryPath", "eventSource", "dirs",
 #                "readiness": {"port","path","timeoutSeconds","pollSeconds"}|null, "startTimeoutSeconds",
-#                "stopTimeoutSeconds", "onNotReady": [step...], "afterReady": [step...], "onStopped": [step...]}
-#  -> {"changed": bool, "state": {<as service.read>, "steps": [{"do","changed"}], "readiness"}}
+#                "stopTimeoutSeconds", "onNotReady": [step...], "afterReady": [step...], "onStopped": [step...],
+#                "requireAccepts": int|null}
+#  -> {"changed": bool, "state": {<as service.read>, "steps": [{"do","changed"}], "readiness", "drain"}}
 # Python (components/host/windows_service.py) decides and orders the steps; this script only
 # performs them, in order, and stops at the first failure (Fail CODE message). Then the readiness
 # gate: passed (or none) -> the "afterReady" steps (removing <exe>.previous); failed -> without
@@ -15,7 +16,10 @@
 # <that step's code> "step <verb> failed after the service was stopped: ...; started it again (...)" or
 # ROLLBACK_FAILED: a failure between the stop and the swap never leaves the service stopped.
 # Stops wait "stopTimeoutSeconds" (the drain time, >= the pre-shutdown timeout), starts
-# "startTimeoutSeconds". Verbs:
+# "startTimeoutSeconds". While our own service stops, the readiness URL is polled: "drain" =
+# {notReadyBeforeExit: a non-200 answer while it was still stopping, probes} (null without readiness).
+# After the gate, "requireAccepts" (SERVICE_ACCEPT_* bits, e.g. 0x100 PRESHUTDOWN) must be in the
+# running service's dwControlsAccepted, or Fail PRESHUTDOWN_NOT_ACCEPTED (rolled back like the gate). Verbs:
 #   download        System.Net.WebClient to <exe>.winfleet-download in the install directory (which
 #                   exists: Python plans its mkdir first), SHA-256 check; a mismatch deletes that file and
 #                   fails before anything else on the host changed. Never via %TEMP%: a file moved on one
@@ -245,8 +249,41 @@ function Wait-ProcessExit {
     } finally { $proc.Dispose() }
 }
 
+function Get-UrlStatus {
+    # The HTTP status of GET $Url, or $null when nothing answered (the request Wait-Ready makes).
+    param([string]$Url)
+    try { return [int](Invoke-WebRequest -Uri $Url -UseBasicParsing -TimeoutSec 5 -MaximumRedirection 0).StatusCode } catch {
+        if ($null -ne $_.Exception.Response) { return [int]$_.Exception.Response.StatusCode }
+        return $null
+    }
+}
+
+function Wait-Drained {
+    # Wait for Stopped (bounded) while polling readiness: did it answer non-200 before the service stopped?
+    param($Svc, [double]$Seconds, $r)
+    $url = 'http://localhost:' + [int]$r.port + [string]$r.path
+    $deadline = (Get-Date).AddSeconds($Seconds)
+    $notReady = $false
+    $probes = 0
+    while ($true) {
+        $Svc.Refresh()
+        if ($Svc.Status -eq 'Stopped') { break }
+        if ((Get-Date) -gt $deadline) {
+            Fail 'SERVICE_REQUEST_TIMEOUT' "$($Svc.ServiceName) did not reach Stopped within $Seconds s (status $($Svc.Status))"
+        }
+        $code = Get-UrlStatus -Url $url
+        $Svc.Refresh()
+        if ($Svc.Status -ne 'Stopped') {
+            $probes++
+            if ($null -ne $code -and $code -ne 200) { $notReady = $true }
+        }
+        Start-Sleep -Milliseconds 250
+    }
+    $ctx.drain = @{ notReadyBeforeExit = $notReady; probes = $probes }
+}
+
 function Stop-OurService {
-    param([string]$Name, [double]$Seconds)
+    param([string]$Name, [double]$Seconds, $Readiness = $null)
     $s = Get-ExistingSvc -Name $Name
     # ControlService(STOP) on a START_PENDING or STOP_PENDING service fails with
     # ERROR_SERVICE_CANNOT_ACCEPT_CTRL 1061 (learn.microsoft.com/windows/win32/api/winsvc/nf-winsvc-controlservice):
@@ -262,7 +299,8 @@ function Stop-OurService {
         Invoke-Win32 "stop $Name" { $s.Stop() }
     }
     Send-WinfleetProgress -Step 'stop' -Message "stopping ${Name}: draining, up to $Seconds s"
-    Wait-Status -Svc $s -Status 'Stopped' -Seconds $Seconds
+    if ($null -ne $Readiness) { Wait-Drained -Svc $s -Seconds $Seconds -r $Readiness }
+    else { Wait-Status -Svc $s -Status 'Stopped' -Seconds $Seconds }
     Wait-ProcessExit -ProcessId $procId -Seconds $Seconds -Name $Name
     return $true
 }
@@ -288,7 +326,7 @@ if ($P.startTimeoutSeconds) { $startTimeout = [double]$P.startTimeoutSeconds }
 # A stop may take as long as the service drains (up to its pre-shutdown timeout): Python sends the bound.
 $stopTimeout = $startTimeout
 if ($P.stopTimeoutSeconds) { $stopTimeout = [double]$P.stopTimeoutSeconds }
-$ctx = @{ tempFile = $null; step = $null; armed = $false; stopped = $false }
+$ctx = @{ tempFile = $null; step = $null; armed = $false; stopped = $false; drain = $null }
 
 function Invoke-Step {
     # One step; returns $true when it changed the host.
@@ -330,7 +368,7 @@ function Invoke-Step {
             $changed = New-OwnedDirectory -Path $dirPath
             if ($step.grant) { Set-DirAce -Path $dirPath -Step $step; $changed = $true }
         }
-        'stop' { $changed = Stop-OurService -Name $name -Seconds $stopTimeout }
+        'stop' { $changed = Stop-OurService -Name $name -Seconds $stopTimeout -Readiness $P.readiness }
         'install_binary' {
             if ($null -eq $ctx.tempFile) { Fail 'HOST_ERROR' 'install_binary without a verified download in the same op' }
             $path = [string]$step.path
@@ -408,7 +446,7 @@ function Invoke-Step {
         }
         'start' { $changed = Start-OurService -Name $name -Seconds $startTimeout }
         'restart' {
-            $null = Stop-OurService -Name $name -Seconds $stopTimeout
+            $null = Stop-OurService -Name $name -Seconds $stopTimeout -Readiness $P.readiness
             $null = Start-OurService -Name $name -Seconds $startTimeout
         }
         'stopOther' {
@@ -420,7 +458,7 @@ function Invoke-Step {
         'delete' {
             $s = Get-Svc -Name $name
             if ($null -eq $s) { $changed = $false } else {
-                $null = Stop-OurService -Name $name -Seconds $stopTimeout
+                $null = Stop-OurService -Name $name -Seconds $stopTimeout -Readiness $P.readiness
                 Invoke-Win32 "delete $name" { [WinfleetScm]::Delete($name) }
                 $deadline = (Get-Date).AddSeconds($startTimeout)
                 while ($null -ne (Get-Svc -Name $name)) {
@@ -565,6 +603,18 @@ try {
             Fail 'NOT_READY' $readiness.message
         }
     }
+    if ($P.requireAccepts) {
+        $need = [int]$P.requireAccepts
+        $now = Get-Svc -Name $name
+        if ($null -ne $now -and $now.Status -eq 'Running') {
+            $got = Get-ControlsAccepted -Name $name
+            if (($got -band $need) -ne $need) {
+                $why = "$name does not accept the controls 0x$($need.ToString('x')) (QueryServiceStatusEx dwControlsAccepted 0x$($got.ToString('x'))): with a pre-shutdown timeout the program must accept SERVICE_CONTROL_PRESHUTDOWN (Go: svc.AcceptPreShutdown in svc.Status.Accepts, handled like svc.Stop); or set preshutdownCheck: warn"
+                if ($undo.Count -gt 0) { Invoke-Rollback -Failed $why -Steps $undo -Code 'PRESHUTDOWN_NOT_ACCEPTED' }
+                Fail 'PRESHUTDOWN_NOT_ACCEPTED' $why
+            }
+        }
+    }
     Invoke-Steps -Steps $P.afterReady -Done $done
 } finally {
     if ($null -ne $ctx.tempFile -and (Test-Path -LiteralPath $ctx.tempFile)) { Remove-Item -LiteralPath $ctx.tempFile -Force }
@@ -573,5 +623,6 @@ try {
 $state = Read-ServiceState -P $P
 $state['steps'] = @($done)
 $state['readiness'] = $readiness
+$state['drain'] = $ctx.drain
 $anyChange = @($done | Where-Object { $_.changed }).Count -gt 0
 @{ changed = $anyChange; state = $state }

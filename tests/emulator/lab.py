@@ -64,6 +64,8 @@ class Lab:
             if self.want_admin:
                 from .admin import AdminServer
                 self.admin = AdminServer(self).start()
+            if getattr(self, "artifacts_dir", None):
+                self.register_twins(self.artifacts_dir)
         except BaseException:
             self.stop()
             raise
@@ -84,6 +86,15 @@ class Lab:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    def register_twins(self, directory: str) -> list[str]:
+        """Every ``<name>.exe`` in ``directory`` with a sibling ``<name>`` (the reference service's builds)
+        runs, on every host, as its Linux twin: a real process (tests/emulator/windows/twin.py)."""
+        found: list[str] = []
+        for h in self.hosts:
+            with h.model.lock:
+                found = h.model.scm.twins.register_dir(directory)
+        return found
 
     # --- views -----------------------------------------------------------------------------------
     @property

@@ -310,21 +310,24 @@ class EmulatedHost:
                 self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, processes: bool = True) -> None:
         with self._state_lock:
             server, self._server = self._server, None
         if server is not None:
             server.shutdown()
             server.server_close()
             server.close_connections()
+        if processes:
+            self.model.scm.shutdown_processes()  # real processes behind services die with the host
 
     @property
     def running(self) -> bool:
         return self._server is not None
 
     def down(self, seconds: float, lose_shells: bool = True) -> None:
-        """Refuse connections for ``seconds`` (a VM rebooting), then listen again on the same port."""
-        self.stop()
+        """Refuse connections for ``seconds`` (a VM rebooting), then listen again on the same port.
+        (Service processes are not modelled through the reboot: they keep running.)"""
+        self.stop(processes=False)
         if lose_shells:
             with self._lock:
                 self._shells.clear()
@@ -358,7 +361,10 @@ class EmulatedHost:
         self.counters.reset()
         self.faults.clear()
         if model:
+            self.model.scm.shutdown_processes()
+            builds = dict(self.model.scm.twins.builds)     # the lab's published builds stay registered
             self.model = HostModel(self.name)
+            self.model.scm.twins.builds.update(builds)
 
     def describe(self) -> dict:
         return {"name": self.name, "endpoint": self.url, "host": self.bind, "port": self.port,

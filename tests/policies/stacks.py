@@ -207,6 +207,8 @@ VIOLATIONS = {
     "lb-probe-is-readiness": lambda: replace(good_stack(), LB, lb(probe_protocol="Tcp")),
     "service-readiness-endpoint": lambda: replace(good_stack(), SVC, service(readinessPath="/healthz")),
     "graceful-shutdown-budget": lambda: replace(good_stack(), SVC, service(preshutdownTimeoutSeconds=12)),
+    "service-stop-contract": lambda: replace(good_stack(), SVC, service(environment={
+        "GOTRACEBACK": "wer", "WINFLEET_LOG_DIR": "D:\\logs\\api", "WINFLEET_PORT": "9090"})),
     "eventlog-minimum-sizes": lambda: replace(good_stack(), EVT, eventlogs(Security=20480)),
     "eventlog-retention": lambda: replace(good_stack(), EVT, _eventlogs_retain()),
     "service-logging": lambda: replace(good_stack(), SVC, service(logs={"directory": "C:\\logs\\api",

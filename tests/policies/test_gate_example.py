@@ -48,7 +48,7 @@ def test_example_stack_passes_the_gate(example):
         assert t in types, t
     lb = next(r for r in doc["resources"] if r["type"] == "azure-native:network:LoadBalancer")
     assert "probe" in lb["settings"] and "Http" in lb["settings"]
-    assert len(doc["pack"]["policies"]) == 20
+    assert len(doc["pack"]["policies"]) == 21
 
 
 def test_example_variant_that_config_allows_but_policy_rejects(tmp_path):

@@ -66,7 +66,7 @@ def test_text_report_has_plan_verdicts_and_summary(good):
     assert "adminPassword=[secret]" in text and "Offline-Gate-Placeholder" not in text
     assert "host=web-0" in text
     assert "mandatory (0):" in text and "advisory (0):" in text
-    assert text.rstrip().splitlines()[-1].startswith("Summary: 15 resources, 20 policies, 0 mandatory")
+    assert text.rstrip().splitlines()[-1].startswith("Summary: 15 resources, 21 policies, 0 mandatory")
     md = gate.render_markdown(good)
     assert md.startswith("### :white_check_mark: winfleet policy gate")
 

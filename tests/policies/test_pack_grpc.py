@@ -9,7 +9,8 @@ from tools.offline_gate import GateError, Resource, analyze, reconcile_config
 from tests.policies import stacks as s
 
 MANDATORY_BY_DEFAULT = {
-    "lb-probe-is-readiness", "service-readiness-endpoint", "graceful-shutdown-budget", "eventlog-minimum-sizes",
+    "lb-probe-is-readiness", "service-readiness-endpoint", "graceful-shutdown-budget", "service-stop-contract",
+    "eventlog-minimum-sizes",
     "eventlog-retention", "service-logging", "service-account-quota-bindable", "service-log-quota",
     "service-crash-recovery", "crash-dumps-gotraceback", "baseline-never-disable", "baseline-keeps-dependencies",
     "winrm-https-only", "nsg-no-internet-management", "winrm-validates-certificates", "passwords-are-secrets",

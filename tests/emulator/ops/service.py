@@ -15,7 +15,12 @@ NOT_READY "... rolled back to the previous version ..." or ROLLBACK_FAILED (exac
 A step failing once a step marked "armsRollback" (the binary swap) ran rolls back the same way and fails
 with that step's code: "step <verb> failed after the binary swap: <code>: <message>; rolled back ...".
 Stops and starts follow the driver's Stop-OurService / Start-OurService (``stop_service`` / ``start_service``):
-pending states waited out as the SCM requires, and a stop waits for the process to exit.
+pending states waited out as the SCM requires, and a stop waits for the process to exit (a real drain for a
+service whose process is a Linux twin, windows/twin.py). While our own service stops, its readiness URL is
+polled (the driver's Wait-Drained): the state's "drain" is {notReadyBeforeExit: a non-200 answer while it
+was still stopping, probes}, null without a readiness URL. After the gate, "requireAccepts" (SERVICE_ACCEPT_*
+bits) must be in the running service's dwControlsAccepted, or the op fails PRESHUTDOWN_NOT_ACCEPTED (rolled
+back like a failed gate when "onNotReady" is given).
 """
 from __future__ import annotations
 
@@ -57,6 +62,7 @@ def read_service(host, name: str) -> dict | None:
         "failureActionsOnNonCrashFailures": bool(raw("FailureActionsOnNonCrashFailures", 0)),
         "preshutdownTimeoutMs": raw("PreshutdownTimeout"), "environment": raw("Environment"),
         "status": STATUS_NAMES[q["status"]], "markedForDelete": bool(raw("DeleteFlag", 0)),
+        "controlsAccepted": scm.controls_accepted(name),
     }
 
 
@@ -166,7 +172,24 @@ def _wait_exit(host, pid: int, name: str, timeout: float) -> None:
         sleep_unlocked(host, 0.02)
 
 
-def stop_service(host, name: str, params: dict) -> bool:
+def _wait_drained(host, name: str, timeout: float, readiness: dict) -> dict:
+    """Wait for Stopped (bounded) while probing readiness, 0.25 s apart (the driver's Wait-Drained): did it
+    answer non-200 while the service was still stopping?"""
+    deadline = time.monotonic() + timeout
+    not_ready, probes = False, 0
+    while host.scm.status(name) != "stopped":
+        if time.monotonic() >= deadline:
+            raise OpError("SERVICE_REQUEST_TIMEOUT", f"{name} did not reach Stopped within {timeout:g}s "
+                                                      f"(status {STATUS_NAMES[host.scm.status(name)]})")
+        got = host.http.probe(int(readiness["port"]), readiness["path"])
+        if host.scm.status(name) != "stopped":          # still stopping when it answered
+            probes += 1
+            not_ready = not_ready or (got["status"] is not None and got["status"] != 200)
+        sleep_unlocked(host, 0.25)
+    return {"notReadyBeforeExit": not_ready, "probes": probes}
+
+
+def stop_service(host, name: str, params: dict, readiness: dict | None = None, drain: dict | None = None) -> bool:
     """The driver's Stop-OurService: a pending start is waited out (the SCM refuses a stop then, 1061), a
     pending stop is waited for (not repeated), running dependents refuse, then stop, wait for Stopped and
     for the process to exit."""
@@ -186,7 +209,13 @@ def stop_service(host, name: str, params: dict) -> bool:
             raise OpError("DEPENDENT_SERVICES_RUNNING", f"{name} has running dependents: {', '.join(running)}")
         scm.stop(name)
     progress("stop", f"stopping {name}: draining, up to {stop_t:g} s")
-    _wait_status(host, name, "stopped", stop_t)
+    if readiness is not None:
+        got = _wait_drained(host, name, stop_t, readiness)
+        if drain is not None:
+            drain.clear()
+            drain.update(got)
+    else:
+        _wait_status(host, name, "stopped", stop_t)
     _wait_exit(host, pid, name, stop_t)
     return True
 
@@ -216,6 +245,7 @@ class _Apply:
         self.step: str | None = None       # the step running
         self.armed = False                 # a step marked "armsRollback" ran: failures roll back
         self.stopped = False               # a step marked "armsRestart" started: failures start it again
+        self.drain: dict | None = None     # what the last stop of our service showed (_wait_drained)
 
     # each step returns True when it changed the host
     def download(self, s):
@@ -248,8 +278,15 @@ class _Apply:
                              s["account"], s.get("password"))
         return True
 
+    def _stop_ours(self) -> bool:
+        drain: dict = {}
+        changed = stop_service(self.host, self.name, self.params, self.params.get("readiness"), drain)
+        if drain:
+            self.drain = drain
+        return changed
+
     def stop(self, s):
-        return stop_service(self.host, self.name, self.params)
+        return self._stop_ours()
 
     def install_binary(self, s):
         f, path = self.host.files, s["path"]
@@ -329,7 +366,7 @@ class _Apply:
         return start_service(self.host, self.name, self.params)
 
     def restart(self, s):
-        stop_service(self.host, self.name, self.params)
+        self._stop_ours()
         start_service(self.host, self.name, self.params)
         return True
 
@@ -344,7 +381,7 @@ class _Apply:
         scm = self.host.scm
         if not scm.exists(self.name):
             return False
-        stop_service(self.host, self.name, self.params)
+        self._stop_ours()
         if scm.exists(self.name):
             scm.delete(self.name)
         if scm.exists(self.name):
@@ -451,6 +488,17 @@ def service_apply(host, params: dict) -> dict:
                 _roll_back(host, run, params, readiness)
             if not ok:
                 raise OpError("NOT_READY", readiness)
+        need = params.get("requireAccepts")
+        if need and host.scm.exists(run.name) and host.scm.status(run.name) == "running":
+            got = host.scm.controls_accepted(run.name)
+            if got & int(need) != int(need):
+                why = (f"{run.name} does not accept the controls 0x{int(need):x} (QueryServiceStatusEx "
+                       f"dwControlsAccepted 0x{got:x}): with a pre-shutdown timeout the program must accept "
+                       "SERVICE_CONTROL_PRESHUTDOWN (Go: svc.AcceptPreShutdown in svc.Status.Accepts, handled "
+                       "like svc.Stop); or set preshutdownCheck: warn")
+                if params.get("onNotReady"):
+                    _roll_back(host, run, params, why, "PRESHUTDOWN_NOT_ACCEPTED")
+                raise OpError("PRESHUTDOWN_NOT_ACCEPTED", why)
         _run_steps(host, run, params.get("afterReady"), done)
     finally:
         run.cleanup()
@@ -459,4 +507,5 @@ def service_apply(host, params: dict) -> dict:
                               "dirs": params.get("dirs"), "logonAccount": params.get("logonAccount")})
     state["steps"] = done
     state["readiness"] = readiness
+    state["drain"] = run.drain
     return {"changed": any(d["changed"] for d in done), "state": state}

@@ -16,10 +16,16 @@ re-arms the delay; a path other than the declared one answers 404. A behaviour g
 started from), so a bad release and the rollback to the good one can be told apart; other builds
 get the port's plain behaviour (or "ready" when there is none); a plain ``serve`` replaces them all.
 Simplifications: one listener per port, no TLS, no redirects, no headers.
+
+A port on which a real process listens (the Linux twin of a published build, windows/twin.py) is not
+simulated: the probe is a real HTTP GET to that process on 127.0.0.1 (its remapped port), with the
+driver's 5 s timeout (``Invoke-WebRequest -TimeoutSec 5``).
 """
 from __future__ import annotations
 
 import copy
+import urllib.error
+import urllib.request
 
 
 class ReadinessEndpoints:
@@ -57,6 +63,9 @@ class ReadinessEndpoints:
     def probe(self, port: int, path: str) -> dict:
         """-> {"status": int|None, "body": str, "error": str|None} for GET http://localhost:<port><path>."""
         self.probes.append((int(port), path))
+        proc = self.host.scm.twins.for_port(port)
+        if proc is not None:
+            return real_get(proc.real_port, path)
         ep = self._ports.get(int(port))
         refused = {"status": None, "body": "", "error": f"connection refused (localhost:{port})"}
         if ep is None:
@@ -90,3 +99,15 @@ class ReadinessEndpoints:
 
     def state(self) -> dict:
         return {str(p): copy.deepcopy(v) for p, v in sorted(self._ports.items())}
+
+
+def real_get(port: int, path: str, timeout: float = 5.0) -> dict:
+    """GET http://127.0.0.1:<port><path> for real: {"status", "body", "error"} like ``probe``."""
+    url = f"http://127.0.0.1:{int(port)}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return {"status": r.status, "body": r.read(4096).decode("utf-8", "replace"), "error": None}
+    except urllib.error.HTTPError as e:
+        return {"status": e.code, "body": e.read(4096).decode("utf-8", "replace"), "error": None}
+    except (urllib.error.URLError, OSError) as e:
+        return {"status": None, "body": "", "error": f"no response from localhost: {e}"}

@@ -41,6 +41,9 @@ Simplifications (say so, it is a test double): no service triggers, no load-orde
 (``+group`` dependencies are ignored), a start takes ``start_seconds`` (default 0) of simulated
 time, a stop ``stop_seconds`` (default 0: immediate), and process crash handling is left to tests
 via ``crash()``.
+Except for a service started from a build with a registered Linux twin (twin.py): it runs as a real
+process, its stop is a real drain (STOP_PENDING until it exits), and its exit drives the recovery
+actions as Windows applies them (``_process_exited``).
 The Win32 error numbers are the real ones.
 """
 from __future__ import annotations
@@ -48,7 +51,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import struct
+import threading
 import time
+
+from .twin import REPORTED_EXIT_CODES, Twins
 
 SERVICES_KEY = r"HKLM\SYSTEM\CurrentControlSet\Services"
 EXIT_SECONDS = 0.1      # how long a stopped service's process (and its image lock) outlives SERVICE_STOPPED
@@ -86,6 +92,20 @@ WIN32_ERRORS = {
     1075: "ERROR_SERVICE_DEPENDENCY_DELETED",
     1078: "ERROR_DUPLICATE_SERVICE_NAME",
 }
+
+
+def decode_failure_actions(hex_value: str | None) -> tuple[int, list[tuple[int, int]]]:
+    """(reset seconds, [(type, delay ms)]) of the ``FailureActions`` REG_BINARY (layout: encode_failure_actions;
+    the actions start at the offset the lpsaActions field holds)."""
+    if not hex_value:
+        return 0, []
+    raw = bytes.fromhex(hex_value)
+    if len(raw) < 20:
+        return 0, []
+    reset, _m, _c, count, offset = struct.unpack_from("<5I", raw)
+    offset = offset or 20
+    actions = [struct.unpack_from("<2I", raw, offset + 8 * i) for i in range(count) if offset + 8 * i + 8 <= len(raw)]
+    return reset, [(int(t), int(d)) for t, d in actions]
 
 
 class ScmError(Exception):
@@ -203,6 +223,9 @@ class ServiceControlManager:
         self.build_start_errors: dict[str, int] = {}  # sha256 of an exe -> Win32 error its start fails with
         self._pids = itertools.count(1000, 4)
         self.clock = time.monotonic
+        self.twins = Twins(host)
+        self.failures: list[dict] = []            # recovery decisions, in order (tests read them)
+        self._timers: list[threading.Timer] = []
         if getattr(host, "files", None) is not None and hasattr(host.files, "host"):
             host.files.host = host       # drives of the file system follow the storage model's volumes
         if seed:
@@ -244,6 +267,15 @@ class ServiceControlManager:
         return rt
 
     def _advance(self, rt: dict) -> None:
+        proc = rt.get("twin")
+        if proc is not None:
+            code = proc.exit_code()
+            if code is not None:
+                self._process_exited(rt, proc, code)
+            elif rt["status"] == "start_pending" and proc.listening():
+                rt["status"] = "running"
+                rt["started_at"] = self.clock()
+            return
         if rt["status"] == "start_pending" and self.clock() >= rt["pending_until"]:
             rt["status"] = "running"
             rt["started_at"] = self.clock()
@@ -510,10 +542,14 @@ class ServiceControlManager:
 
     # --- StartService / ControlService(STOP) -------------------------------------------------
     def set_behaviour(self, name: str, *, start_seconds: float | None = None, start_error: int | None = None,
-                      stop_seconds: float | None = None, exit_seconds: float | None = None) -> None:
+                      stop_seconds: float | None = None, exit_seconds: float | None = None,
+                      accepts: int | None = None) -> None:
         """Test knob: how long a start stays START_PENDING, or the Win32 error the start fails with; how
-        long a stop stays STOP_PENDING; how long the process outlives SERVICE_STOPPED."""
+        long a stop stays STOP_PENDING; how long the process outlives SERVICE_STOPPED; the controls the
+        (simulated) program accepts (SERVICE_ACCEPT_* bits)."""
         rt = self._get(name)
+        if accepts is not None:
+            rt["accepts"] = accepts
         if start_seconds is not None:
             rt["start_seconds"] = start_seconds
         if stop_seconds is not None:
@@ -569,6 +605,15 @@ class ServiceControlManager:
         if rt["start_error"]:
             raise ScmError(rt["start_error"], name)
         self._check_can_start(rt)
+        exe = self._image_file(rt)
+        twin = self.twins.twin_of(exe)
+        if twin is not None:
+            # the real process: START_PENDING until it listens (it reports SERVICE_RUNNING then)
+            proc = self.twins.spawn(rt["name"], exe, twin, self._value(name, "Environment", []) or [])
+            rt.update(twin=proc, pid=proc.pid, status="start_pending", started_at=None)
+            self._lock_image(rt, True)
+            threading.Thread(target=self._watch, args=(rt, proc), name=f"twin-{proc.pid}", daemon=True).start()
+            return
         rt["pid"] = next(self._pids)
         if rt["start_seconds"] > 0:
             rt["status"] = "start_pending"
@@ -635,6 +680,15 @@ class ServiceControlManager:
         running = [d for d in self.dependents(name) if self.status(d) != "stopped"]
         if running:
             raise ScmError(1051, f"{rt['name']} has running dependents: {', '.join(running)}")
+        if rt.get("twin") is not None:
+            if rt["status"] != "stop_pending":
+                # ControlService(SERVICE_CONTROL_STOP) returns once the control is delivered; the
+                # service stays STOP_PENDING while it drains, for as long as it takes: on a plain stop
+                # the SCM kills no process (the wait hint only tells a waiting client it may give up;
+                # learn.microsoft.com/windows/win32/api/winsvc/ns-winsvc-service_status, dwWaitHint).
+                rt["status"] = "stop_pending"
+                rt["twin"].terminate()
+            return
         if rt["stop_seconds"] > 0:
             rt["status"] = "stop_pending"
             rt["pending_until"] = self.clock() + rt["stop_seconds"]
@@ -647,6 +701,10 @@ class ServiceControlManager:
         Simplification: the recovery action itself is not carried out (the service stays stopped)."""
         from .crash_events import record_crash
         rt = self._get(name)
+        if rt.get("twin") is not None:        # a real process: killed, and its exit handled as Windows would
+            rt["twin"].kill()
+            self._advance(rt)
+            return
         rt["failures"] = rt.get("failures", 0) + 1
         q = self.query(name)
         image = (q.get("imagePath") or "").strip()
@@ -655,6 +713,174 @@ class ServiceControlManager:
                      failure_count=rt["failures"], failure_actions_hex=q.get("failureActions"),
                      service_exit_code=service_exit_code)
         self._stopped(rt, exited=True)
+
+    def twin_processes(self) -> list:
+        return [rt["twin"] for rt in self._rt.values() if rt.get("twin") is not None]
+
+    def controls_accepted(self, name: str) -> int:
+        """SERVICE_STATUS_PROCESS.dwControlsAccepted (QueryServiceStatusEx): 0 unless running. A twin
+        reports what the Go program's SCM handler accepts (its "started" log line); a simulated service
+        what ``set_behaviour(accepts=...)`` said (default stop|shutdown|preshutdown: the stand-in for
+        the reference service)."""
+        rt = self._get(name)
+        if rt["status"] not in ("running", "stop_pending"):
+            return 0
+        if rt.get("twin") is not None:
+            got = rt["twin"].read_controls()
+            return 0 if got is None else got
+        return rt.get("accepts", 0x105)
+
+    # --- process exit and recovery (twins) ------------------------------------------------------
+    def _process_exited(self, rt: dict, proc, code: int) -> None:
+        """The process of a service ended. Windows' rules (learn.microsoft.com/windows/win32/api/winsvc/
+        ns-winsvc-service_failure_actionsw and ns-winsvc-service_failure_actions_flag):
+        * a process that terminates without reporting SERVICE_STOPPED is a crash: the failure actions run;
+        * one that reported SERVICE_STOPPED with a non-zero exit code runs them only when
+          FailureActionsOnNonCrashFailures is set; with exit code 0 never;
+        * the SCM counts failures since boot, reset to 0 when the service has not failed for
+          dwResetPeriod seconds; the Nth failure runs action N-1, the last one repeats beyond.
+        Simplification: the flag doc says a change "takes effect the next time the system is started";
+        there is no reboot here, so the value at the time of the failure counts (winfleet sets it when it
+        creates the service, before the first start).
+        The Windows build reports SERVICE_STOPPED only through its orderly exits, whose codes are
+        REPORTED_EXIT_CODES (goservice/internal/refsvc/service.go); any other end (a panic's 2, a
+        kill, os.Exit elsewhere) is a process that terminated without reporting: a crash."""
+        reported = code in REPORTED_EXIT_CODES
+        if rt.get("shutting_down"):
+            return                          # system_shutdown records it; no recovery while going down
+        self.twins.record_exit(proc)
+        rt["twin"] = None
+        rt["last_exit"] = code
+        self._stopped(rt, exited=True)   # the process is gone: no exit lag
+        if rt["marked"]:
+            return
+        crash = not reported
+        flag = bool(self._value(rt["name"], "FailureActionsOnNonCrashFailures", 0))
+        failed = crash or (code != 0 and flag)
+        decision = {"service": rt["name"], "exitCode": code, "crash": crash, "failure": failed,
+                    "requestedStop": proc.stop_requested, "action": None, "failureCount": None}
+        self._record_exit_events(rt, code, crash, failed)
+        if failed:
+            reset, actions = decode_failure_actions(self._value(rt["name"], "FailureActions"))
+            now = self.clock()
+            # dwResetPeriod INFINITE (0xFFFFFFFF): never reset
+            if rt.get("last_failure") is not None and reset != 0xFFFFFFFF and now - rt["last_failure"] >= reset:
+                rt["failures"] = 0
+            rt["failures"] = rt.get("failures", 0) + 1
+            rt["last_failure"] = now
+            decision["failureCount"] = rt["failures"]
+            if actions:
+                typ, delay_ms = actions[min(rt["failures"], len(actions)) - 1]
+                decision["action"] = {0: "none", 1: "restart", 2: "reboot", 3: "run"}.get(typ, str(typ))
+                decision["delayMs"] = delay_ms
+                if typ == 1:
+                    self._restart_later(rt["name"], delay_ms / 1000.0)
+        self.failures.append(decision)
+
+    def _record_exit_events(self, rt: dict, code: int, crash: bool, failed: bool) -> None:
+        """What the SCM (and WER) log for this exit (windows/crash_events.py): a crash 7031/7034 (+ WER
+        1000/1001: written for every crash of a real process, though WER sees a Go crash only with
+        GOTRACEBACK=wer: an over-report, never a missing event); a reported non-zero exit 7024."""
+        if not crash and code == 0:
+            return
+        from .crash_events import record_crash
+        q = self.query(rt["name"])
+        image = (q.get("imagePath") or "").strip()
+        exe = image[1:].split('"', 1)[0] if image.startswith('"') else image.split(" ", 1)[0]
+        count = rt.get("failures", 0) + (1 if failed else 0)
+        record_crash(self.host, rt["name"], exe_name=exe.rsplit("\\", 1)[-1],
+                     display_name=q.get("displayName") or rt["name"], failure_count=max(count, 1),
+                     failure_actions_hex=q.get("failureActions"), service_exit_code=None if crash else code)
+
+    def _watch(self, rt: dict, proc) -> None:
+        """The SCM learns of a process's end at once (it waits on the process handle), not at the next query."""
+        proc.popen.wait()
+        with self.host.lock:
+            if rt.get("twin") is proc:
+                self._advance(rt)
+
+    def _restart_later(self, name: str, delay: float) -> None:
+        def fire():
+            with self.host.lock:
+                rt = self._rt.get(name.lower())
+                if rt is None or rt["marked"]:
+                    return
+                self._advance(rt)
+                if rt["status"] == "stopped":
+                    try:
+                        self.start(name)
+                    except ScmError as e:
+                        self.failures.append({"service": name, "restartFailed": str(e)})
+        t = threading.Timer(delay, fire)
+        t.daemon = True
+        self._timers.append(t)
+        t.start()
+
+    # --- system shutdown (twins) ---------------------------------------------------------------------
+    # WaitToKillServiceTimeout: how long the SCM waits for services that get SERVICE_CONTROL_SHUTDOWN
+    # (HKLM\SYSTEM\CurrentControlSet\Control; 5000 ms on current Windows). Not documented for Server
+    # with certainty, so the strict (short) value; tests may shorten it further.
+    shutdown_wait_seconds = 5.0
+
+    def system_shutdown(self) -> list[dict]:
+        """Windows shutting down, as the SCM runs it for the real processes:
+        1. every running service that accepts SERVICE_CONTROL_PRESHUTDOWN gets it (SIGTERM to the twin, the
+           same stop path) and the SCM waits until it is stopped or its pre-shutdown timeout
+           (PreshutdownTimeout, default 10 s since build 15063) elapses, "then proceeds with other
+           shutdown actions" (learn.microsoft.com/windows/win32/api/winsvc/ns-winsvc-service_preshutdown_info);
+        2. the others that accept SHUTDOWN get it and ``shutdown_wait_seconds``;
+        3. then every process still alive is killed: the system goes down.
+        Returns (and keeps in ``shutdown_log``) one record per process: phase, exit code, killed, seconds.
+        A stop here is no failure: no recovery action runs (the system is going down)."""
+        self.shutdown_log: list[dict] = []
+        for t in self._timers:
+            t.cancel()
+        with self.host.lock:
+            live = [(rt, rt["twin"]) for rt in self._rt.values()
+                    if rt.get("twin") is not None and rt["twin"].exit_code() is None]
+            phases = {}
+            for rt, proc in live:
+                pre = (proc.read_controls() or 0) & 0x100
+                timeout = (self._value(rt["name"], "PreshutdownTimeout", 10000) or 0) / 1000.0 if pre \
+                    else self.shutdown_wait_seconds
+                phases[id(proc)] = ("preshutdown" if pre else "shutdown", timeout)
+                rt["shutting_down"] = True
+        for phase in ("preshutdown", "shutdown"):
+            batch = [(rt, p) for rt, p in live if phases[id(p)][0] == phase]
+            t0 = time.monotonic()
+            for _rt, proc in batch:
+                proc.terminate()
+            for rt, proc in batch:
+                left = phases[id(proc)][1] - (time.monotonic() - t0)
+                try:
+                    proc.popen.wait(timeout=max(0.0, left))
+                    killed = False
+                except Exception:               # subprocess.TimeoutExpired
+                    proc.kill()
+                    killed = True
+                self.shutdown_log.append({"service": rt["name"], "phase": phase, "exitCode": proc.exit_code(),
+                                          "killed": killed, "seconds": round(time.monotonic() - t0, 2)})
+        with self.host.lock:
+            for rt, proc in live:
+                rt.pop("shutting_down", None)
+                if rt.get("twin") is proc:
+                    self.twins.record_exit(proc)
+                    rt["twin"] = None
+                    self._stopped(rt, exited=True)
+        return self.shutdown_log
+
+    def shutdown_processes(self) -> None:
+        """The host goes away: pending restarts are cancelled and every real process dies."""
+        for t in self._timers:
+            t.cancel()
+        self._timers.clear()
+        for rt in self._rt.values():
+            proc = rt.get("twin")
+            if proc is not None:
+                proc.kill()
+                rt["twin"] = None
+                self._stopped(rt, exited=True)
+        self.twins.kill_all()
 
     def _stopped(self, rt: dict, exited: bool = False) -> None:
         lag = 0.0 if exited else float(rt.get("exit_seconds") or 0.0)

@@ -128,6 +128,8 @@ Describe 'service.read' {
         $r.state.service.name | Should -Be 'EventLog'
         $r.state.service.status | Should -Be 'Running'
         $r.state.service.start | Should -Be 2
+        # QueryServiceStatusEx dwControlsAccepted: EventLog accepts SERVICE_CONTROL_SHUTDOWN (0x4)
+        ([int]$r.state.service.controlsAccepted -band 4) | Should -Be 4
     }
 
     It 'never matches a display name, and hostile names are just names' {
@@ -184,6 +186,14 @@ Describe 'service.apply' -Skip:(-not $Elevated) {
         $s.failureActions | Should -Match '0100000088130000(0000000000000000)0100000030750000'   # restart 5 s, none, restart 30 s
         $r.state.binary.sha256 | Should -Be $script:Sha
         $r.state.eventSource.values.EventMessageFile.kind | Should -Be 'REG_EXPAND_SZ'
+    }
+
+    It 'refuses a running program that does not accept PreShutdown when asked to (requireAccepts)' {
+        # the test service is a .NET ServiceBase: it accepts Stop, not SERVICE_ACCEPT_PRESHUTDOWN (0x100)
+        $code = Get-DriverErrorCode { Invoke-Driver -Op 'service.apply' -Params @{ name = $script:Name; steps = @(@{ 'do' = 'start' }); dirs = @()
+                requireAccepts = 256; readiness = @{ port = $script:Port; path = '/readyz'; timeoutSeconds = 30; pollSeconds = 0.5 } } }
+        $code | Should -Be 'PRESHUTDOWN_NOT_ACCEPTED'
+        ([int](Read-Svc).state.service.controlsAccepted -band 1) | Should -Be 1      # SERVICE_ACCEPT_STOP
     }
 
     It 'is idempotent for the idempotent steps' {
