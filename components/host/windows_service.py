@@ -926,9 +926,11 @@ class WindowsServiceProvider(HostResourceProvider):
         params["onNotReady"] = rollback["onNotReady"] if rollback and gate else []
         params["afterReady"] = rollback["afterReady"] if rollback and gate else []
         params["onStopped"] = restart["onStopped"] if restart else []
-        # after the gate passed, a service with a pre-shutdown timeout must accept PreShutdown
+        # after a start (this apply started the program), a service with a pre-shutdown timeout must accept
+        # PreShutdown: refused (like a failed gate) or warned; an apply that started nothing refuses nothing
         check = not restoring and i.preshutdown_timeout_seconds is not None and i.start_mode != "disabled"
-        params["requireAccepts"] = (SERVICE_ACCEPT_PRESHUTDOWN if check and i.preshutdown_check == "refuse"
+        started = any(c["do"] in ("start", "restart") for c in changes)
+        params["requireAccepts"] = (SERVICE_ACCEPT_PRESHUTDOWN if check and started and i.preshutdown_check == "refuse"
                                     else None)
         if restoring:
             # The delete step names the service to delete; everything else comes from the params.

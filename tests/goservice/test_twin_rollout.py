@@ -113,4 +113,11 @@ def test_preshutdown_check_warn_creates_and_warns(builds, res):
     st = outs["state"]
     assert st["service"]["status"] == "Running"
     assert len(st["warnings"]) == 1 and "does not accept SERVICE_CONTROL_PRESHUTDOWN" in st["warnings"][0]
+    # back to refuse: an update that starts nothing refuses nothing (it still warns) ...
+    outs = res.update(rid, outs, res.checked(inputs(h, sha1, extra_env=bad, description="new text")))
+    assert outs["state"]["service"]["status"] == "Running" and len(outs["state"]["warnings"]) == 1
+    # ... one that restarts the program is refused and rolled back to what ran before
+    with pytest.raises(ProviderError) as e:
+        res.update(rid, outs, res.checked(inputs(h, sha1, extra_env=dict(bad, APP_MODE="x"))))
+    assert "PRESHUTDOWN_NOT_ACCEPTED" in e.value.details and "rolled back" in e.value.details
     res.delete(rid, outs)
