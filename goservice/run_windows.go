@@ -20,8 +20,11 @@ func run() int {
 		return runConsole(sig)
 	}
 	h := &handler{}
-	// The name is ignored for a SERVICE_WIN32_OWN_PROCESS service; Execute gets the real one in args[0].
-	if err := svc.Run("", h); err != nil {
+	// For a SERVICE_WIN32_OWN_PROCESS service the name is not checked (SERVICE_TABLE_ENTRY and
+	// RegisterServiceCtrlHandlerEx, learn.microsoft.com/windows/win32/api/winsvc); Execute gets the
+	// real one in args[0].
+	base, _ := baseName()
+	if err := svc.Run(base, h); err != nil {
 		return refsvc.ExitServe
 	}
 	return h.exit
