@@ -100,6 +100,9 @@ def test_crash_runs_the_failure_actions_and_the_reset_period(m):
     first = m.scm.failures[0]
     assert first == {"service": SVC, "exitCode": 2, "crash": True, "failure": True, "requestedStop": False,
                      "action": "restart", "failureCount": 1, "delayMs": 200}
+    with m.lock:                                                        # what the SCM logged (7031: an action follows)
+        crash_events = m.eventlogs.events("System", ids=[7031])
+    assert len(crash_events) == 1 and "terminated unexpectedly" in str(crash_events[0])
     wait_for(lambda: status(m) == "running" and m.http.probe(8080, "/readyz")["status"] == 200, 10, "restarted")
     pid2 = m.scm.twins.for_port(8080).pid
     assert pid2 != pid1
@@ -131,6 +134,8 @@ def test_reported_failure_restarts_only_with_the_non_crash_flag(m, flag):
     wait_for(lambda: m.scm.failures, 10, "the exit")
     f = m.scm.failures[0]
     assert f["crash"] is False and f["exitCode"] == 14 and f["failure"] is flag
+    with m.lock:
+        assert len(m.eventlogs.events("System", ids=[7024])) == 1     # "terminated with service-specific error"
     assert f["action"] == ("restart" if flag else None)
     if flag:
         wait_for(lambda: status(m) == "running", 10, "restarted")
