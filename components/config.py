@@ -490,6 +490,10 @@ class WinrmConfig(_Model):
 class DataVolumeConfig(_Model):
     drive_letter: str = "D"
     label: str = "winfleet-data"
+    # Pulumi resource options of every host's DataVolume: `protect` makes destroy refuse it;
+    # `retainOnDelete` lets destroy (or a removed host) drop it from the stack and keep the data.
+    protect: bool = False
+    retain_on_delete: bool = False
 
     @field_validator("drive_letter")
     @classmethod

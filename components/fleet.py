@@ -73,8 +73,10 @@ class FleetHost(pulumi.ComponentResource):
         self.target = target
         on_host = pulumi.ResourceOptions(parent=self, depends_on=list(target.depends_on or []))
         conn = {"connection": target.connection}
+        volume_opts = pulumi.ResourceOptions.merge(on_host, pulumi.ResourceOptions(
+            protect=cfg.data_volume.protect, retain_on_delete=cfg.data_volume.retain_on_delete))
         self.data_volume = DataVolume(f"{target.name}/data", {**conn, **data_volume_inputs(cfg, target.data_disk or {})},
-                                      on_host)
+                                      volume_opts)
         self.event_logs = EventLogSettings(f"{target.name}/eventlogs", {**conn, "logs": event_log_inputs(cfg)}, on_host)
         self.baseline = None
         if cfg.baseline.name != "none" or cfg.baseline.services:

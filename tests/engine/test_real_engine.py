@@ -89,3 +89,62 @@ def test_a_mandatory_policy_violation_fails_preview_and_up_and_changes_nothing(l
     assert up.events("resourcePreEvent") == []          # the update's preview failed: no step ran
     assert comparable_state(lab2) == initial
     assert [r for r in stack.resources() if r["type"].startswith("pulumi-python:dynamic")] == []
+
+
+def _post(url: str, doc: dict) -> dict:
+    import urllib.request
+    req = urllib.request.Request(url, data=json.dumps(doc).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_drift_made_behind_our_back_shows_on_refresh_and_the_next_up_converges(lab2, tmp_path):
+    stack = RealStack(lab2, tmp_path)
+    stack.up()
+    converged = comparable_state(lab2)
+    _post(lab2.admin_url + "/drift", {"host": "lab-1", "eventLog": "Application", "maxSizeKb": 2048})
+    assert comparable_state(lab2) != converged
+    refresh = stack.refresh()
+    assert refresh.changes == {"update": 1}, refresh.summary        # the one drifted resource
+    drifted = {e["metadata"]["urn"].rsplit("::", 1)[1] for e in refresh.events("resOutputsEvent")
+               if e["metadata"]["op"] not in ("same", "read") or e["metadata"].get("diffs")}
+    assert drifted == {"lab-1/eventlogs"}, [e["metadata"] for e in refresh.events("resOutputsEvent")][:3]
+    up = stack.up()
+    assert up.changes == {"update": 1}, up.summary
+    assert comparable_state(lab2)["lab-1"]["eventlogs"] == converged["lab-1"]["eventlogs"]
+    assert stack.up("--expect-no-changes").changes == {}
+
+
+def _image_sha(host, service: str):
+    image = host.model.scm.running_image(service)
+    return host.model.files.sha256(image) if image else None
+
+
+def test_a_binary_change_rolls_out_batch_by_batch_and_a_never_ready_build_stops_the_rollout(tmp_path):
+    with Lab(names=["lab-0", "lab-1", "lab-2"], admin=True) as lab:
+        stack = RealStack(lab, tmp_path, batch_size=1, readiness_timeout=2)
+        stack.up()
+        v2 = stack.set_version("orders-api", "2.0.0")
+        up = stack.up()
+        assert up.changes.get("update", 0) >= 3, up.summary
+        started = {h.name: h.model.scm.started_at("orders-api") for h in lab.hosts}
+        assert {h.name: _image_sha(h, "orders-api") for h in lab.hosts} == {n: v2["sha256"] for n in started}
+        order = sorted(started, key=started.get)
+        batches = stack.outputs()["services"]["orders-api"]["batches"]
+        assert [b[0] for b in batches] == order            # restarted strictly in batch order
+
+        v3 = stack.set_version("orders-api", "3.0.0")
+        for h in lab.hosts:                                 # build 3.0.0 never becomes ready
+            with h.model.lock:
+                h.model.http.serve(8080, service="orders-api", mode="never", status=503,
+                                   path="/readyz", binary_sha256=v3["sha256"])
+        failed = stack.up(check=False)
+        assert failed.rc != 0
+        assert "readiness" in failed.text().lower() or "ready" in failed.text().lower()
+        first, later = batches[0][0], [b[0] for b in batches[1:]]
+        for name in later:                                  # later batches untouched: still 2.0.0, not restarted
+            h = lab.host(name)
+            assert _image_sha(h, "orders-api") == v2["sha256"]
+            assert h.model.scm.started_at("orders-api") == started[name]
+        assert lab.host(first).model.scm.started_at("orders-api") != started[first]   # batch 0 was tried
