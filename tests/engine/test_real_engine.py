@@ -148,3 +148,90 @@ def test_a_binary_change_rolls_out_batch_by_batch_and_a_never_ready_build_stops_
             assert _image_sha(h, "orders-api") == v2["sha256"]
             assert h.model.scm.started_at("orders-api") == started[name]
         assert lab.host(first).model.scm.started_at("orders-api") != started[first]   # batch 0 was tried
+
+
+def test_state_lost_then_up_adopts_from_the_host_journal_and_destroy_is_exact(lab2, tmp_path):
+    stack = RealStack(lab2, tmp_path)
+    initial = comparable_state(lab2)
+    first = stack.up()
+    converged = comparable_state(lab2)
+    stack.forget_state()                                # the stack's state is gone; the hosts keep theirs
+    assert stack.cli("stack", "ls", "--json", config_file=False).stdout.strip() in ("[]", "")
+    again = stack.up()
+    assert again.changes == first.changes               # every resource created again (adopted)...
+    assert comparable_state(lab2) == converged          # ...onto hosts that did not change
+    stack.destroy()
+    assert comparable_state(lab2) == initial            # prior values came from the host journal
+
+
+def _volumes(host_state: dict) -> list:
+    """The partitions and volumes (identity, letter, label, size) of a host, not their quotas/usage."""
+    out = []
+    for n, disk in sorted(host_state["storage"]["disks"].items()):
+        for p in disk["partitions"]:
+            vol = p.get("volume") or {}
+            out.append((n, p["number"], p["driveLetter"], p["sizeBytes"], vol.get("uniqueId"), vol.get("label")))
+    return out
+
+
+def test_protect_and_retain_on_delete_of_the_data_volume_are_honoured(lab2, tmp_path):
+    stack = RealStack(lab2, tmp_path)
+    initial = comparable_state(lab2)
+    stack.config["winfleet:dataVolume"] = {"protect": True}
+    stack.up()
+    volumes = {n: _volumes(st) for n, st in comparable_state(lab2).items()}
+    assert all(any(v[2] == "D" for v in vols) for vols in volumes.values())     # the data volume exists
+    refused = stack.destroy(check=False)
+    assert refused.rc != 0
+    assert "protected" in refused.text()
+    assert {n: _volumes(st) for n, st in comparable_state(lab2).items()} == volumes     # volumes kept
+    assert any("lab-0/data" in u for u in stack.urns("DataVolume"))
+
+    stack.config["winfleet:dataVolume"] = {"retainOnDelete": True}
+    stack.up()                                           # protect off, retainOnDelete on
+    down = stack.destroy()
+    assert down.rc == 0 and stack.resources() == []
+    after = comparable_state(lab2)
+    assert {n: _volumes(st) for n, st in after.items()} == volumes     # the data volume stays, same volume
+    for n in NAMES2:                                    # everything else went back as it was
+        assert {k: v for k, v in after[n].items() if k not in ("storage", "files", "registry")} == \
+            {k: v for k, v in initial[n].items() if k not in ("storage", "files", "registry")}
+
+
+def test_target_of_one_host_touches_only_that_host(tmp_path):
+    with Lab(names=["lab-0", "lab-1", "lab-2"], admin=True) as lab:
+        stack = RealStack(lab, tmp_path)
+        stack.up()
+        deployed = comparable_state(lab)
+        stack.config["winfleet:eventLogs"] = {"System": {"maxSizeKb": 65536}}     # a change for every host
+        before = stack.requests()
+        up = stack.up("--target", "**lab-1/**")
+        assert up.changes == {"update": 1}, up.summary                           # lab-1/eventlogs only
+        requests = stack.requests()
+        assert requests["lab-1"] > before["lab-1"]
+        assert requests["lab-0"] == before["lab-0"] and requests["lab-2"] == before["lab-2"]
+        state = comparable_state(lab)
+        assert state["lab-0"] == deployed["lab-0"] and state["lab-2"] == deployed["lab-2"]
+        assert state["lab-1"]["eventlogs"] != deployed["lab-1"]["eventlogs"]
+        rest = stack.up()                                                         # the rest follows
+        assert rest.changes == {"update": 2}, rest.summary
+        assert comparable_state(lab)["lab-0"]["eventlogs"] == comparable_state(lab)["lab-1"]["eventlogs"]
+
+
+def test_sigint_in_the_middle_of_an_up_then_a_rerun_converges(lab2, tmp_path):
+    stack = RealStack(lab2, tmp_path)
+    initial = comparable_state(lab2)
+    _post(lab2.admin_url + "/faults", {"host": "*", "opDelay": 0.4, "op": "*"})   # slow host ops
+    proc = stack.start_up("--policy-pack", "policies")
+    out = interrupt(proc, lambda: stack.total_requests() > 20)
+    assert proc.returncode != 0, out[-2000:]
+    mid = comparable_state(lab2)
+    assert mid != initial                               # it was stopped part-way, not before starting
+    _post(lab2.admin_url + "/faults", {"host": "*", "opDelay": 0.0, "op": "*"})
+    rerun = stack.up()
+    assert rerun.summary["result"] == "succeeded"
+    assert stack.up("--expect-no-changes").changes == {}
+    for h in lab2.hosts:
+        assert h.model.scm.status("orders-api") == "running"
+    stack.destroy()
+    assert comparable_state(lab2) == initial
