@@ -155,15 +155,27 @@ def stop(project: Path = ROOT, timeout: float = 20.0) -> bool:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except OSError:
+        if not alive(pid):
             break
         time.sleep(0.1)
     else:
         os.kill(pid, signal.SIGKILL)
     (lab_dir(project) / "lab.json").unlink(missing_ok=True)
     print(f"lab stopped (pid {pid})")
+    return True
+
+
+def alive(pid: int) -> bool:
+    """Is ``pid`` running (a zombie child of ours is reaped and counts as gone)?"""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
     return True
 
 
