@@ -40,7 +40,7 @@ from . import windows_facts as wf
 
 NAMESPACE = "winfleet"
 TOP_LEVEL_KEYS = ("mode", "services", "loadBalancer", "rollout", "eventLogs", "baseline", "quota",
-                  "winrm", "dataVolume", "azure", "existingHosts")
+                  "winrm", "dataVolume", "dynamicProviders", "azure", "existingHosts")
 SECRET_FIELDS = {"password", "accountPassword"}
 _REDACTED = "[secret]"
 
@@ -760,6 +760,9 @@ class WinfleetConfig(_Model):
     quota: QuotaConfig = Field(default_factory=QuotaConfig)
     winrm: WinrmConfig = Field(default_factory=WinrmConfig)
     data_volume: DataVolumeConfig = Field(default_factory=DataVolumeConfig)
+    # "perHost": an explicit dynamic-provider instance per host (own process, 4 calls in flight each);
+    # "shared": the default provider instance for the whole stack (4 calls in flight in all).
+    dynamic_providers: Literal["perHost", "shared"] = "shared"
     azure: Optional[AzureConfig] = None
     existing_hosts: list[ExistingHostConfig] = Field(default_factory=list)
 

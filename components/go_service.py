@@ -134,6 +134,8 @@ class GoServiceArgs:
     service_dependencies: dict[str, dict[str, pulumi.Resource]] = field(default_factory=dict)
     # ^ other services of this stack: service name (lower) -> host name -> its WindowsService
     service_url: Optional[pulumi.Input[str]] = None  # LB frontend URL of this port (AzureHosts.service_endpoints)
+    # host -> the explicit dynamic-provider instance of that host (Fleet, winfleet:dynamicProviders perHost)
+    providers: dict[str, pulumi.ProviderResource] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, cfg, svc, hosts, **kw) -> "GoServiceArgs":
@@ -213,22 +215,24 @@ class GoService(pulumi.ComponentResource):
             h = self._by_name[host_name]
             host_deps = list(h.depends_on or []) + list(args.host_dependencies.get(host_name, []))
             prefix = f"{svc.name}@{host_name}"
+            prov = args.providers.get(host_name)
             local: list[pulumi.Resource] = []
             if self._quota_inputs is not None:
                 self.quotas[host_name] = NtfsQuota(
                     f"{prefix}/quota", {"connection": h.connection, **self._quota_inputs},
-                    pulumi.ResourceOptions(parent=self, depends_on=host_deps))
+                    pulumi.ResourceOptions(parent=self, depends_on=host_deps, provider=prov))
                 local.append(self.quotas[host_name])
             if self._dumps_inputs is not None:
                 self.crash_dumps[host_name] = CrashDumps(
                     f"{prefix}/dumps", {"connection": h.connection, **self._dumps_inputs},
-                    pulumi.ResourceOptions(parent=self, depends_on=host_deps))
+                    pulumi.ResourceOptions(parent=self, depends_on=host_deps, provider=prov))
                 local.append(self.crash_dumps[host_name])
             # SCM dependencies on other services of this stack: those first, on this host
             peers = [args.service_dependencies[d][host_name] for d in own_deps
                      if d in args.service_dependencies and host_name in args.service_dependencies[d]]
             ws = WindowsService(prefix, {"connection": h.connection, **self._ws_inputs},
-                                pulumi.ResourceOptions(parent=self, depends_on=host_deps + local + peers + previous))
+                                pulumi.ResourceOptions(parent=self, depends_on=host_deps + local + peers + previous,
+                                                       provider=prov))
             self.windows_services[host_name] = ws
             url = pulumi.Output.concat("http://", _address(h), f":{svc.port}{svc.readiness_path}")
             state = ws.state.apply(_service_status)

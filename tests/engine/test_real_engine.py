@@ -235,3 +235,32 @@ def test_sigint_in_the_middle_of_an_up_then_a_rerun_converges(lab2, tmp_path):
         assert h.model.scm.status("orders-api") == "running"
     stack.destroy()
     assert comparable_state(lab2) == initial
+
+
+def test_a_provider_per_host_and_the_change_to_it_keep_state_refresh_and_destroy_right(lab2, tmp_path):
+    """winfleet:dynamicProviders perHost: an explicit dynamic-provider instance (own provider-host
+    process) per host. Switching an existing stack from the shared default provider to it changes
+    nothing on the hosts; refresh, a no-change up and destroy stay exact."""
+    stack = RealStack(lab2, tmp_path)
+    initial = comparable_state(lab2)
+    stack.up()
+    converged = comparable_state(lab2)
+    stack.config["winfleet:dynamicProviders"] = "perHost"
+    switched = stack.up()
+    assert switched.summary["result"] == "succeeded"
+    assert switched.changes.get("create") == len(NAMES2)                 # the two provider instances
+    assert not switched.changes.get("replace") and not switched.changes.get("delete"), switched.summary
+    assert comparable_state(lab2) == converged                          # no host touched by the switch
+    providers = {r["urn"].rsplit("::", 1)[1]: r for r in stack.resources()
+                 if r["type"] == "pulumi:providers:pulumi-python" and not r["urn"].endswith("::default")}
+    assert sorted(providers) == [f"{n}/provider" for n in NAMES2]
+    for r in stack.resources():                                          # every host resource on its host's provider
+        if r["type"].startswith("pulumi-python:dynamic/"):
+            host = r["urn"].rsplit("::", 1)[1].split("/")[0].split("@")[-1]
+            assert r["provider"].startswith(providers[f"{host}/provider"]["urn"] + "::"), (r["urn"], r["provider"])
+    assert stack.refresh().changes == {}
+    before = stack.total_requests()
+    assert stack.up("--expect-no-changes").changes == {}
+    assert stack.total_requests() == before
+    stack.destroy()
+    assert comparable_state(lab2) == initial
