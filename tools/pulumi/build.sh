@@ -30,9 +30,11 @@ export CGO_ENABLED=0 GOFLAGS=-mod=readonly
 version=$(go list -m -f '{{.Version}}' github.com/pulumi/pulumi/pkg/v3)
 ldflags="-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version"
 start=$(date +%s)
-rm -f "$bin/pulumi"   # a link to an ambient CLI from an earlier run
-go build -trimpath -ldflags "$ldflags" -o "$bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
-go build -trimpath -ldflags "$ldflags" -o "$bin/pulumi-language-python" ./langhost
+# Built beside, then moved in place: a running test or `make up` never finds the CLI missing.
+go build -trimpath -ldflags "$ldflags" -o "$bin/.pulumi.new" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+go build -trimpath -ldflags "$ldflags" -o "$bin/.pulumi-language-python.new" ./langhost
+mv -f "$bin/.pulumi.new" "$bin/pulumi"     # (also replaces a link to an ambient CLI of an earlier run)
+mv -f "$bin/.pulumi-language-python.new" "$bin/pulumi-language-python"
 sdk=$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
 install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$bin/pulumi-language-python-exec"
 install -m 0755 "$here/pulumi-resource-pulumi-python" "$bin/pulumi-resource-pulumi-python"
