@@ -17,7 +17,7 @@ import pytest
 from tests.emulator import Lab
 from tests.engine.harness import RealStack, comparable_state, interrupt
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]   # several CLI runs each, on a shared 2-core machine
 
 NAMES2 = ["lab-0", "lab-1"]
 
