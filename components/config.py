@@ -40,7 +40,7 @@ from . import windows_facts as wf
 
 NAMESPACE = "winfleet"
 TOP_LEVEL_KEYS = ("mode", "services", "loadBalancer", "rollout", "eventLogs", "baseline", "quota",
-                  "winrm", "dataVolume", "azure", "existingHosts")
+                  "winrm", "dataVolume", "dynamicProviders", "azure", "existingHosts")
 SECRET_FIELDS = {"password", "accountPassword"}
 _REDACTED = "[secret]"
 
@@ -521,6 +521,10 @@ class WinrmConfig(_Model):
 class DataVolumeConfig(_Model):
     drive_letter: str = "D"
     label: str = "winfleet-data"
+    # Pulumi resource options of every host's DataVolume: `protect` makes destroy refuse it;
+    # `retainOnDelete` lets destroy (or a removed host) drop it from the stack and keep the data.
+    protect: bool = False
+    retain_on_delete: bool = False
 
     @field_validator("drive_letter")
     @classmethod
@@ -787,6 +791,9 @@ class WinfleetConfig(_Model):
     quota: QuotaConfig = Field(default_factory=QuotaConfig)
     winrm: WinrmConfig = Field(default_factory=WinrmConfig)
     data_volume: DataVolumeConfig = Field(default_factory=DataVolumeConfig)
+    # "perHost": an explicit dynamic-provider instance per host (own process, 4 calls in flight each);
+    # "shared": the default provider instance for the whole stack (4 calls in flight in all).
+    dynamic_providers: Literal["perHost", "shared"] = "shared"
     azure: Optional[AzureConfig] = None
     existing_hosts: list[ExistingHostConfig] = Field(default_factory=list)
 

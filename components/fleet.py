@@ -73,8 +73,10 @@ class FleetHost(pulumi.ComponentResource):
         self.target = target
         on_host = pulumi.ResourceOptions(parent=self, depends_on=list(target.depends_on or []))
         conn = {"connection": target.connection}
+        volume_opts = pulumi.ResourceOptions.merge(on_host, pulumi.ResourceOptions(
+            protect=cfg.data_volume.protect, retain_on_delete=cfg.data_volume.retain_on_delete))
         self.data_volume = DataVolume(f"{target.name}/data", {**conn, **data_volume_inputs(cfg, target.data_disk or {})},
-                                      on_host)
+                                      volume_opts)
         self.event_logs = EventLogSettings(f"{target.name}/eventlogs", {**conn, "logs": event_log_inputs(cfg)}, on_host)
         self.baseline = None
         if cfg.baseline.name != "none" or cfg.baseline.services:
@@ -102,9 +104,19 @@ class Fleet(pulumi.ComponentResource):
         else:
             self.targets = list(_existing_hosts(cfg))
 
+        # winfleet:dynamicProviders perHost: one dynamic-provider instance (its own provider-host
+        # process) per host. The SDK's provider host serves 4 calls at once (a 4-thread gRPC pool),
+        # so one shared instance caps a whole fleet at 4 host operations in flight.
+        self.providers: dict[str, pulumi.ProviderResource] = {}
+        if cfg.dynamic_providers == "perHost":
+            for t in self.targets:
+                self.providers[t.name] = pulumi.ProviderResource(
+                    "pulumi-python", f"{t.name}/provider", {}, pulumi.ResourceOptions(parent=self))
         self.hosts: dict[str, FleetHost] = {}
         for t in self.targets:
-            self.hosts[t.name] = FleetHost(t, cfg, pulumi.ResourceOptions(parent=self))
+            prov = self.providers.get(t.name)
+            self.hosts[t.name] = FleetHost(t, cfg, pulumi.ResourceOptions(
+                parent=self, providers={"pulumi-python": prov} if prov else None))
 
         self.services: dict[str, GoService] = {}
         ws_by_service: dict[str, dict[str, pulumi.Resource]] = {}
@@ -114,7 +126,7 @@ class Fleet(pulumi.ComponentResource):
                 cfg, svc, self.targets,
                 host_dependencies={n: fh.host_wide() for n, fh in self.hosts.items()},
                 service_dependencies=ws_by_service,
-                service_url=self._service_url(svc.name))
+                service_url=self._service_url(svc.name), providers=self.providers)
             gs = GoService(svc.name, args, pulumi.ResourceOptions(parent=self), build=False)
             self.services[svc.name] = gs
             ws_by_service[svc.name.lower()] = gs.windows_services  # filled in as batches are built

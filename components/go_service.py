@@ -181,6 +181,8 @@ class GoServiceArgs:
     # ^ other services of this stack: service name (lower) -> host name -> its WindowsService
     service_url: Optional[pulumi.Input[str]] = None  # LB frontend URL of this port (AzureHosts.service_endpoints)
     firewall_sources: Optional[list[str]] = None      # remote addresses of the port's firewall rule (None: no rule)
+    # host -> the explicit dynamic-provider instance of that host (Fleet, winfleet:dynamicProviders perHost)
+    providers: dict[str, pulumi.ProviderResource] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, cfg, svc, hosts, **kw) -> "GoServiceArgs":
@@ -272,31 +274,33 @@ class GoService(pulumi.ComponentResource):
             h = self._by_name[host_name]
             host_deps = list(h.depends_on or []) + list(args.host_dependencies.get(host_name, []))
             prefix = f"{svc.name}@{host_name}"
+            prov = args.providers.get(host_name)
             local: list[pulumi.Resource] = []
             self.ports[host_name] = ServicePort(
                 f"{prefix}/port", {"connection": h.connection, **self._port_inputs},
-                pulumi.ResourceOptions(parent=self, depends_on=host_deps))
+                pulumi.ResourceOptions(parent=self, depends_on=host_deps, provider=prov))
             local.append(self.ports[host_name])
             if self._quota_inputs is not None:
                 self.quotas[host_name] = NtfsQuota(
                     f"{prefix}/quota", {"connection": h.connection, **self._quota_inputs},
-                    pulumi.ResourceOptions(parent=self, depends_on=host_deps))
+                    pulumi.ResourceOptions(parent=self, depends_on=host_deps, provider=prov))
                 local.append(self.quotas[host_name])
             if self._dumps_inputs is not None:
                 self.crash_dumps[host_name] = CrashDumps(
                     f"{prefix}/dumps", {"connection": h.connection, **self._dumps_inputs},
-                    pulumi.ResourceOptions(parent=self, depends_on=host_deps))
+                    pulumi.ResourceOptions(parent=self, depends_on=host_deps, provider=prov))
                 local.append(self.crash_dumps[host_name])
             # SCM dependencies on other services of this stack: those first, on this host
             peers = [args.service_dependencies[d][host_name] for d in own_deps
                      if d in args.service_dependencies and host_name in args.service_dependencies[d]]
             ws = WindowsService(prefix, {"connection": h.connection, **self._ws_inputs},
-                                pulumi.ResourceOptions(parent=self, depends_on=host_deps + local + peers + previous))
+                                pulumi.ResourceOptions(parent=self, depends_on=host_deps + local + peers + previous,
+                                                       provider=prov))
             self.windows_services[host_name] = ws
             if self._watchdog_inputs is not None:   # after the service; deleted before it
                 self.watchdogs[host_name] = ServiceWatchdog(
                     f"{prefix}/watchdog", {"connection": h.connection, **self._watchdog_inputs},
-                    pulumi.ResourceOptions(parent=self, depends_on=[ws]))
+                    pulumi.ResourceOptions(parent=self, depends_on=[ws], provider=prov))
             url = pulumi.Output.concat("http://", _address(h), f":{svc.port}{svc.readiness_path}")
             state = ws.state.apply(_service_status)
             crashes = ws.crashes.apply(_crash_counts)   # set by refresh (components/host/crash_report.py)

@@ -1,4 +1,15 @@
-"""An engine-faithful stand-in for `pulumi up` / `pulumi destroy` (tests only — we have no Pulumi CLI).
+"""An engine-faithful stand-in for `pulumi up` / `pulumi destroy` (tests only).
+
+**The real engine now runs in `make test`** (`tests/engine`, the Pulumi CLI `make setup` builds):
+preview + policy, no-change up, drift/refresh, roll-out order and a never-ready build, exact
+destroy, state loss, secrets in state, protect/retainOnDelete, --target, SIGINT, provider per host.
+This stand-in is kept only for what the real CLI does not give a test:
+* `run_program` / `resolve` / `strip_secrets`: the program under mocks, in-process and in
+  milliseconds, for the unit tests of the resource graph (tests/unit/test_fleet.py, test_go_service.py);
+* each provider call's own start and end time (the CLI's JSON events carry whole seconds), which the
+  fleet scenarios of tests/e2e/test_fleet_e2e.py use to assert that one batch ended before the next
+  began, for batch sizes, SCM dependencies and related releases the real-engine suite does not repeat.
+Anything it does that the engine does differently is a bug here, not a behaviour to rely on.
 
 What it does, and how that matches the Pulumi engine:
 

@@ -7,6 +7,9 @@ POST /faults    {"host": name|"*", "kind": .., "action": "*", "count": 1}   inje
                 {"host": .., "opDelay": 1.5, "op": "*"}                    slow op handlers
                 {"host": .., "down": 2.0}                                  refuse connections for N s
 POST /reset     {"host": name|"*", "model": false}          clear counters + faults (+ model)
+POST /drift     {"host": .., "eventLog": "Application", "maxSizeKb": 2048}  a change made behind
+                {"host": .., "service": "orders-api", "action": "stop"}     winfleet's back (an admin
+                                                                            at the console): no journal
 """
 from __future__ import annotations
 
@@ -67,6 +70,18 @@ class _AdminHandler(BaseHTTPRequestHandler):
                     if "down" in doc:
                         h.down(float(doc["down"]))
                 self._send(200, {h.name: h.faults.state() for h in hosts})
+            elif path == "/drift":
+                done = {}
+                for h in hosts:
+                    with h.model.lock:
+                        if "eventLog" in doc:
+                            h.model.eventlogs.set_max_size(str(doc["eventLog"]), int(doc["maxSizeKb"]) * 1024)
+                        elif doc.get("action") == "stop":
+                            h.model.scm.stop(str(doc["service"]))
+                        else:
+                            raise ValueError("drift: give eventLog+maxSizeKb or service+action=stop")
+                    done[h.name] = "changed"
+                self._send(200, done)
             elif path == "/reset":
                 for h in hosts:
                     h.reset(model=bool(doc.get("model", False)))
@@ -77,6 +92,8 @@ class _AdminHandler(BaseHTTPRequestHandler):
             self._send(404, {"error": f"unknown host {exc}"})
         except (ValueError, TypeError) as exc:
             self._send(400, {"error": str(exc)})
+        except Exception as exc:          # what the host itself refused (ScmError, EventLogError, ...)
+            self._send(409, {"error": f"{type(exc).__name__}: {exc}"})
 
 
 class AdminServer:

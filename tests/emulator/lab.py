@@ -1,6 +1,7 @@
 """``Lab``: N emulated Windows hosts on 127.0.0.1 sharing one throwaway test CA."""
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -8,6 +9,10 @@ import tempfile
 
 from .server import EmulatedHost, Limits
 from .tls import TestCA
+
+
+# Where the lab publishes the files of --artifacts-dir, on every emulated host's download table.
+ARTIFACTS_BASE_URL = "https://artifacts.lab.winfleet.test/"
 
 
 class Lab:
@@ -23,7 +28,8 @@ class Lab:
     def __init__(self, hosts: int = 2, latency: float = 0.0, *, names: list[str] | None = None,
                  username: str = "winfleetadmin", auth: str = "ntlm", limits: Limits | None = None,
                  admin: bool = False, bind: str = "127.0.0.1", base_port: int = 0,
-                 password: str | None = None, ca_out: str | None = None, basic: bool = False):
+                 password: str | None = None, ca_out: str | None = None, basic: bool = False,
+                 artifacts_dir: str | None = None):
         if names is not None and len(names) != hosts:
             hosts = len(names)
         self.names = list(names) if names is not None else [f"win-{i}" for i in range(hosts)]
@@ -37,6 +43,8 @@ class Lab:
         self.base_port = base_port      # 0: any free port; else host i listens on base_port + i
         self.password = password        # None: a fresh random password per host
         self.ca_out = ca_out            # also write the test CA's PEM here (for Pulumi.lab.yaml's caPemFile)
+        self.artifacts_dir = artifacts_dir   # every file in it is published (see ``publish``)
+        self.artifacts: dict[str, dict] = {}
         self.hosts: list[EmulatedHost] = []
         self.ca: TestCA | None = None
         self.workdir: str | None = None
@@ -47,10 +55,6 @@ class Lab:
         self.workdir = tempfile.mkdtemp(prefix="winfleet-lab-")
         self.ca = TestCA(self.workdir)
         try:
-            if self.ca_out:
-                os.makedirs(os.path.dirname(os.path.abspath(self.ca_out)), exist_ok=True)
-                with open(self.ca_out, "w", encoding="ascii") as f:
-                    f.write(self.ca.pem)
             for index, name in enumerate(self.names):
                 cert = self.ca.issue(name, dns=["localhost"] + ([name] if name.isascii() else []), ips=[self.bind])
                 host = EmulatedHost(name, cert, self.ca.pem, username=self.username,
@@ -64,8 +68,22 @@ class Lab:
             if self.want_admin:
                 from .admin import AdminServer
                 self.admin = AdminServer(self).start()
-            if getattr(self, "artifacts_dir", None):
+            if self.artifacts_dir:
+                for entry in sorted(os.listdir(self.artifacts_dir)):
+                    path = os.path.join(self.artifacts_dir, entry)
+                    if os.path.isfile(path):
+                        with open(path, "rb") as f:
+                            self.publish(entry, f.read())
+                # a published <name>.exe with a sibling <name> runs as its Linux twin (a real process)
                 self.register_twins(self.artifacts_dir)
+            # Written only once every port is bound: a second lab that fails to bind must not
+            # replace the CA file a running lab's clients trust.
+            if self.ca_out:
+                os.makedirs(os.path.dirname(os.path.abspath(self.ca_out)), exist_ok=True)
+                tmp = self.ca_out + ".tmp"
+                with open(tmp, "w", encoding="ascii") as f:
+                    f.write(self.ca.pem)
+                os.replace(tmp, self.ca_out)
         except BaseException:
             self.stop()
             raise
@@ -96,6 +114,25 @@ class Lab:
                 found = h.model.scm.twins.register_dir(directory)
         return found
 
+    # --- what the lab serves --------------------------------------------------------------------
+    def publish(self, file_name: str, data: bytes) -> dict:
+        """Serve ``data`` at ARTIFACTS_BASE_URL + file_name on every host; -> {"url", "sha256"}."""
+        if not file_name or "/" in file_name or file_name in (".", ".."):
+            raise ValueError(f"artifact file name {file_name!r}: a plain file name")
+        ref = {"url": ARTIFACTS_BASE_URL + file_name, "sha256": hashlib.sha256(data).hexdigest()}
+        for h in self.hosts:
+            with h.model.lock:
+                h.model.files.downloads[ref["url"]] = data
+        self.artifacts[file_name] = ref
+        return ref
+
+    def serve_ready(self, service: str, port: int, path: str | None = None, host: str | None = None,
+                    mode: str = "ready") -> None:
+        """Declare the readiness listener of ``service`` on ``port`` (every host, or one)."""
+        for h in ([self.host(host)] if host else self.hosts):
+            with h.model.lock:
+                h.model.http.serve(int(port), service=service, mode=mode, path=path)
+
     # --- views -----------------------------------------------------------------------------------
     @property
     def ca_pem(self) -> str:
@@ -120,6 +157,13 @@ class Lab:
 
     def counters(self) -> dict:
         return {h.name: dict(h.counters.snapshot(), shells_open=h.shells_open) for h in self.hosts}
+
+    def lab_json(self, pid: int, ca_pem_file: str) -> dict:
+        """The `.winfleet/lab/lab.json` document (docs: tests/emulator/README.md)."""
+        return {"pid": pid, "adminUrl": self.admin_url, "caPemFile": ca_pem_file,
+                "hosts": [{"name": h.name, "host": h.bind, "port": h.port, "username": h.username,
+                           "password": h.endpoint["password"], "tlsServerName": h.name} for h in self.hosts],
+                "artifacts": {k: dict(v) for k, v in sorted(self.artifacts.items())}}
 
     def describe(self) -> dict:
         """What the CLI prints: everything a client needs to reach each host."""

@@ -6,6 +6,7 @@ import copy
 import json
 
 import pytest
+import yaml
 
 from components import windows_facts as wf
 from components.config import (ConfigError, WinfleetConfig, load_config_file, parse_config)
@@ -82,14 +83,38 @@ def test_event_log_overrides_merge_with_cis_defaults(example_raw):
     assert cfg.event_logs["Microsoft-Windows-PowerShell/Operational"].retention == "autoBackup"
 
 
+def _lab_doc(test_ca_path: str) -> dict:
+    """What `make up` makes of the tracked Pulumi.lab.yaml for a running lab (tools/lab.py)."""
+    from tools.lab import lab_stack_doc
+    lab = {"pid": 1, "adminUrl": "http://127.0.0.1:1", "caPemFile": test_ca_path,
+           "hosts": [{"name": f"lab-{i}", "host": "127.0.0.1", "port": 25986 + i, "username": "winfleetadmin",
+                      "password": f"pw{i}", "tlsServerName": f"lab-{i}"} for i in range(3)],
+           "artifacts": {"winfleet-refsvc.exe": {"url": "https://artifacts.lab.winfleet.test/winfleet-refsvc.exe",
+                                                 "sha256": "ab" * 32}}}
+    return lab_stack_doc(yaml.safe_load((ROOT / "Pulumi.lab.yaml").read_text()), lab)
+
+
+def test_tracked_lab_stack_holds_no_secret_values():
+    """The lab's credentials reach the stack as real Pulumi secrets (make up): none, and no fake
+    ciphertext, in the tracked file."""
+    text = (ROOT / "Pulumi.lab.yaml").read_text()
+    assert "secure:" not in text and "password:" not in text
+
+
 def test_lab_stack_parses_with_substituted_secrets(tmp_path, test_ca):
-    text = (ROOT / "Pulumi.lab.yaml").read_text().replace(".winfleet/lab/ca.pem", str(test_ca[1]))
+    doc, secrets = _lab_doc(str(test_ca[1]))
+    assert sorted(secrets) == [f"winfleet:existingHosts[{i}].password" for i in range(3)]
+    assert "pw0" not in yaml.safe_dump(doc)                  # passwords go to `pulumi config set --secret`
+    for i in range(3):                                       # what the CLI writes for them
+        doc["config"]["winfleet:existingHosts"][i]["password"] = {"secure": "v1:AAAA"}
     path = tmp_path / "Pulumi.lab.yaml"
-    path.write_text(text)
+    path.write_text(yaml.safe_dump(doc))
     cfg = load_config_file(path, secrets={"winfleet:existingHosts[0].password": "pw0"},
                            secret_placeholder="placeholder")
     assert cfg.mode == "existingHosts"
     assert [h.name for h in cfg.existing_hosts] == ["lab-0", "lab-1", "lab-2"]
+    assert [h.port for h in cfg.existing_hosts] == [25986, 25987, 25988]     # the lab's, not the template's
+    assert cfg.services[0].binary.sha256 == "ab" * 32                        # the SHA-256 the lab serves
     assert cfg.existing_hosts[0].password.get_secret_value() == "pw0"
     assert cfg.existing_hosts[1].password.get_secret_value() == "placeholder"
     assert cfg.existing_hosts[0].ca_pem == test_ca[0]      # caPemFile read at load time
@@ -98,9 +123,11 @@ def test_lab_stack_parses_with_substituted_secrets(tmp_path, test_ca):
 
 
 def test_encrypted_values_without_substitution_are_problems(tmp_path, test_ca):
-    text = (ROOT / "Pulumi.lab.yaml").read_text().replace(".winfleet/lab/ca.pem", str(test_ca[1]))
+    doc, _ = _lab_doc(str(test_ca[1]))
+    for i in range(3):
+        doc["config"]["winfleet:existingHosts"][i]["password"] = {"secure": "AAABAJ2nLYsDkz8PkRcN5yv0wUmNn0Q1"}
     path = tmp_path / "Pulumi.lab.yaml"
-    path.write_text(text)
+    path.write_text(yaml.safe_dump(doc))
     with pytest.raises(ConfigError) as ei:
         load_config_file(path)
     paths = [p.path for p in ei.value.problems]
