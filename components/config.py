@@ -125,6 +125,13 @@ def key_path(loc: tuple | list) -> str:
 # =============================================================================================
 # Small validators shared by the models
 # =============================================================================================
+def _rule(problem: Optional[str], v: Any) -> Any:
+    """A shared rule's verdict (components.windows_facts.*_problem) as a field validator's result."""
+    if problem:
+        raise ValueError(problem)
+    return v
+
+
 def _no_control(v: str, what: str) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in v):
         raise ValueError(f"{what} must not contain control characters (newline, tab, NUL, ...)")
@@ -132,28 +139,13 @@ def _no_control(v: str, what: str) -> str:
 
 
 def _windows_abs_path(v: str, drive: Optional[str] = None) -> str:
-    """An absolute local Windows path (X:\\...), no '..', no <>"|?* , optionally on `drive`."""
-    _no_control(v, "path")
-    if not re.fullmatch(r"[A-Za-z]:\\.*", v):
-        raise ValueError("must be an absolute Windows path like 'D:\\logs\\api'")
-    rest = v[3:]
-    if any(c in wf.INVALID_PATH_CHARS for c in rest) or ":" in rest or "/" in rest:
-        raise ValueError('must not contain < > " | ? * : or / after the drive')
-    if any(seg in ("..", ".") for seg in rest.split("\\")):
-        raise ValueError("must not contain '.' or '..' segments")
-    if rest.endswith("\\") and rest:
+    """An absolute local Windows path (X:\\...): the host resources' rule
+    (components.windows_facts.windows_path_problem), no trailing backslash, optionally on `drive`."""
+    _rule(wf.windows_path_problem(v), v)
+    if len(v) > 3 and v.endswith("\\"):
         raise ValueError("must not end with a backslash")
     if drive and v[0].upper() != drive.upper():
         raise ValueError(f"must be on the data volume {drive.upper()}: (winfleet:dataVolume.driveLetter)")
-    return v
-
-
-def _url_path(v: str) -> str:
-    _no_control(v, "path")
-    if not v.startswith("/"):
-        raise ValueError("must be a URL path starting with '/', e.g. '/readyz'")
-    if v.startswith("//") or any(c.isspace() for c in v) or "#" in v or len(v) > 255:
-        raise ValueError("must be a URL path like '/readyz': no spaces, no '#', not '//', at most 255 chars")
     return v
 
 
@@ -211,24 +203,17 @@ class BinaryConfig(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        _no_control(v, "url")
-        if not re.fullmatch(r"https://[^\s/?#]+/[^\s]*", v):
-            raise ValueError("must be an https:// URL of the service binary (http is not allowed)")
-        return v
+        return _rule(wf.binary_url_problem(v), v)
 
     @field_validator("sha256")
     @classmethod
     def _sha(cls, v: str) -> str:
-        if not re.fullmatch(r"[0-9A-Fa-f]{64}", v):
-            raise ValueError("must be the SHA-256 of the binary: 64 hex characters")
-        return v.lower()
+        return _rule(wf.sha256_problem(v), v).lower()
 
     @field_validator("exe_name")
     @classmethod
     def _exe(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.exe", v, re.I):
-            raise ValueError("must be a plain file name ending in .exe (letters, digits, . _ -)")
-        return v
+        return v if v is None else _rule(wf.exe_name_problem(v), v)
 
 
 class LogsConfig(_Model):
@@ -290,6 +275,12 @@ class EventSourceConfig(_Model):
     log_name: str = "Application"
     source: Optional[str] = None               # default: the service name
 
+    @field_validator("log_name", "source")
+    @classmethod
+    def _name(cls, v: Optional[str]) -> Optional[str]:
+        # the same rule as the WindowsService check (the names become registry keys)
+        return v if v is None else _rule(wf.event_name_problem(v), v)
+
 
 class ServiceConfig(_Model):
     name: str
@@ -324,9 +315,7 @@ class ServiceConfig(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not wf.SERVICE_NAME_RE.fullmatch(v):
-            raise ValueError("a service name is 1-64 characters: a letter, then letters, digits, '.', '_' "
-                             "or '-' (no spaces, quotes, slashes or backslashes)")
+        _rule(wf.service_name_problem(v), v)
         clash = wf.never_disable_match(v)
         if clash:
             raise ValueError(f"collides with the Windows service {clash!r}; choose another name")
@@ -335,24 +324,20 @@ class ServiceConfig(_Model):
     @field_validator("display_name")
     @classmethod
     def _display(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None:
-            _no_control(v, "displayName")
-            if not v.strip() or len(v) > 256:
-                raise ValueError("must be 1-256 characters")
-        return v
+        return v if v is None else _rule(wf.display_name_problem(v), v)
 
     @field_validator("description")
     @classmethod
     def _desc(cls, v: str) -> str:
-        if any((ord(c) < 32 and c not in "\t") or ord(c) == 127 for c in v) or len(v) > 1024:
-            raise ValueError("at most 1024 characters, no control characters")
-        return v
+        return _rule(wf.description_problem(v), v)
 
     @field_validator("arguments")
     @classmethod
     def _args(cls, v: list[str]) -> list[str]:
+        if len(v) > 64:
+            raise ValueError("at most 64 arguments")
         for a in v:
-            _no_control(a, "argument")
+            _rule(wf.argument_problem(a), a)
         return v
 
     @field_validator("install_dir")
@@ -371,7 +356,7 @@ class ServiceConfig(_Model):
     @field_validator("health_path", "readiness_path")
     @classmethod
     def _paths(cls, v: str) -> str:
-        return _url_path(v)
+        return _rule(wf.url_path_problem(v), v)
 
     @field_validator("dependencies")
     @classmethod
@@ -387,13 +372,8 @@ class ServiceConfig(_Model):
     @classmethod
     def _env(cls, v: dict[str, str]) -> dict[str, str]:
         for k, val in v.items():
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,254}", k):
-                raise ValueError(f"variable name {k!r} must match [A-Za-z_][A-Za-z0-9_]*")
-            if "\x00" in str(val):
-                raise ValueError(f"value of {k!r} must not contain NUL")
-        if len({k.upper() for k in v}) != len(v):
-            raise ValueError("variable names differ only by case (Windows environment is case-insensitive)")
-        return v
+            _rule(wf.env_name_problem(k) or wf.env_value_problem(k, val), v)
+        return _rule(wf.env_names_problem(v), v)
 
     @model_validator(mode="after")
     def _defaults(self) -> "ServiceConfig":
@@ -869,34 +849,25 @@ def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path])
                 _windows_abs_path(val, drive)
             except ValueError as e:
                 add(loc, val, str(e))
-        # account
+        # account: the same rule as the WindowsService check (components.windows_facts.account_problem)
         acct = s.account or ""
-        low = acct.lower()
-        builtin = {"localsystem", "nt authority\\system", "nt authority\\localservice",
-                   "nt authority\\networkservice"}
-        if low.startswith("nt service\\"):
-            if low != f"nt service\\{s.name.lower()}":
-                add(("services", i, "account"), acct,
-                    f"a virtual account must be the service's own: 'NT SERVICE\\{s.name}'")
-            if s.account_password is not None:
-                add(("services", i, "accountPassword"), s.account_password,
-                    "virtual and built-in accounts have no password; remove accountPassword")
+        kind = wf.account_kind(acct, s.name)
+        problem = wf.account_problem(acct, s.name)
+        if problem:
+            add(("services", i, "account"), acct, problem)
+        elif kind == "virtual":
             if s.sid_type == "none":
                 add(("services", i, "sidType"), s.sid_type,
                     "a virtual account (NT SERVICE\\...) needs a service SID: 'unrestricted' or 'restricted'")
-        elif low in builtin:
-            if s.account_password is not None:
-                add(("services", i, "accountPassword"), s.account_password,
-                    "built-in accounts have no password; remove accountPassword")
-        elif re.fullmatch(r"(\.|[A-Za-z0-9][A-Za-z0-9.-]{0,62})\\[A-Za-z0-9._ -]{1,64}|[A-Za-z0-9._-]{1,64}@[A-Za-z0-9.-]+", acct):
-            if s.account_password is None or not s.account_password.get_secret_value():
-                add(("services", i, "accountPassword"), MISSING,
-                    f"account {acct!r} needs accountPassword (a Pulumi secret); or use the default "
-                    f"virtual account 'NT SERVICE\\{s.name}'")
-        else:
-            add(("services", i, "account"), acct,
-                f"allowed: 'NT SERVICE\\{s.name}' (default), 'LocalSystem', 'NT AUTHORITY\\LocalService', "
-                "'NT AUTHORITY\\NetworkService', or 'DOMAIN\\user' / '.\\user' / 'user@domain' with accountPassword")
+        if kind in ("virtual", "builtin", "gmsa") and s.account_password is not None:
+            add(("services", i, "accountPassword"), s.account_password,
+                f"{kind} accounts (virtual, built-in, gMSA) have no password: Windows manages it; "
+                "remove accountPassword")
+        if kind == "user" and not problem and (s.account_password is None
+                                                or not s.account_password.get_secret_value()):
+            add(("services", i, "accountPassword"), MISSING,
+                f"account {acct!r} needs accountPassword (a Pulumi secret); or use the default "
+                f"virtual account 'NT SERVICE\\{s.name}' or a gMSA 'DOMAIN\\name$'")
         # crash dumps need GOTRACEBACK=wer
         tb = {k.upper(): v for k, v in s.environment.items()}.get("GOTRACEBACK")
         if s.crash_dumps.enabled and tb is not None and tb != "wer":
@@ -1238,6 +1209,12 @@ def _pydantic_problems(err: ValidationError, raw: dict) -> list[Problem]:
 def parse_config(raw: dict, *, base_dir: Optional[Path | str] = None) -> WinfleetConfig:
     """Validate a mapping of top-level `winfleet:` keys (without the prefix). Raises ConfigError."""
     problems: list[Problem] = []
+    # Lone surrogates, C1 and bidi controls, NUL: refused in every string, keys included, before
+    # anything else reads them (windows_facts.text_problem).
+    for loc, problem in wf.strings_problems(raw):
+        problems.append(_problem(loc, _at(raw, loc), problem))
+    if problems:
+        raise ConfigError(problems)
     for k in raw:
         if k not in TOP_LEVEL_KEYS:
             near = _nearest_key((k,))
@@ -1314,6 +1291,12 @@ def _without_failed_keys(data: dict, err: ValidationError, rounds: int = 3):
             return path
         return cfg, original_path
     return None
+
+
+def _at(value: Any, loc: tuple) -> Any:
+    for part in loc:
+        value = value[part]
+    return value
 
 
 def _coerce(value: Any) -> Any:
@@ -1464,14 +1447,14 @@ def load_stack_yaml(text: str) -> Any:
         k: [(tag, rx) for tag, rx in v if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
                                                       "tag:yaml.org,2002:float")]
         for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)\Z"),
                                  list("tTfF"))
-    Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)\Z"),
                                  list("-+0123456789"))
     Loader.add_implicit_resolver(
         "tag:yaml.org,2002:float",
         re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)"
-                   r"|\.(?:nan|NaN|NAN))$"), list("-+.0123456789"))
+                   r"|\.(?:nan|NaN|NAN))\Z"), list("-+.0123456789"))
 
     def construct_int(loader, node):
         v = loader.construct_scalar(node)

@@ -89,6 +89,7 @@ import pulumi.dynamic as dyn
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from ..windows_facts import strings_problems, text_problem
 from .journal import Entry, journal_key, lock_for
 
 log = logging.getLogger("winfleet.host")
@@ -140,7 +141,7 @@ class Model(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
-_SHA256 = re.compile(r"^[0-9a-fA-F:\s]{64,95}$")
+_SHA256 = re.compile(r"[0-9a-fA-F:\s]{64,95}")
 
 
 class Connection(Model):
@@ -159,7 +160,7 @@ class Connection(Model):
     @field_validator("cert_sha256")
     @classmethod
     def _sha(cls, v):
-        if v is not None and not _SHA256.match(v):
+        if v is not None and not _SHA256.fullmatch(v):
             raise ValueError("must be the SHA-256 of the server certificate: 64 hex digits")
         return v
 
@@ -307,6 +308,19 @@ def unwrap_secrets(value: Any) -> Any:
     return value
 
 
+def _printable(value: Any) -> Any:
+    """``value`` with every string that ``text_problem`` refuses replaced (a CheckResult's inputs must
+    still serialise: protobuf refuses lone surrogates)."""
+    if isinstance(value, str):
+        return "[refused text]" if text_problem(value) else value
+    if isinstance(value, dict):
+        return {("[refused key]" if isinstance(k, str) and text_problem(k) else k): _printable(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value
+
+
 def has_unknown(value: Any) -> bool:
     if isinstance(value, dict):
         return any(has_unknown(v) for v in value.values())
@@ -443,6 +457,12 @@ class HostResourceProvider(dyn.ResourceProvider):
         raw = unwrap_secrets({k: v for k, v in (news or {}).items()
                               if k != PROVIDER_KEY and not (k in OUTPUT_KEYS and v is None)})
         failures: list[dyn.CheckFailure] = []
+        # Lone surrogates, C1/bidi controls and NUL are refused in every string (the stack config's
+        # rule, components.windows_facts.text_problem), naming the input.
+        for loc, problem in strings_problems(raw):
+            failures.append(dyn.CheckFailure(_path(loc), f"{_path(loc)}: {problem}"))
+        if failures:
+            return dyn.CheckResult(_printable(raw), failures)
         try:
             inputs = self.model.model_validate(raw)
         except ValidationError as exc:

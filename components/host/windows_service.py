@@ -60,11 +60,12 @@ from __future__ import annotations
 import re
 import struct
 from typing import Literal, Optional
-from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
-from ..windows_facts import INVALID_PATH_CHARS, SERVICE_NAME_RE, service_name_list_problem
+from .. import windows_facts as wf
+from ..windows_facts import (BUILTIN_ACCOUNTS, EXE_NAME_RE, INVALID_PATH_CHARS, SERVICE_NAME_RE,  # noqa: F401
+                             account_kind, service_name_list_problem, windows_path_problem)
 
 from .base import HostInputs, HostResource, HostResourceProvider, HostSession, Model, Refused
 from .journal import item_name
@@ -74,10 +75,6 @@ from .journal import item_name
 START_TYPES = {"auto": (2, False), "delayed-auto": (2, True), "manual": (3, False), "disabled": (4, False)}
 SID_TYPES = {"none": 0, "unrestricted": 1, "restricted": 3}            # SERVICE_SID_TYPE_*
 ACTION_TYPES = {"none": 0, "restart": 1, "reboot": 2}                  # SC_ACTION_TYPE
-BUILTIN_ACCOUNTS = {"localsystem": "LocalSystem", "nt authority\\system": "LocalSystem",
-                    ".\\localsystem": "LocalSystem",
-                    "nt authority\\localservice": "NT AUTHORITY\\LocalService",
-                    "nt authority\\networkservice": "NT AUTHORITY\\NetworkService"}
 DEFAULT_INSTALL_ROOT = "C:\\Program Files\\winfleet"
 EVENTCREATE = "%SystemRoot%\\System32\\EventCreate.exe"
 DEFAULT_PRESHUTDOWN_MS = 10000   # SERVICE_PRESHUTDOWN_INFO default since build 15063 (windows_domain.md §3.4)
@@ -103,32 +100,13 @@ RESTART = "restartPlan"          # pseudo-change: what starts the service again 
 PSEUDO = (ROLLBACK, STOP_BOUND, RESTART)  # carried from plan to apply, never applied as steps
 _STOPS = ("stop", "stopOther", "restart")
 
-_PATH_RE = re.compile(r"^[A-Za-z]:\\")
-_EVENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.()-]{0,127}$")
-_ENV_NAME_RE = re.compile(r"^[^=\x00-\x1f][^=\x00-\x1f]{0,254}$")
-_HTTP_PATH_RE = re.compile(r"^/[\x21-\x7e]{0,1023}$")
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-EXE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.exe$", re.IGNORECASE)
 
 
-def _no_nul(v: str, what: str) -> str:
-    if "\x00" in v:
-        raise ValueError(f"{what} must not contain NUL characters")
+def _rule(problem: str | None, v):
+    """A shared rule's verdict (components.windows_facts.*_problem) as a field validator's result."""
+    if problem:
+        raise ValueError(problem)
     return v
-
-
-def windows_path_problem(p: str) -> str | None:
-    """Why ``p`` is not an absolute local Windows directory path we accept, or None."""
-    if not _PATH_RE.match(p):
-        return "must be an absolute local path such as D:\\services\\api (drive letter, colon, backslash)"
-    rest = p[3:]
-    if any(c in INVALID_PATH_CHARS or ord(c) < 32 for c in rest) or ":" in rest:
-        return 'must not contain < > " | ? * : or control characters after the drive'
-    if any(part in ("..", ".") for part in rest.split("\\")):
-        return "must not contain . or .. segments"
-    if "\\\\" in rest or "/" in rest:
-        return "must use single backslashes as separators"
-    return None
 
 
 def norm_path(p: str) -> str:
@@ -270,10 +248,7 @@ class EventSource(Model):
     @field_validator("log_name", "source")
     @classmethod
     def _name(cls, v):
-        if v is not None and not _EVENT_NAME_RE.match(v):
-            raise ValueError("must be 1-128 characters: letters, digits, space, '_', '.', '(', ')', '-' "
-                             "(it becomes a registry key name under Services\\EventLog)")
-        return v
+        return v if v is None else _rule(wf.event_name_problem(v), v)
 
 
 class Logs(Model):
@@ -318,32 +293,28 @@ class WindowsServiceInputs(HostInputs):
     @field_validator("service_name")
     @classmethod
     def _service_name(cls, v):
-        if not SERVICE_NAME_RE.match(v):
-            raise ValueError("must start with a letter and be at most 64 characters of letters, digits, "
-                             "'.', '_' or '-' (it is also a file name, a WER LocalDumps key and the virtual "
-                             "account NT SERVICE\\<name>; spaces, quotes and slashes are not allowed)")
-        return v
+        return _rule(wf.service_name_problem(v), v)
 
-    @field_validator("display_name", "description")
+    # The same rules as the stack config (components.windows_facts): preview refuses what config refuses.
+    @field_validator("display_name")
     @classmethod
-    def _text(cls, v, info):
-        return v if v is None else _no_nul(v, info.field_name)
+    def _display(cls, v):
+        return v if v is None else _rule(wf.display_name_problem(v), v)
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, v):
+        return v if v is None else _rule(wf.description_problem(v), v)
 
     @field_validator("binary_url")
     @classmethod
     def _url(cls, v):
-        u = urlparse(v)
-        if u.scheme not in ("https", "http") or not u.netloc or any(c.isspace() or ord(c) < 32 for c in v):
-            raise ValueError("must be an http(s) URL without spaces (the host downloads it; the SHA-256 "
-                             "check protects its content)")
-        return v
+        return _rule(wf.binary_url_problem(v), v)
 
     @field_validator("binary_sha256")
     @classmethod
     def _sha(cls, v):
-        if not _HEX64.match(v):
-            raise ValueError("must be the SHA-256 of the binary: 64 hex digits")
-        return v.lower()
+        return _rule(wf.sha256_problem(v), v).lower()
 
     @field_validator("install_dir")
     @classmethod
@@ -355,16 +326,13 @@ class WindowsServiceInputs(HostInputs):
     @field_validator("exe_name")
     @classmethod
     def _exe(cls, v):
-        if v is not None and not EXE_NAME_RE.match(v):
-            raise ValueError("must be a plain file name ending in .exe (letters, digits, '.', '_', '-'); "
-                             "it is also the WER LocalDumps key of the program")
-        return v
+        return v if v is None else _rule(wf.exe_name_problem(v), v)
 
     @field_validator("arguments")
     @classmethod
     def _args(cls, v):
         for a in v:
-            _no_nul(a, "arguments")
+            _rule(wf.argument_problem(a), a)
         return v
 
     @field_validator("dependencies")
@@ -378,22 +346,15 @@ class WindowsServiceInputs(HostInputs):
     @field_validator("environment")
     @classmethod
     def _env(cls, v):
-        seen = set()
         for k, val in v.items():
-            if not _ENV_NAME_RE.match(k):
-                raise ValueError(f"variable name {k!r} must be non-empty, without '=' or control characters")
-            if k.lower() in seen:
-                raise ValueError(f"variable {k!r} is given twice (Windows variable names are case-insensitive)")
-            seen.add(k.lower())
-            _no_nul(val, f"environment[{k}]")
+            _rule(wf.env_name_problem(k) or wf.env_value_problem(k, val), v)
+        _rule(wf.env_names_problem(v), v)
         return dict(sorted(v.items(), key=lambda kv: kv[0].lower()))
 
     @field_validator("health_path", "readiness_path")
     @classmethod
     def _http_path(cls, v):
-        if v is not None and not _HTTP_PATH_RE.match(v):
-            raise ValueError("must start with '/' and contain only visible ASCII characters (no spaces)")
-        return v
+        return v if v is None else _rule(wf.url_path_problem(v), v)
 
     @model_validator(mode="after")
     def _defaults(self):
@@ -451,18 +412,6 @@ def account_sid(account: str) -> str | None:
     if account.lower().startswith("nt service\\"):
         return service_sid(account.split("\\", 1)[1])
     return None
-
-
-def account_kind(account: str, service: str) -> str:
-    """virtual | builtin | gmsa | user | invalid-virtual."""
-    a = account.lower()
-    if a in {v.lower() for v in BUILTIN_ACCOUNTS.values()}:
-        return "builtin"
-    if a.startswith("nt service\\"):
-        return "virtual" if a[len("nt service\\"):] == service.lower() else "invalid-virtual"
-    if a.endswith("$"):
-        return "gmsa"
-    return "user"
 
 
 def stop_timeout_seconds(i: "WindowsServiceInputs", live_preshutdown_ms: int | None = None) -> float:
@@ -523,19 +472,14 @@ class WindowsServiceProvider(HostResourceProvider):
     def check_inputs(self, i: WindowsServiceInputs) -> list[tuple[str, str]]:
         out = []
         kind = i.account_kind
-        if kind == "invalid-virtual":
-            out.append(("account", f"a virtual account must be NT SERVICE\\{i.service_name} (the service's own "
-                                   "name); use a gMSA (DOMAIN\\name$) or a domain user for another identity"))
-        if kind == "user" and not i.account_password:
+        problem = wf.account_problem(i.account, i.service_name)    # the stack config's rule
+        if problem:
+            out.append(("account", problem))
+        if kind == "user" and not problem and not i.account_password:
             out.append(("accountPassword", f"account {i.account!r} is a user account: accountPassword is "
                                            "required (a gMSA ends with '$' and has no password)"))
         if kind in ("virtual", "builtin", "gmsa") and i.account_password:
             out.append(("accountPassword", f"must not be set for a {kind} account (Windows manages its password)"))
-        if kind == "user" and not re.match(r"^([A-Za-z0-9._-]+|\.)\\[^\\/\"\[\]:;|=,+*?<>@\x00-\x1f]{1,104}$|"
-                                           r"^[^\\/\"@\x00-\x1f]+@[A-Za-z0-9.-]+$", i.account):
-            out.append(("account", "must be DOMAIN\\user, .\\user, user@domain.example, a gMSA DOMAIN\\name$, "
-                                   f"NT SERVICE\\{i.service_name}, LocalSystem, NT AUTHORITY\\LocalService or "
-                                   "NT AUTHORITY\\NetworkService"))
         if kind == "virtual" and i.sid_type == "none":
             out.append(("sidType", "a virtual account (NT SERVICE\\<name>) needs a service SID: use "
                                    "unrestricted or restricted"))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from .errors import InvalidEndpoint
 
 AUTH_METHODS = ("ntlm", "basic", "kerberos")
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Endpoint:
             raise InvalidEndpoint("connection.caPem must be PEM text containing a certificate")
         if self.cert_sha256 is not None:
             norm = self.cert_sha256.replace(":", "").replace(" ", "").lower()
-            if not _SHA256_HEX.match(norm):
+            if not _SHA256_HEX.fullmatch(norm):
                 raise InvalidEndpoint("connection.certSha256 must be 64 hex digits (SHA-256 of the DER certificate)")
             object.__setattr__(self, "cert_sha256", norm)
 
