@@ -134,8 +134,9 @@ class HostResourceError(Exception):
 class Model(BaseModel):
     """Base of input models: camelCase aliases, unknown keys rejected, frozen."""
 
+    # hide_input_in_errors: a ValidationError's text never carries the input (the connection's password).
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
-                              frozen=True, str_strip_whitespace=False)
+                              frozen=True, str_strip_whitespace=False, hide_input_in_errors=True)
 
     def dump(self) -> dict:
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -505,8 +506,18 @@ class HostResourceProvider(dyn.ResourceProvider):
                               delete_before_replace=bool(replaces) and self.delete_before_replace)
 
     # ---- create / update -------------------------------------------------------------------
+    def _parsed(self, what: str, props: dict):
+        """``parse`` for create/update/delete/read: a ValidationError becomes a HostResourceError
+        naming the inputs that no longer validate (never their values: the connection's password)."""
+        try:
+            return self.parse(props)
+        except ValidationError as exc:
+            bad = "; ".join(f"{_path(e.get('loc', ()))}: {_error_message(e)}" for e in exc.errors(include_input=False))
+            raise HostResourceError(f"{self.kind}: {what} failed: the stored inputs no longer validate "
+                                    f"({bad})") from None
+
     def create(self, props: dict) -> dyn.CreateResult:
-        inputs = self.parse(props)
+        inputs = self._parsed("create", props)
         try:
             outs = self._converge(inputs, None, None, creating=True)
         except Exception as exc:
@@ -514,7 +525,7 @@ class HostResourceProvider(dyn.ResourceProvider):
         return dyn.CreateResult(self.resource_id(inputs), outs)
 
     def update(self, _id: str, olds: dict, news: dict) -> dyn.UpdateResult:
-        inputs = self.parse(news)
+        inputs = self._parsed("update", news)
         try:
             old_inputs = self.parse(olds)
         except ValidationError:
@@ -594,7 +605,7 @@ class HostResourceProvider(dyn.ResourceProvider):
 
     # ---- read ------------------------------------------------------------------------------
     def read(self, id_: str, props: dict) -> dyn.ReadResult:
-        inputs = self.parse(props)
+        inputs = self._parsed("read", props)
         old_outs = {k: v for k, v in unwrap_secrets(props).items() if k != PROVIDER_KEY}
         try:
             current = self.refresh_state(self._session(inputs), inputs, old_outs)
@@ -623,7 +634,7 @@ class HostResourceProvider(dyn.ResourceProvider):
 
     # ---- delete ----------------------------------------------------------------------------
     def delete(self, _id: str, props: dict) -> None:
-        inputs = self.parse(props)
+        inputs = self._parsed("delete", props)
         try:
             self.restore(inputs, unwrap_secrets(props))
         except Exception as exc:
