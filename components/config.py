@@ -1013,6 +1013,13 @@ def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path])
         for i, h in enumerate(cfg.existing_hosts):
             if h.auth is None:
                 h.auth = cfg.winrm.auth
+            if h.auth == "basic":
+                try:
+                    (h.username + h.password.get_secret_value()).encode("latin-1")
+                except UnicodeEncodeError:
+                    add(("existingHosts", i, "password"), _REDACTED,
+                        "auth 'basic' encodes the user name and password as Latin-1 (ISO-8859-1) and this one "
+                        "has other characters; use auth 'ntlm' or a Latin-1 password")
             if h.ca_pem_file:
                 p = Path(h.ca_pem_file)
                 if not p.is_absolute():
