@@ -311,6 +311,28 @@ class ServiceConfig(_Model):
     # WINFLEET_DRAIN_SECONDS: the load balancer's detection time + drain allowance, set once the whole
     # config is read (it depends on winfleet:loadBalancer); None until then
     _drain_seconds: Optional[int] = PrivateAttr(default=None)
+    # Secrets the service reads from WINFLEET_SECRETS_FILE (a JSON file only its account, Administrators
+    # and SYSTEM can read), never from its registry Environment (readable by every local user).
+    secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    # Which values were `secure:` in the stack config, relative to the service: ("environment", NAME),
+    # ("binary", "url"). Set by parse_config; go_service wraps them in pulumi.Output.secret.
+    _secure: set = PrivateAttr(default_factory=set)
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, v: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for k, val in v.items():
+            if not wf.SECRET_NAME_RE.fullmatch(k):
+                raise ValueError(f"secret name {k!r} must match [A-Za-z_][A-Za-z0-9_]* (at most 128 characters)")
+            if len(val.get_secret_value()) > 65536:
+                raise ValueError(f"the value of secret {k!r} is longer than 65,536 characters")
+        if len({k.upper() for k in v}) != len(v):
+            raise ValueError("secret names differ only by case")
+        return v
+
+    def is_secure(self, *loc: str) -> bool:
+        """Whether the value at ``loc`` (e.g. "environment", "DB_URL") was a `secure:` config value."""
+        return tuple(loc) in self._secure or ("*",) in self._secure
 
     @field_validator("name")
     @classmethod
@@ -1213,8 +1235,44 @@ def _pydantic_problems(err: ValidationError, raw: dict) -> list[Problem]:
     return out
 
 
-def parse_config(raw: dict, *, base_dir: Optional[Path | str] = None) -> WinfleetConfig:
-    """Validate a mapping of top-level `winfleet:` keys (without the prefix). Raises ConfigError."""
+# Where a `secure:` value may be used: each is kept secret end to end (a secret input and output of
+# the host resource it reaches). Anywhere else winfleet would write it where it is shown in plain
+# text (resource names, the ImagePath command line, event source names ...), so it is refused.
+SECURE_ALLOWED = ("services[].environment.<NAME>", "services[].binary.url", "services[].secrets.<NAME>",
+                  "services[].accountPassword", "existingHosts[].password")
+ALL_NESTED = "*"      # a secure_paths entry (key,) + (ALL_NESTED,): the key holds secrets, where is unknown
+
+
+def _secure_problems(cfg: "WinfleetConfig", secure_paths, raw: dict) -> list[Problem]:
+    P: list[Problem] = []
+    for loc in sorted(set(secure_paths or ()), key=lambda t: tuple(map(str, t))):
+        loc = tuple(loc)
+        if loc and loc[-1] == ALL_NESTED:
+            if loc[:1] == ("services",):        # nested paths unknown: every secret-capable value is secret
+                for s in cfg.services:
+                    s._secure.add(("*",))
+            continue
+        if len(loc) == 3 and loc[0] == "existingHosts" and loc[2] == "password":
+            continue
+        if len(loc) >= 3 and loc[0] == "services" and isinstance(loc[1], int) and loc[1] < len(cfg.services):
+            rel = loc[2:]
+            svc = cfg.services[loc[1]]
+            if rel in (("accountPassword",), ("binary", "url")) or (len(rel) == 2 and rel[0] in ("environment", "secrets")):
+                svc._secure.add(rel)
+                continue
+        P.append(Problem(key_path(loc), _REDACTED,
+                         "is a secret (secure:), but winfleet would show this value in plain text (resource names, "
+                         "the service command line, ...); secrets are accepted only in " + ", ".join(SECURE_ALLOWED)
+                         + " (use services[].secrets for values the service reads)"))
+    return P
+
+
+def parse_config(raw: dict, *, base_dir: Optional[Path | str] = None, secure_paths=None) -> WinfleetConfig:
+    """Validate a mapping of top-level `winfleet:` keys (without the prefix). Raises ConfigError.
+
+    ``secure_paths``: the locations (tuples of keys/indexes from the top-level key, e.g.
+    ``("services", 0, "environment", "DB_URL")``) whose values were `secure:` in the stack config;
+    ``(key, ALL_NESTED)`` when a key holds secrets at unknown places. They stay secret end to end."""
     problems: list[Problem] = []
     # Lone surrogates, C1 and bidi controls, NUL: refused in every string, keys included, before
     # anything else reads them (windows_facts.text_problem).
@@ -1254,6 +1312,7 @@ def parse_config(raw: dict, *, base_dir: Optional[Path | str] = None) -> Winflee
                     problems.append(p)
         raise ConfigError(problems) from None
     problems += _semantic_problems(cfg, raw, base)
+    problems += _secure_problems(cfg, secure_paths, raw)
     if problems:
         raise ConfigError(problems)
     return cfg
@@ -1349,17 +1408,59 @@ def load_config() -> WinfleetConfig:
 def _load_running_config(keys: set) -> WinfleetConfig:
     cfg = pulumi.Config(NAMESPACE)
     raw: dict[str, Any] = {}
+    secret_keys = set(rcfg.get_config_secret_keys_env()) | {k for k in keys if rcfg.is_config_secret(k)}
+    secure_paths: set[tuple] = set()
+    stack_file = _stack_file_secure_paths()
     for full in sorted(keys):
         if full.startswith(NAMESPACE + ":"):
             short = full.split(":", 1)[1]
+            # pulumi.Config marks secrets per top-level key ("winfleet:services" as a whole) and
+            # Config.get returns the decrypted value without the flag: this is where a nested secret
+            # loses it. The stack file says which nested values are `secure:`; without it, every
+            # secret-capable value under the key is treated as secret.
             raw[short] = _coerce(cfg.get(short))
+            if full in secret_keys:
+                nested = stack_file.get(short) if stack_file is not None else None
+                if nested:
+                    secure_paths |= nested
+                elif isinstance(raw[short], (dict, list)):
+                    secure_paths.add((short, ALL_NESTED))
+                else:
+                    secure_paths.add((short,))
     if "azure" in raw or raw.get("mode", "azure") == "azure":
         loc = pulumi.Config("azure-native").get("location")
         if loc:
             az = raw.get("azure") if isinstance(raw.get("azure"), dict) else ({} if "azure" not in raw else raw["azure"])
             if isinstance(az, dict) and "location" not in az:
                 raw["azure"] = {**az, "location": loc}
-    return parse_config(raw, base_dir=Path.cwd())
+    return parse_config(raw, base_dir=Path.cwd(), secure_paths=secure_paths)
+
+
+def _secure_locations(value: Any, loc: tuple) -> set[tuple]:
+    """The locations of `{secure: ...}` values in a stack file's config value."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return {loc}
+        return set().union(*[_secure_locations(v, loc + (k,)) for k, v in value.items()]) if value else set()
+    if isinstance(value, list):
+        return set().union(*[_secure_locations(v, loc + (i,)) for i, v in enumerate(value)]) if value else set()
+    return set()
+
+
+def _stack_file_secure_paths() -> Optional[dict[str, set[tuple]]]:
+    """short key -> secure locations, from ``Pulumi.<stack>.yaml`` in the project directory (None when
+    it cannot be read: then secret keys count as secret throughout)."""
+    try:
+        import yaml
+        doc = yaml.safe_load((Path.cwd() / f"Pulumi.{pulumi.get_stack()}.yaml").read_text()) or {}
+    except Exception:  # noqa: BLE001 - no stack file (config from an ESC environment, tests)
+        return None
+    out: dict[str, set[tuple]] = {}
+    for full, value in ((doc or {}).get("config") or {}).items():
+        if isinstance(full, str) and full.startswith(NAMESPACE + ":"):
+            short = full.split(":", 1)[1]
+            out[short] = _secure_locations(value, (short,))
+    return out
 
 
 def load_config_file(path: str | os.PathLike, *, secrets: Optional[dict[str, str]] = None,
@@ -1387,10 +1488,12 @@ def load_config_file(path: str | os.PathLike, *, secrets: Optional[dict[str, str
 def _parse_stack_section(p: Path, section: dict, *, secrets, secret_placeholder, base_dir) -> WinfleetConfig:
     problems: list[Problem] = []
     secrets = secrets or {}
+    secure_paths: set[tuple] = set()
 
     def subst(value: Any, loc: tuple) -> Any:
         if isinstance(value, dict):
             if set(value) == {"secure"}:
+                secure_paths.add(loc)
                 kp = key_path(loc)
                 if kp in secrets:
                     return secrets[kp]
@@ -1418,11 +1521,11 @@ def _parse_stack_section(p: Path, section: dict, *, secrets, secret_placeholder,
     base = Path(base_dir) if base_dir is not None else p.parent
     if problems:
         try:
-            parse_config(raw, base_dir=base)
+            parse_config(raw, base_dir=base, secure_paths=secure_paths)
         except ConfigError as e:
             problems += e.problems
         raise ConfigError(problems)
-    return parse_config(raw, base_dir=base)
+    return parse_config(raw, base_dir=base, secure_paths=secure_paths)
 
 
 # =============================================================================================

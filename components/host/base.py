@@ -117,6 +117,61 @@ def run_op(endpoint, op: str, params: dict, *, journal: dict | None = None, time
 
 
 # ---------------------------------------------------------------------------------------------
+# Credentials in URLs: userinfo (``https://user:pass@host/``) and query strings (Azure SAS tokens
+# ``?sv=...&sig=...``, S3 presigned ``X-Amz-Signature``) are secrets. The full URL travels only
+# to the host (inside the op's payload) and in secret outputs; everything else shows it redacted.
+REDACTED = "[redacted]"
+_URL_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s'\"<>]*)")
+
+
+def url_has_credentials(url: str) -> bool:
+    from urllib.parse import urlsplit
+    try:
+        u = urlsplit(url)
+    except ValueError:
+        return True                         # unparseable: treat as if it had some
+    return bool(u.username or u.password or "@" in u.netloc or u.query or u.fragment)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without userinfo, query or fragment (scheme, host and path kept). An ``@`` anywhere
+    before the query counts as the end of userinfo (a password with a raw '/' is still hidden)."""
+    m = _URL_IN_TEXT.fullmatch(url)
+    if not m:
+        return REDACTED if ("@" in url or "?" in url) else url
+    rest = m.group(2)
+    cut = min([i for i in (rest.find("?"), rest.find("#")) if i >= 0], default=len(rest))
+    main, query = rest[:cut], rest[cut:]
+    if "@" in main:
+        main = REDACTED + "@" + main.rsplit("@", 1)[1]
+    return m.group(1) + main + ("?" + REDACTED if query else "")
+
+
+def redact_text(text: str) -> str:
+    """Every URL in ``text`` redacted (``redact_url``): error messages, logs."""
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), str(text))
+
+
+# Service environment values may be secrets (`secure:` config values): outside the secret
+# ``environment`` input/output they are shown as NAME=[redacted], except the variables winfleet itself
+# sets (WINFLEET_*, GOTRACEBACK), which never are.
+def _public_env_name(name: str) -> bool:
+    n = name.upper()
+    return n.startswith("WINFLEET_") or n == "GOTRACEBACK"
+
+
+def redact_environment(lines):
+    """A REG_MULTI_SZ environment (["NAME=value", ...]) with the values of user variables redacted."""
+    if not isinstance(lines, list):
+        return lines
+    out = []
+    for line in lines:
+        name, eq, _value = str(line).partition("=")
+        out.append(line if not eq or _public_env_name(name) else f"{name}={REDACTED}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 class Refused(Exception):
     """A plan refuses to touch the host; ``field`` names the input responsible."""
 
@@ -447,7 +502,7 @@ class HostResourceProvider(dyn.ResourceProvider):
             msg = f"{self.describe(inputs)} on {label}: {what} refused: {exc.field}: {exc.message}"
         else:
             msg = f"{self.describe(inputs)} on {label}: {what} failed: {exc}"
-        return HostResourceError(msg)
+        return HostResourceError(redact_text(msg))
 
     def _outs(self, inputs, state: dict, prior: dict, changes: list[dict]) -> dict:
         return {**inputs.dump(), "state": self.report(inputs, state), "prior": prior, "changed": bool(changes),
@@ -599,9 +654,9 @@ class HostResourceProvider(dyn.ResourceProvider):
             if changes:
                 self.apply(host, inputs, changes, freed)
             host.flush()
-            log.warning("%s: create failed (%s); rolled back %d change(s)", self.kind, exc, len(changes))
+            log.warning("%s: create failed (%s); rolled back %d change(s)", self.kind, redact_text(exc), len(changes))
         except Exception as rb_exc:  # the journal still holds the prior values
-            log.warning("%s: rollback after failed create also failed: %s", self.kind, rb_exc)
+            log.warning("%s: rollback after failed create also failed: %s", self.kind, redact_text(rb_exc))
 
     # ---- read ------------------------------------------------------------------------------
     def read(self, id_: str, props: dict) -> dyn.ReadResult:

@@ -37,7 +37,7 @@ from pydantic import Field, field_validator
 
 from ..windows_facts import SERVICE_NAME_RE, exe_name_problem
 
-from .base import HostInputs, HostResource, HostResourceProvider, Refused
+from .base import HostInputs, HostResource, HostResourceProvider, Refused, redact_environment
 from .journal import item_name
 from .windows_service import _explicit_ace, account_sid, checked_path
 
@@ -142,6 +142,8 @@ class CrashDumpsProvider(HostResourceProvider):
             warnings.append("AeDebug Auto=1 (automatic debugging) is set: WER does not write LocalDumps")
         state["goTraceback"] = tb
         state["warnings"] = warnings
+        if env is not None:       # the service's other variables may be secrets (state is a plain output)
+            state["serviceEnvironment"] = redact_environment(env)
         return state
 
     def prior_of(self, i, cur: dict) -> dict:

@@ -67,7 +67,8 @@ from .. import windows_facts as wf
 from ..windows_facts import (BUILTIN_ACCOUNTS, EXE_NAME_RE, INVALID_PATH_CHARS, SERVICE_NAME_RE,  # noqa: F401
                              account_kind, service_name_list_problem, windows_path_problem)
 
-from .base import HostInputs, HostResource, HostResourceProvider, HostSession, Model, Refused
+from .base import (HostInputs, HostResource, HostResourceProvider, HostSession, Model, Refused,
+                   redact_environment, redact_url, url_has_credentials)
 from .journal import item_name
 
 # --------------------------------------------------------------------------------------------
@@ -895,6 +896,9 @@ class WindowsServiceProvider(HostResourceProvider):
         state["warnings"] = warnings
         return state
 
+    def report(self, inputs, state: dict) -> dict:
+        return redact_state(state)
+
     def _outs(self, inputs, state: dict, prior: dict, changes: list[dict]) -> dict:
         # ``changes`` is a plain output: never let the account password into it (accountPassword
         # itself is a secret output).
@@ -962,13 +966,28 @@ class WindowsServiceProvider(HostResourceProvider):
 
 
 def redact_changes(changes: list[dict]) -> list[dict]:
+    """``changes`` as the plain ``changes`` output shows them: no account password, no credentials of
+    the binary URL (userinfo, SAS query), no values of user environment variables, no secrets-file
+    content (base.redact_url / redact_environment)."""
     out = []
     for c in changes:
         c = dict(c)
         if c.get("password") is not None:
             c["password"] = "[secret]"
+        if isinstance(c.get("url"), str):
+            c["url"] = redact_url(c["url"])
+        if c.get("do") == "environment":
+            c["value"] = redact_environment(c.get("value"))
         out.append(c)
     return out
+
+
+def redact_state(state: dict) -> dict:
+    """The ``state`` output (a plain output): the service's environment values redacted."""
+    svc = state.get("service") if isinstance(state, dict) else None
+    if isinstance(svc, dict) and "environment" in svc:
+        state = {**state, "service": {**svc, "environment": redact_environment(svc.get("environment"))}}
+    return state
 
 
 def _event_source_values() -> dict:
@@ -996,5 +1015,23 @@ def _has_rights(live_dir: dict, account: str, rights: str) -> bool:
 
 
 class WindowsService(HostResource, module="winfleet", name="WindowsService"):
+    """``accountPassword`` is always a secret output; ``binaryUrl`` when it carries credentials
+    (userinfo, a query string such as a SAS token) or is an Output (a ``secure:`` value);
+    ``environment`` when any value is an Output (a ``secure:`` value)."""
+
     provider_class = WindowsServiceProvider
     secret_outputs = ("accountPassword",)
+
+    def __init__(self, resource_name: str, inputs: dict, opts=None):
+        import pulumi
+        extra = []
+        url = inputs.get("binaryUrl")
+        if isinstance(url, pulumi.Output) or (isinstance(url, str) and url_has_credentials(url)):
+            extra.append("binaryUrl")
+        env = inputs.get("environment")
+        if isinstance(env, pulumi.Output) or (isinstance(env, dict) and any(
+                isinstance(v, pulumi.Output) for v in env.values())):
+            extra.append("environment")
+        if extra:
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=extra))
+        super().__init__(resource_name, inputs, opts)
