@@ -896,6 +896,9 @@ def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path])
             add(("services", i, "environment", "GOTRACEBACK"), tb,
                 "crash dumps are enabled: GOTRACEBACK must be 'wer' (or unset; winfleet sets it)")
         for k in s.environment:
+            if k.upper() == "WINFLEET_SECRETS_FILE":
+                add(("services", i, "environment", k), _REDACTED,
+                    "WINFLEET_SECRETS_FILE is set by winfleet when services[].secrets is given; remove it")
             if k.upper() in sizing.RESERVED_ENV:
                 src = sizing.ENV_SOURCE[k.upper()]
                 src = src if src.startswith("winfleet:") else f"services[{i}].{src}"

@@ -106,8 +106,22 @@ def service_inputs(svc, *, lb=None) -> dict:
         inputs["accountPassword"] = pulumi.Output.secret(svc.account_password.get_secret_value())
     secrets = getattr(svc, "secrets", None) or {}
     if secrets:
+        # The service reads them from a file only its account, Administrators and SYSTEM can read
+        # (WindowsService secretsFile), never from its registry Environment (readable by local users).
+        path = secrets_file_path(svc)
         inputs["secrets"] = pulumi.Output.secret({k: v.get_secret_value() for k, v in secrets.items()})
+        inputs["secretsFile"] = path
+        inputs["environment"] = {**inputs["environment"], SECRETS_FILE_ENV: path}
     return inputs
+
+
+SECRETS_FILE_ENV = "WINFLEET_SECRETS_FILE"
+
+
+def secrets_file_path(svc) -> str:
+    """Where a service's secrets file lives: ``<installDir>\\secrets.json`` (a folder the service can
+    only read, removed with it)."""
+    return f"{svc.install_dir}\\secrets.json"
 
 
 def _is_secure(svc, *loc: str) -> bool:

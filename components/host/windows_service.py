@@ -290,6 +290,29 @@ class WindowsServiceInputs(HostInputs):
     # With a pre-shutdown timeout, the started program must accept SERVICE_CONTROL_PRESHUTDOWN:
     # "refuse" fails the apply (rolled back like a failed readiness gate), "warn" reports it in state.warnings.
     preshutdown_check: Literal["refuse", "warn"] = "refuse"
+    # The secrets file (WINFLEET_SECRETS_FILE): {NAME: value} as a JSON object, readable only by the
+    # service account, Administrators and SYSTEM. ``secrets`` is a secret input and output.
+    secrets: dict[str, str] = Field(default_factory=dict, repr=False)
+    secrets_file: Optional[str] = None           # default "<installDir>\secrets.json" when secrets are given
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, v):
+        for k in v:
+            if not wf.SECRET_NAME_RE.fullmatch(k):
+                raise ValueError("secret names match [A-Za-z_][A-Za-z0-9_]* (at most 128 characters)")
+        if len({k.upper() for k in v}) != len(v):
+            raise ValueError("secret names differ only by case")
+        return dict(sorted(v.items()))
+
+    @field_validator("secrets_file")
+    @classmethod
+    def _secrets_file(cls, v):
+        if v is None:
+            return v
+        if not v.lower().endswith(".json"):
+            raise ValueError("must be the path of a .json file, e.g. C:\\Program Files\\winfleet\\api\\secrets.json")
+        return checked_path(v)
 
     @field_validator("service_name")
     @classmethod
@@ -373,6 +396,8 @@ class WindowsServiceInputs(HostInputs):
             object.__setattr__(self, "account", f"NT SERVICE\\{name}")
         else:
             object.__setattr__(self, "account", BUILTIN_ACCOUNTS.get(self.account.lower(), self.account))
+        if self.secrets and self.secrets_file is None:
+            object.__setattr__(self, "secrets_file", f"{self.install_dir}\\secrets.json")
         if self.event_source is not None and self.event_source.source is None:
             object.__setattr__(self, "event_source", EventSource(log_name=self.event_source.log_name, source=name))
         return self
@@ -396,6 +421,11 @@ class WindowsServiceInputs(HostInputs):
 
     def environment_block(self) -> list[str] | None:
         return [f"{k}={v}" for k, v in self.environment.items()] or None
+
+    def secrets_content(self) -> str:
+        """The secrets file's text: a JSON object, keys sorted (its bytes are compared by HMAC)."""
+        import json
+        return json.dumps(self.secrets, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def service_sid(name: str) -> str:
@@ -494,6 +524,13 @@ class WindowsServiceProvider(HostResourceProvider):
             out.append(("readinessPollSeconds", "must not exceed readinessTimeoutSeconds"))
         if any(a.action == "reboot" for a in i.recovery.actions):
             pass  # allowed (SC_ACTION_REBOOT); policies may forbid it
+        if i.secrets_file is not None:
+            folder = i.secrets_file.rsplit("\\", 1)[0].lower()
+            if folder not in {d.lower() for d, _r in self._managed_dirs(i)}:
+                out.append(("secretsFile", "must be a file directly in installDir or logs.directory (a folder "
+                                           "this resource creates)"))
+            if i.secrets_file.lower() == i.exe_path.lower():
+                out.append(("secretsFile", "must not be the service binary"))
         if i.logs is not None and i.logs.directory.lower() == i.install_dir.lower():
             out.append(("logs.directory", "must differ from installDir (the service account may write logs, "
                                           "not its own binary)"))
@@ -511,10 +548,15 @@ class WindowsServiceProvider(HostResourceProvider):
         return i.account_kind in ("user", "gmsa")
 
     def _read_params(self, i) -> dict:
+        import secrets as _secrets
         return {"name": i.service_name, "binaryPath": i.exe_path, "previousPath": i.exe_path + PREVIOUS_SUFFIX,
                 "eventSource": i.event_source.dump() if i.event_source else None,
                 "dirs": self._dirs_with_ancestors(i),
-                "logonAccount": i.account if self._needs_logon_right(i) else None}
+                "logonAccount": i.account if self._needs_logon_right(i) else None,
+                # a fresh random HMAC key per read: the host answers HMAC(nonce, file bytes), which says
+                # nothing about the content to anyone who does not know the content
+                "secretsFile": ({"path": i.secrets_file, "nonce": _secrets.token_hex(32)}
+                                if i.secrets_file else None)}
 
     @staticmethod
     def _managed_dirs(i) -> list[tuple[str, str]]:
@@ -534,7 +576,11 @@ class WindowsServiceProvider(HostResourceProvider):
         return out
 
     def read_state(self, host, i) -> dict:
-        return host.state("service.read", self._read_params(i))
+        params = self._read_params(i)
+        cur = host.state("service.read", params)
+        if isinstance(cur.get("secretsFile"), dict) and params["secretsFile"]:
+            cur["secretsFile"]["nonce"] = params["secretsFile"]["nonce"]   # kept in memory for plan only
+        return cur
 
     # ---- prior values ------------------------------------------------------------------------
     def prior_of(self, i, cur: dict) -> dict:
@@ -556,6 +602,9 @@ class WindowsServiceProvider(HostResourceProvider):
         if self._needs_logon_right(i):
             lr = cur.get("logonRight") or {}
             prior[item_name("logonright", i.account)] = {"account": i.account, "held": bool(lr.get("held"))}
+        if i.secrets:
+            sf = cur.get("secretsFile") or {}
+            prior[item_name("file", i.secrets_file)] = {"path": i.secrets_file, "exists": bool(sf.get("exists"))}
         if i.event_source is not None:
             es = cur.get("eventSource") or {}
             prior["eventsource"] = {"logName": i.event_source.log_name, "source": i.event_source.source,
@@ -573,6 +622,9 @@ class WindowsServiceProvider(HostResourceProvider):
         if (ctx.prior.get(item_name("file", i.exe_path)) or {}).get("exists"):
             raise Refused("installDir", f"{i.exe_path} already exists and was not placed by winfleet; "
                                         "choose an empty installDir")
+        if i.secrets and (ctx.prior.get(item_name("file", i.secrets_file)) or {}).get("exists"):
+            raise Refused("secretsFile", f"{i.secrets_file} already exists and was not written by winfleet; "
+                                         "remove it or choose another secretsFile")
         return self.with_stop_bound(i, cur, self.with_restart(self.with_rollback(i, cur, self.plan(i, cur))))
 
     @staticmethod
@@ -632,6 +684,10 @@ class WindowsServiceProvider(HostResourceProvider):
         running = svc is not None and svc.get("status") in ("Running", "StartPending")
         # a service someone is stopping still holds its image: the stop step waits for it to finish
         stopping = svc is not None and svc.get("status") == "StopPending"
+        if i.secrets and not secrets_file_current(i, cur.get("secretsFile") or {}):
+            steps.append({"do": "writeSecrets", "path": i.secrets_file, "names": sorted(i.secrets),
+                          "content": i.secrets_content(), "readers": secrets_readers(i.account)})
+            restart = restart or svc is not None      # the service reads the file when it starts
         if need_binary:
             if running or stopping:
                 steps.append({"do": "stop"})
@@ -965,6 +1021,57 @@ class WindowsServiceProvider(HostResourceProvider):
         return out
 
 
+# --------------------------------------------------------------------------------------------
+# The secrets file's DACL: SYSTEM and Administrators FullControl, the service account Read, nothing
+# inherited (well-known SIDs: https://learn.microsoft.com/windows/win32/secauthz/well-known-sids).
+SYSTEM_SID, ADMINS_SID = "S-1-5-18", "S-1-5-32-544"
+_BUILTIN_SIDS = {"localsystem": SYSTEM_SID, "nt authority\\localservice": "S-1-5-19",
+                 "nt authority\\networkservice": "S-1-5-20"}
+_WRITE_RIGHTS = ("Write", "Modify", "FullControl", "Delete", "ChangePermissions", "TakeOwnership", "Append",
+                 "CreateFiles", "CreateDirectories")
+
+
+def _account_sid_any(account: str) -> str | None:
+    return _BUILTIN_SIDS.get(account.lower()) or account_sid(account)
+
+
+def secrets_readers(account: str) -> list[dict]:
+    readers = [{"identity": "NT AUTHORITY\\SYSTEM", "sid": SYSTEM_SID, "rights": "FullControl"},
+               {"identity": "BUILTIN\\Administrators", "sid": ADMINS_SID, "rights": "FullControl"}]
+    sid = _account_sid_any(account)
+    if sid != SYSTEM_SID:
+        readers.append({"identity": account, "sid": sid, "rights": "Read"})
+    return readers
+
+
+def secrets_file_current(i: "WindowsServiceInputs", live: dict) -> bool:
+    """Whether the live secrets file (service.read's ``secretsFile``) holds exactly our content under
+    exactly our DACL: protected, no inherited entry, SYSTEM + Administrators full control, the account
+    read (and nothing that lets it write), nobody else."""
+    import hashlib
+    import hmac
+    if not live.get("exists") or not live.get("protected") or not live.get("nonce") or not live.get("hmac"):
+        return False
+    want = hmac.new(bytes.fromhex(live["nonce"]), i.secrets_content().encode("utf-8"), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(want, str(live["hmac"])):
+        return False
+    readers = secrets_readers(i.account)
+    acl = live.get("acl") or []
+    if any(a.get("inherited") or a.get("type") != "Allow" for a in acl) or len(acl) != len(readers):
+        return False
+    for r in readers:
+        match = [a for a in acl if (r["sid"] and a.get("sid") == r["sid"])
+                 or (a.get("identity") or "").lower() == r["identity"].lower()]
+        if len(match) != 1:
+            return False
+        rights = match[0].get("rights") or ""
+        if r["rights"] == "FullControl" and "FullControl" not in rights:
+            return False
+        if r["rights"] == "Read" and ("Read" not in rights or any(w in rights for w in _WRITE_RIGHTS)):
+            return False
+    return True
+
+
 def redact_changes(changes: list[dict]) -> list[dict]:
     """``changes`` as the plain ``changes`` output shows them: no account password, no credentials of
     the binary URL (userinfo, SAS query), no values of user environment variables, no secrets-file
@@ -978,6 +1085,7 @@ def redact_changes(changes: list[dict]) -> list[dict]:
             c["url"] = redact_url(c["url"])
         if c.get("do") == "environment":
             c["value"] = redact_environment(c.get("value"))
+        c.pop("content", None)                    # writeSecrets: the names are listed, never the values
         out.append(c)
     return out
 
@@ -987,6 +1095,9 @@ def redact_state(state: dict) -> dict:
     svc = state.get("service") if isinstance(state, dict) else None
     if isinstance(svc, dict) and "environment" in svc:
         state = {**state, "service": {**svc, "environment": redact_environment(svc.get("environment"))}}
+    sf = state.get("secretsFile") if isinstance(state, dict) else None
+    if isinstance(sf, dict):
+        state = {**state, "secretsFile": {k: v for k, v in sf.items() if k not in ("hmac", "nonce")}}
     return state
 
 
@@ -1020,7 +1131,7 @@ class WindowsService(HostResource, module="winfleet", name="WindowsService"):
     ``environment`` when any value is an Output (a ``secure:`` value)."""
 
     provider_class = WindowsServiceProvider
-    secret_outputs = ("accountPassword",)
+    secret_outputs = ("accountPassword", "secrets")
 
     def __init__(self, resource_name: str, inputs: dict, opts=None):
         import pulumi
