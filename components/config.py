@@ -1313,11 +1313,11 @@ def parse_config(raw: dict, *, base_dir: Optional[Path | str] = None, secure_pat
                 if p.path not in seen and not any(p.path.startswith(s_ + ".") or p.path.startswith(s_ + "[")
                                                   for s_ in seen):
                     problems.append(p)
-        raise ConfigError(problems) from None
+        raise ConfigError(_hide_secure(problems, secure_paths)) from None
     problems += _semantic_problems(cfg, raw, base)
     problems += _secure_problems(cfg, secure_paths, raw)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_hide_secure(problems, secure_paths))
     return cfg
 
 
@@ -1360,6 +1360,18 @@ def _without_failed_keys(data: dict, err: ValidationError, rounds: int = 3):
             return path
         return cfg, original_path
     return None
+
+
+def _hide_secure(problems: list[Problem], secure_paths) -> list[Problem]:
+    """Problems at (or above) a `secure:` value never show the value."""
+    keys = [key_path(tuple(p for p in loc if p != ALL_NESTED)) for loc in (secure_paths or ())]
+    out = []
+    for p in problems:
+        if any(p.path == k or p.path.startswith(k + ".") or p.path.startswith(k + "[") or k.startswith(p.path)
+               for k in keys):
+            p = Problem(p.path, _REDACTED, p.allowed)
+        out.append(p)
+    return out
 
 
 def _at(value: Any, loc: tuple) -> Any:

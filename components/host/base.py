@@ -576,7 +576,7 @@ class HostResourceProvider(dyn.ResourceProvider):
         try:
             outs = self._converge(inputs, None, None, creating=True)
         except Exception as exc:
-            raise self._fail("create", inputs, exc) from exc
+            raise self._fail("create", inputs, exc) from None   # the cause's text is unredacted (URLs)
         return dyn.CreateResult(self.resource_id(inputs), outs)
 
     def update(self, _id: str, olds: dict, news: dict) -> dyn.UpdateResult:
@@ -588,7 +588,7 @@ class HostResourceProvider(dyn.ResourceProvider):
         try:
             outs = self._converge(inputs, old_inputs, unwrap_secrets(olds or {}), creating=False)
         except Exception as exc:
-            raise self._fail("update", inputs, exc) from exc
+            raise self._fail("update", inputs, exc) from None   # the cause's text is unredacted (URLs)
         return dyn.UpdateResult(outs)
 
     def _converge(self, inputs, old_inputs, old_outs, *, creating: bool) -> dict:
@@ -665,7 +665,7 @@ class HostResourceProvider(dyn.ResourceProvider):
         try:
             current = self.refresh_state(self._session(inputs), inputs, old_outs)
         except Exception as exc:
-            raise self._fail("read", inputs, exc) from exc
+            raise self._fail("read", inputs, exc) from None   # the cause's text is unredacted (URLs)
         outs = dict(old_outs)
         outs.update(inputs.dump())
         outs.update(self.refresh_outputs(inputs, current, old_outs))
@@ -693,7 +693,7 @@ class HostResourceProvider(dyn.ResourceProvider):
         try:
             self.restore(inputs, unwrap_secrets(props))
         except Exception as exc:
-            raise self._fail("delete", inputs, exc) from exc
+            raise self._fail("delete", inputs, exc) from None   # the cause's text is unredacted (URLs)
 
     def restore(self, inputs, outs: dict) -> None:
         host = self._session(inputs)

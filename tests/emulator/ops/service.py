@@ -541,7 +541,8 @@ def service_apply(host, params: dict) -> dict:
         run.cleanup()
     state = read_state(host, {"name": params["name"], "binaryPath": params.get("binaryPath"),
                               "previousPath": params.get("previousPath"), "eventSource": params.get("eventSource"),
-                              "dirs": params.get("dirs"), "logonAccount": params.get("logonAccount")})
+                              "dirs": params.get("dirs"), "logonAccount": params.get("logonAccount"),
+                              "secretsFile": params.get("secretsFile")})
     state["steps"] = done
     state["readiness"] = readiness
     state["drain"] = run.drain
