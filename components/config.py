@@ -190,9 +190,25 @@ def _source_list(values: list[str], *, allow_tags: set[str], purpose: str) -> li
 # =============================================================================================
 # Models
 # =============================================================================================
+def _numeric(annotation) -> bool:
+    import typing
+    args = typing.get_args(annotation)
+    return annotation in (int, float) or (bool(args) and all(a in (int, float, type(None)) for a in args))
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
                               validate_default=False, str_strip_whitespace=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, v: Any, info) -> Any:
+        # `true` or "8080 " is not a number (pydantic's lax mode would read them as 1 and 8080; `pulumi config
+        # set --path` stores integers as numbers): windows_facts.number_problem, as in the provider's check
+        f = cls.model_fields.get(info.field_name)
+        if f is not None and _numeric(f.annotation):
+            _rule(wf.number_problem(v, strings=False), v)
+        return v
 
 
 class BinaryConfig(_Model):
@@ -324,8 +340,7 @@ class ServiceConfig(_Model):
         for k, val in v.items():
             if not wf.SECRET_NAME_RE.fullmatch(k):
                 raise ValueError(f"secret name {k!r} must match [A-Za-z_][A-Za-z0-9_]* (at most 128 characters)")
-            if len(val.get_secret_value()) > 65536:
-                raise ValueError(f"the value of secret {k!r} is longer than 65,536 characters")
+            _rule(wf.secret_value_problem(k, val.get_secret_value()), v)
         if len({k.upper() for k in v}) != len(v):
             raise ValueError("secret names differ only by case")
         return v

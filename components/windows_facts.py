@@ -198,10 +198,38 @@ def _controls(v: str, allow: str = "") -> bool:
 
 # --- names ----------------------------------------------------------------------------------
 def service_name_problem(v: str) -> str | None:
-    if not SERVICE_NAME_RE.fullmatch(v):
-        return ("a service name is 1-64 characters: a letter, then letters, digits, '.', '_' or '-' "
-                "(no spaces, quotes, slashes or backslashes: it is also a file name, a WER LocalDumps key "
-                "and the virtual account NT SERVICE\\<name>)")
+    if not SERVICE_NAME_RE.fullmatch(v) or v.endswith("."):
+        return ("a service name is 1-64 characters: a letter, then letters, digits, '.', '_' or '-', not ending "
+                "in '.' (no spaces, quotes, slashes or backslashes: it is also a folder and file name, a WER "
+                "LocalDumps key and the virtual account NT SERVICE\\<name>)")
+    if reserved_device_name(v):
+        return f"{v!r} is a reserved Windows device name (CON, NUL, COM1, ...): it is also a folder and file name"
+    return None
+
+
+def number_problem(v, *, strings: bool) -> str | None:
+    """A JSON boolean is not a number (pydantic's lax mode would take true as 1); strings only where
+    the layer reads values that may arrive as text (``strings``)."""
+    if isinstance(v, bool):
+        return "must be a number, not true/false"
+    if not strings and isinstance(v, str):
+        return "must be a number, not a string"
+    return None
+
+
+def service_port_problem(v: int) -> str | None:
+    if not 1024 <= v <= 65535:
+        return "must be a TCP port in 1024-65535"
+    if v in RESERVED_HOST_PORTS:
+        return f"port {v} is reserved for {RESERVED_HOST_PORTS[v]}; use another port in 1024-65535"
+    return None
+
+
+def secret_value_problem(name: str, v: str) -> str | None:
+    if not isinstance(v, str):
+        return f"the value of secret {name!r} must be a string"
+    if len(v) > 65536:
+        return f"the value of secret {name!r} is longer than 65,536 characters"
     return None
 
 
@@ -273,21 +301,40 @@ def env_names_problem(names) -> str | None:
 
 
 # --- text fields ----------------------------------------------------------------------------
+# A DisplayName or Description of the form "@[path\\]dll,-id" is an indirect string the SCM and the
+# Services tools load from the DLL's resources (ChangeServiceConfig2 SERVICE_DESCRIPTION: "If the
+# service description is in the form @[path\\]dllname,-strID, the string with identifier strID is loaded
+# from dllname"; RegLoadMUIString): a leading '@' would be interpreted, not shown.
+_INDIRECT = "must not start with '@' (Windows loads '@dll,-id' as an indirect resource string)"
+
+
 def display_name_problem(v: str) -> str | None:
     if _controls(v) or not v.strip() or len(v) > 256:
         return "must be 1-256 characters (not only spaces), no control characters"
+    if v.startswith("@"):
+        return _INDIRECT
     return None
 
 
 def description_problem(v: str) -> str | None:
     if _controls(v, "\t") or len(v) > 1024:
         return "at most 1024 characters, no control characters (tab allowed)"
+    if v.startswith("@"):
+        return _INDIRECT
     return None
+
+
+# The SCM stores the command line (ImagePath) as REG_EXPAND_SZ and expands %NAME% in it when it starts
+# the service (CreateService lpBinaryPathName; DESIGN.md "the SCM expands %VAR% in ImagePath"); there is
+# no escape for '%' there, so no argument or path that goes into it may contain one.
+_PERCENT = "must not contain '%' (the SCM expands %NAME% in the service command line, ImagePath)"
 
 
 def argument_problem(v: str) -> str | None:
     if _controls(v) or len(v) > 4096:
         return "an argument has no control characters (newline, tab, NUL, ...) and at most 4096 characters"
+    if "%" in v:
+        return _PERCENT + "; pass such values in environment or secrets"
     return None
 
 
@@ -381,6 +428,11 @@ def windows_path_problem(p: str) -> str | None:
     rest = p[3:]
     if any(c in INVALID_PATH_CHARS or ord(c) < 32 or ord(c) == 127 for c in rest) or ":" in rest:
         return 'must not contain < > " | ? * : or control characters after the drive'
+    if "%" in p:
+        return ("must not contain '%' (the SCM expands %NAME% in ImagePath and WER in DumpFolder, both "
+                "REG_EXPAND_SZ)")
+    if len(p) > 3 and p.endswith("\\"):
+        return "must not end with a backslash"
     if "\\\\" in rest or "/" in rest:
         return "must use single backslashes as separators"
     parts = [x for x in rest.split("\\") if x]

@@ -89,7 +89,7 @@ import pulumi.dynamic as dyn
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from ..windows_facts import strings_problems, text_problem
+from ..windows_facts import number_problem, strings_problems, text_problem
 from .journal import Entry, journal_key, lock_for
 
 log = logging.getLogger("winfleet.host")
@@ -192,6 +192,21 @@ class Model(BaseModel):
     # hide_input_in_errors: a ValidationError's text never carries the input (the connection's password).
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
                               frozen=True, str_strip_whitespace=False, hide_input_in_errors=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, v: Any, info) -> Any:
+        # The engine sends numbers as numbers: a bool or a string in a numeric input is refused, never
+        # read as 1 or parsed (windows_facts.number_problem; the stack config refuses bools too).
+        import typing
+        f = cls.model_fields.get(info.field_name)
+        ann = f.annotation if f is not None else None
+        args = typing.get_args(ann)
+        if ann in (int, float) or (args and all(a in (int, float, type(None)) for a in args)):
+            problem = number_problem(v, strings=False)
+            if problem:
+                raise ValueError(problem)
+        return v
 
     def dump(self) -> dict:
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")

@@ -298,9 +298,10 @@ class WindowsServiceInputs(HostInputs):
     @field_validator("secrets")
     @classmethod
     def _secrets(cls, v):
-        for k in v:
+        for k, val in v.items():
             if not wf.SECRET_NAME_RE.fullmatch(k):
                 raise ValueError("secret names match [A-Za-z_][A-Za-z0-9_]* (at most 128 characters)")
+            _rule(wf.secret_value_problem(k, val), v)
         if len({k.upper() for k in v}) != len(v):
             raise ValueError("secret names differ only by case")
         return dict(sorted(v.items()))
@@ -374,6 +375,11 @@ class WindowsServiceInputs(HostInputs):
             _rule(wf.env_name_problem(k) or wf.env_value_problem(k, val), v)
         _rule(wf.env_names_problem(v), v)
         return dict(sorted(v.items(), key=lambda kv: kv[0].lower()))
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, v):
+        return v if v is None else _rule(wf.service_port_problem(v), v)
 
     @field_validator("health_path", "readiness_path")
     @classmethod
