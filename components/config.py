@@ -1436,6 +1436,7 @@ def load_config() -> WinfleetConfig:
 
 
 def _load_running_config(keys: set) -> WinfleetConfig:
+    from pulumi.runtime import config as rcfg
     cfg = pulumi.Config(NAMESPACE)
     raw: dict[str, Any] = {}
     secret_keys = set(rcfg.get_config_secret_keys_env()) | {k for k in keys if rcfg.is_config_secret(k)}
@@ -1481,8 +1482,7 @@ def _stack_file_secure_paths() -> Optional[dict[str, set[tuple]]]:
     """short key -> secure locations, from ``Pulumi.<stack>.yaml`` in the project directory (None when
     it cannot be read: then secret keys count as secret throughout)."""
     try:
-        import yaml
-        doc = yaml.safe_load((Path.cwd() / f"Pulumi.{pulumi.get_stack()}.yaml").read_text()) or {}
+        doc = load_stack_yaml((Path.cwd() / f"Pulumi.{pulumi.get_stack()}.yaml").read_text(encoding="utf-8")) or {}
     except Exception:  # noqa: BLE001 - no stack file (config from an ESC environment, tests)
         return None
     out: dict[str, set[tuple]] = {}
