@@ -904,7 +904,10 @@ class WindowsServiceProvider(HostResourceProvider):
             if item.startswith("file:") and not p.get("exists"):
                 steps.append({"do": "removeFile", "path": p["path"]})
                 # left behind only by an apply that died between the swap and the readiness gate
+                # (the binary's <exe>.previous) or while writing the secrets file (<file>.tmp)
                 steps.append({"do": "removeFile", "path": p["path"] + PREVIOUS_SUFFIX})
+                if p["path"].lower().endswith(".json"):
+                    steps.append({"do": "removeFile", "path": p["path"] + ".tmp"})
         dirs = [p for item, p in prior.items() if item.startswith("dir:")]
         for p in sorted(dirs, key=lambda p: -len(p["path"])):
             if not p.get("exists"):
@@ -1024,6 +1027,8 @@ class WindowsServiceProvider(HostResourceProvider):
             out["preshutdownTimeoutSeconds"] = (ms if ms is not None else DEFAULT_PRESHUTDOWN_MS) // 1000
         binary = cur.get("binary") or {}
         out["binarySha256"] = binary.get("sha256")
+        if i.secrets and not secrets_file_current(i, cur.get("secretsFile") or {}):
+            out["secrets"] = None        # content or DACL differs (never read back): drift, rewritten by up
         return out
 
 

@@ -247,7 +247,10 @@ function Write-SecretsFile {
         $rights = [System.Security.AccessControl.FileSystemRights]([string]$r.rights)
         $sec.AddAccessRule((New-Object System.Security.AccessControl.FileSystemAccessRule ($id, $rights, 'Allow')))
     }
-    $tmp = $path + '.' + [guid]::NewGuid().ToString('N') + '.tmp'
+    # One fixed temp name, deleted first: File.Create on an existing file keeps that file's DACL (the
+    # FileSecurity applies only to a new file), so a copy left by an apply that died is never reused.
+    $tmp = $path + '.tmp'
+    if (Test-Path -LiteralPath $tmp -PathType Leaf) { [System.IO.File]::Delete($tmp) }
     $bytes = (New-Object System.Text.UTF8Encoding ($false)).GetBytes([string]$Step.content)
     $fs = [System.IO.File]::Create($tmp, 4096, [System.IO.FileOptions]::None, $sec)
     try { $fs.Write($bytes, 0, $bytes.Length) } finally { $fs.Dispose() }

@@ -121,15 +121,28 @@ def test_secrets_file_lifecycle(host, res, provider_host):
     assert m.scm.query("api")["pid"] != pid
     assert leaks(outs) == []
 
-    # tampering: a reader added out of band is found and the file rewritten with the exact DACL
+    # tampering: a reader added out of band shows as drift in refresh and the file is rewritten with
+    # the exact DACL
+    _, live = res.read(rid, outs)
+    assert "secrets" not in live["drift"]
     m.files.grant(SECRETS_FILE, "BUILTIN\\Users", "Read")
-    outs = res.update(rid, outs, new)
+    _, live = res.read(rid, outs)
+    assert "secrets" in live["drift"] and leaks(live) == []
+    outs = res.update(rid, live, new)
     assert "writeSecrets" in {c["do"] for c in outs["changes"]}
     with pytest.raises(FsError):
         read_as(m, "web-0\\alice", groups=("BUILTIN\\Users",))
 
+    # an apply that died while writing left <file>.tmp under a wider DACL: never reused, removed on delete
+    m.files.write(SECRETS_FILE + ".tmp", b"stale")
+    m.files.grant(SECRETS_FILE + ".tmp", "BUILTIN\\Users", "Read")
+    outs = res.update(rid, outs, res.checked(inputs_for(host, secrets={"DB_PASSWORD": "3", "API_TOKEN": TOKEN})))
+    assert not m.files.exists(SECRETS_FILE + ".tmp")
+    with pytest.raises(FsError):
+        read_as(m, "web-0\\alice", groups=("BUILTIN\\Users",))
+    m.files.write(SECRETS_FILE + ".tmp", b"stale")
     res.delete(rid, outs)
-    assert not m.files.exists(SECRETS_FILE)
+    assert not m.files.exists(SECRETS_FILE) and not m.files.exists(SECRETS_FILE + ".tmp")
     assert host_snapshot(m) == before
     assert [p for p in PLANTED if p in provider_host.stderr] == []
 

@@ -427,13 +427,15 @@ class _Apply:
         return self.host.files.delete(s["path"])
 
     def writeSecrets(self, s):
-        # The driver: File.Create(<path>.<guid>.tmp, 4096, None, FileSecurity) with a protected DACL of
+        # The driver: File.Create(<path>.tmp, 4096, None, FileSecurity) with a protected DACL of
         # exactly the readers, the UTF-8 content written, then the old file deleted and the new one
         # moved in place (a move within a volume keeps the file's ACL).
         f = self.host.files
         if not f.is_dir(s["path"].rsplit("\\", 1)[0]):
             raise OpError("PATH_NOT_FOUND", f"the folder of {s['path']} does not exist")
-        tmp = s["path"] + f".{next(_tmp)}.tmp"
+        tmp = s["path"] + ".tmp"
+        if f.exists(tmp):                  # left by an apply that died: never reuse its DACL
+            f.delete(tmp)
         f.create_with_acl(tmp, s["content"].encode("utf-8"), s["readers"])
         if f.exists(s["path"]):
             f.delete(s["path"])
