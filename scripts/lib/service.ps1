@@ -208,6 +208,8 @@ function Set-LogonRightMark {
         }
         Remove-EmptyWinfleetKey -Sub 'LogonRights'
     } finally { Exit-WinfleetRegistryLock -Mutex $lock }
+}
+
 function Read-SecretsFile {
     # {path, nonce} -> {path, exists, protected, acl: [{identity, sid, rights, type, inherited}], hmac}: the DACL
     # and HMAC-SHA256(key = nonce, file bytes), never the content (Python compares the HMAC of what it wants).

@@ -185,5 +185,15 @@ def test_url_credentials_are_redacted_in_changes_and_errors(host, res, provider_
     with pytest.raises(ProviderError) as ei:
         res.create(res.checked(inputs_for(host, binaryUrl=SECRET_URL)))
     assert "DOWNLOAD_FAILED" in ei.value.details and leaks(ei.value.details) == []
-    assert "artifacts.example.test" in ei.value.details          # still says where it failed
     assert [p for p in PLANTED if p in provider_host.stderr] == []
+
+
+def test_error_text_from_the_host_is_redacted_before_it_leaves_the_provider():
+    """Whatever a host's error says (a .NET WebException may name the URL), the provider's error and its
+    log lines show URLs without credentials (base.redact_text in _fail)."""
+    from components.host.base import HostResourceError, redact_url
+    from components.winrm.errors import OpFailed
+    exc = OpFailed("web-0", "service.apply", f"GET {SECRET_URL}: HTTP 403", code="DOWNLOAD_FAILED")
+    err = WindowsServiceProvider()._fail("create", None, exc)
+    assert isinstance(err, HostResourceError) and leaks(str(err)) == []
+    assert redact_url(SECRET_URL) in str(err)
