@@ -1292,7 +1292,7 @@ def parse_config(raw: dict, *, base_dir: Optional[Path | str] = None, secure_pat
     ``("services", 0, "environment", "DB_URL")``) whose values were `secure:` in the stack config;
     ``(key, ALL_NESTED)`` when a key holds secrets at unknown places. They stay secret end to end."""
     problems: list[Problem] = []
-    # Lone surrogates, C1 and bidi controls, NUL: refused in every string, keys included, before
+    # Lone surrogates, C1 controls, NUL: refused in every string, keys included, before
     # anything else reads them (windows_facts.text_problem).
     for loc, problem in wf.strings_problems(raw):
         problems.append(_problem(loc, _at(raw, loc), problem))

@@ -152,12 +152,9 @@ AZURE_PROBE_ADDRESS = "168.63.129.16"
 #   (the Pulumi SDK's protobuf serialisation fails on them without naming the key);
 # * C1 controls (U+0080-U+009F): e.g. U+0085 NEL is a line break to .NET and PowerShell
 #   (System.Char.IsControl; PowerShell's tokenizer treats NEL as a newline);
-# * bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069): they make text display in
-#   another order than it is stored (CVE-2021-42574, "Trojan Source");
+# (Bidirectional overrides such as U+202E are not refused everywhere: Windows stores and shows them
+# as given; the name rules, ASCII only, refuse them where they could disguise an identifier.)
 # * NUL: Win32 strings (and REG_SZ/REG_MULTI_SZ) end at the first NUL, so the rest would be lost.
-_BIDI = frozenset(range(0x202A, 0x202F)) | frozenset(range(0x2066, 0x206A))
-
-
 def text_problem(v: str) -> str | None:
     """What makes ``v`` unusable as any winfleet string (see above), or None."""
     for c in v:
@@ -168,8 +165,6 @@ def text_problem(v: str) -> str | None:
             return f"contains a lone surrogate (U+{o:04X}): not valid Unicode text"
         if 0x80 <= o <= 0x9F:
             return f"contains the C1 control character U+{o:04X} (e.g. U+0085 is a line break to Windows)"
-        if o in _BIDI:
-            return f"contains the bidirectional control U+{o:04X}, which disguises the text's order"
     return None
 
 

@@ -528,7 +528,7 @@ class HostResourceProvider(dyn.ResourceProvider):
         raw = unwrap_secrets({k: v for k, v in (news or {}).items()
                               if k != PROVIDER_KEY and not (k in OUTPUT_KEYS and v is None)})
         failures: list[dyn.CheckFailure] = []
-        # Lone surrogates, C1/bidi controls and NUL are refused in every string (the stack config's
+        # Lone surrogates, C1 controls and NUL are refused in every string (the stack config's
         # rule, components.windows_facts.text_problem), naming the input.
         for loc, problem in strings_problems(raw):
             failures.append(dyn.CheckFailure(_path(loc), f"{_path(loc)}: {problem}"))

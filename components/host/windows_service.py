@@ -581,8 +581,8 @@ class WindowsServiceProvider(HostResourceProvider):
                     out.append(p)
         return out
 
-    def read_state(self, host, i) -> dict:
-        params = self._read_params(i)
+    def read_state(self, host, i, extra: dict | None = None) -> dict:
+        params = {**self._read_params(i), **(extra or {})}
         cur = host.state("service.read", params)
         if isinstance(cur.get("secretsFile"), dict) and params["secretsFile"]:
             cur["secretsFile"]["nonce"] = params["secretsFile"]["nonce"]   # kept in memory for plan only
@@ -976,7 +976,7 @@ class WindowsServiceProvider(HostResourceProvider):
     def refresh_state(self, host, i, old_outs: dict) -> dict:
         from . import crash_report
         since = old_outs.get("appliedAt") or crash_report.now_iso()
-        return host.state("service.read", {**self._read_params(i), "crashEvents": crash_report.query(i, since)})
+        return self.read_state(host, i, {"crashEvents": crash_report.query(i, since)})
 
     def refresh_outputs(self, i, current: dict, old_outs: dict) -> dict:
         from . import crash_report, progress

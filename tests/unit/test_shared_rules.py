@@ -2,7 +2,7 @@
 
 * no `.match(` anywhere in the project's Python (``$`` under ``re.match`` accepts a trailing newline);
 * the stack config and the WindowsService check agree, value by value, on a table of inputs;
-* event sources are checked at config time; lone surrogates / C1 / bidi controls are refused in every
+* event sources are checked at config time; lone surrogates / C1 controls / NUL are refused in every
   string, naming the key; gMSA accounts are accepted by both layers.
 """
 from __future__ import annotations
@@ -93,7 +93,7 @@ CASES = [
     ("account", "account", "CORP\\svc\n"),
     ("account", "account", "NT SERVICE\\other"),
     ("description", "description", "x\u0085y"),
-    ("description", "description", "evil\u202eexe.txt"),
+    ("name", "serviceName", "api\u202eexe"),
     ("displayName", "displayName", "a\ud800b"),
 ]
 
@@ -138,3 +138,8 @@ def test_surrogate_anywhere_names_the_key():
     assert paths == {"winfleet:services[0].environment.OK", "winfleet:existingHosts[0].tlsServerName"}
     assert "\udc00" not in str(ei.value) and "a\\udc00" not in str(ei.value)   # env values are not shown
     str(ei.value).encode("utf-8")   # the message itself is printable
+
+
+def test_firewall_rule_names_refuse_a_trailing_newline():
+    from components.host.service_port import RULE_NAME_RE
+    assert RULE_NAME_RE.fullmatch("winfleet-api") and not RULE_NAME_RE.fullmatch("winfleet-api\n")
