@@ -125,6 +125,13 @@ def key_path(loc: tuple | list) -> str:
 # =============================================================================================
 # Small validators shared by the models
 # =============================================================================================
+def _rule(problem: Optional[str], v: Any) -> Any:
+    """A shared rule's verdict (components.windows_facts.*_problem) as a field validator's result."""
+    if problem:
+        raise ValueError(problem)
+    return v
+
+
 def _no_control(v: str, what: str) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in v):
         raise ValueError(f"{what} must not contain control characters (newline, tab, NUL, ...)")
@@ -132,28 +139,13 @@ def _no_control(v: str, what: str) -> str:
 
 
 def _windows_abs_path(v: str, drive: Optional[str] = None) -> str:
-    """An absolute local Windows path (X:\\...), no '..', no <>"|?* , optionally on `drive`."""
-    _no_control(v, "path")
-    if not re.fullmatch(r"[A-Za-z]:\\.*", v):
-        raise ValueError("must be an absolute Windows path like 'D:\\logs\\api'")
-    rest = v[3:]
-    if any(c in wf.INVALID_PATH_CHARS for c in rest) or ":" in rest or "/" in rest:
-        raise ValueError('must not contain < > " | ? * : or / after the drive')
-    if any(seg in ("..", ".") for seg in rest.split("\\")):
-        raise ValueError("must not contain '.' or '..' segments")
-    if rest.endswith("\\") and rest:
+    """An absolute local Windows path (X:\\...): the host resources' rule
+    (components.windows_facts.windows_path_problem), no trailing backslash, optionally on `drive`."""
+    _rule(wf.windows_path_problem(v), v)
+    if len(v) > 3 and v.endswith("\\"):
         raise ValueError("must not end with a backslash")
     if drive and v[0].upper() != drive.upper():
         raise ValueError(f"must be on the data volume {drive.upper()}: (winfleet:dataVolume.driveLetter)")
-    return v
-
-
-def _url_path(v: str) -> str:
-    _no_control(v, "path")
-    if not v.startswith("/"):
-        raise ValueError("must be a URL path starting with '/', e.g. '/readyz'")
-    if v.startswith("//") or any(c.isspace() for c in v) or "#" in v or len(v) > 255:
-        raise ValueError("must be a URL path like '/readyz': no spaces, no '#', not '//', at most 255 chars")
     return v
 
 
@@ -198,9 +190,25 @@ def _source_list(values: list[str], *, allow_tags: set[str], purpose: str) -> li
 # =============================================================================================
 # Models
 # =============================================================================================
+def _numeric(annotation) -> bool:
+    import typing
+    args = typing.get_args(annotation)
+    return annotation in (int, float) or (bool(args) and all(a in (int, float, type(None)) for a in args))
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
                               validate_default=False, str_strip_whitespace=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, v: Any, info) -> Any:
+        # `true` or "8080 " is not a number (pydantic's lax mode would read them as 1 and 8080; `pulumi config
+        # set --path` stores integers as numbers): windows_facts.number_problem, as in the provider's check
+        f = cls.model_fields.get(info.field_name)
+        if f is not None and _numeric(f.annotation):
+            _rule(wf.number_problem(v, strings=False), v)
+        return v
 
 
 class BinaryConfig(_Model):
@@ -211,24 +219,17 @@ class BinaryConfig(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        _no_control(v, "url")
-        if not re.fullmatch(r"https://[^\s/?#]+/[^\s]*", v):
-            raise ValueError("must be an https:// URL of the service binary (http is not allowed)")
-        return v
+        return _rule(wf.binary_url_problem(v), v)
 
     @field_validator("sha256")
     @classmethod
     def _sha(cls, v: str) -> str:
-        if not re.fullmatch(r"[0-9A-Fa-f]{64}", v):
-            raise ValueError("must be the SHA-256 of the binary: 64 hex characters")
-        return v.lower()
+        return _rule(wf.sha256_problem(v), v).lower()
 
     @field_validator("exe_name")
     @classmethod
     def _exe(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.exe", v, re.I):
-            raise ValueError("must be a plain file name ending in .exe (letters, digits, . _ -)")
-        return v
+        return v if v is None else _rule(wf.exe_name_problem(v), v)
 
 
 class LogsConfig(_Model):
@@ -290,6 +291,12 @@ class EventSourceConfig(_Model):
     log_name: str = "Application"
     source: Optional[str] = None               # default: the service name
 
+    @field_validator("log_name", "source")
+    @classmethod
+    def _name(cls, v: Optional[str]) -> Optional[str]:
+        # the same rule as the WindowsService check (the names become registry keys)
+        return v if v is None else _rule(wf.event_name_problem(v), v)
+
 
 class ServiceConfig(_Model):
     name: str
@@ -320,13 +327,32 @@ class ServiceConfig(_Model):
     # WINFLEET_DRAIN_SECONDS: the load balancer's detection time + drain allowance, set once the whole
     # config is read (it depends on winfleet:loadBalancer); None until then
     _drain_seconds: Optional[int] = PrivateAttr(default=None)
+    # Secrets the service reads from WINFLEET_SECRETS_FILE (a JSON file only its account, Administrators
+    # and SYSTEM can read), never from its registry Environment (readable by every local user).
+    secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    # Which values were `secure:` in the stack config, relative to the service: ("environment", NAME),
+    # ("binary", "url"). Set by parse_config; go_service wraps them in pulumi.Output.secret.
+    _secure: set = PrivateAttr(default_factory=set)
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, v: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for k, val in v.items():
+            if not wf.SECRET_NAME_RE.fullmatch(k):
+                raise ValueError(f"secret name {k!r} must match [A-Za-z_][A-Za-z0-9_]* (at most 128 characters)")
+            _rule(wf.secret_value_problem(k, val.get_secret_value()), v)
+        if len({k.upper() for k in v}) != len(v):
+            raise ValueError("secret names differ only by case")
+        return v
+
+    def is_secure(self, *loc: str) -> bool:
+        """Whether the value at ``loc`` (e.g. "environment", "DB_URL") was a `secure:` config value."""
+        return tuple(loc) in self._secure or ("*",) in self._secure
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not wf.SERVICE_NAME_RE.fullmatch(v):
-            raise ValueError("a service name is 1-64 characters: a letter, then letters, digits, '.', '_' "
-                             "or '-' (no spaces, quotes, slashes or backslashes)")
+        _rule(wf.service_name_problem(v), v)
         clash = wf.never_disable_match(v)
         if clash:
             raise ValueError(f"collides with the Windows service {clash!r}; choose another name")
@@ -335,24 +361,20 @@ class ServiceConfig(_Model):
     @field_validator("display_name")
     @classmethod
     def _display(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None:
-            _no_control(v, "displayName")
-            if not v.strip() or len(v) > 256:
-                raise ValueError("must be 1-256 characters")
-        return v
+        return v if v is None else _rule(wf.display_name_problem(v), v)
 
     @field_validator("description")
     @classmethod
     def _desc(cls, v: str) -> str:
-        if any((ord(c) < 32 and c not in "\t") or ord(c) == 127 for c in v) or len(v) > 1024:
-            raise ValueError("at most 1024 characters, no control characters")
-        return v
+        return _rule(wf.description_problem(v), v)
 
     @field_validator("arguments")
     @classmethod
     def _args(cls, v: list[str]) -> list[str]:
+        if len(v) > 64:
+            raise ValueError("at most 64 arguments")
         for a in v:
-            _no_control(a, "argument")
+            _rule(wf.argument_problem(a), a)
         return v
 
     @field_validator("install_dir")
@@ -371,7 +393,7 @@ class ServiceConfig(_Model):
     @field_validator("health_path", "readiness_path")
     @classmethod
     def _paths(cls, v: str) -> str:
-        return _url_path(v)
+        return _rule(wf.url_path_problem(v), v)
 
     @field_validator("dependencies")
     @classmethod
@@ -387,13 +409,8 @@ class ServiceConfig(_Model):
     @classmethod
     def _env(cls, v: dict[str, str]) -> dict[str, str]:
         for k, val in v.items():
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,254}", k):
-                raise ValueError(f"variable name {k!r} must match [A-Za-z_][A-Za-z0-9_]*")
-            if "\x00" in str(val):
-                raise ValueError(f"value of {k!r} must not contain NUL")
-        if len({k.upper() for k in v}) != len(v):
-            raise ValueError("variable names differ only by case (Windows environment is case-insensitive)")
-        return v
+            _rule(wf.env_name_problem(k) or wf.env_value_problem(k, val), v)
+        return _rule(wf.env_names_problem(v), v)
 
     @model_validator(mode="after")
     def _defaults(self) -> "ServiceConfig":
@@ -869,40 +886,34 @@ def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path])
                 _windows_abs_path(val, drive)
             except ValueError as e:
                 add(loc, val, str(e))
-        # account
+        # account: the same rule as the WindowsService check (components.windows_facts.account_problem)
         acct = s.account or ""
-        low = acct.lower()
-        builtin = {"localsystem", "nt authority\\system", "nt authority\\localservice",
-                   "nt authority\\networkservice"}
-        if low.startswith("nt service\\"):
-            if low != f"nt service\\{s.name.lower()}":
-                add(("services", i, "account"), acct,
-                    f"a virtual account must be the service's own: 'NT SERVICE\\{s.name}'")
-            if s.account_password is not None:
-                add(("services", i, "accountPassword"), s.account_password,
-                    "virtual and built-in accounts have no password; remove accountPassword")
+        kind = wf.account_kind(acct, s.name)
+        problem = wf.account_problem(acct, s.name)
+        if problem:
+            add(("services", i, "account"), acct, problem)
+        elif kind == "virtual":
             if s.sid_type == "none":
                 add(("services", i, "sidType"), s.sid_type,
                     "a virtual account (NT SERVICE\\...) needs a service SID: 'unrestricted' or 'restricted'")
-        elif low in builtin:
-            if s.account_password is not None:
-                add(("services", i, "accountPassword"), s.account_password,
-                    "built-in accounts have no password; remove accountPassword")
-        elif re.fullmatch(r"(\.|[A-Za-z0-9][A-Za-z0-9.-]{0,62})\\[A-Za-z0-9._ -]{1,64}|[A-Za-z0-9._-]{1,64}@[A-Za-z0-9.-]+", acct):
-            if s.account_password is None or not s.account_password.get_secret_value():
-                add(("services", i, "accountPassword"), MISSING,
-                    f"account {acct!r} needs accountPassword (a Pulumi secret); or use the default "
-                    f"virtual account 'NT SERVICE\\{s.name}'")
-        else:
-            add(("services", i, "account"), acct,
-                f"allowed: 'NT SERVICE\\{s.name}' (default), 'LocalSystem', 'NT AUTHORITY\\LocalService', "
-                "'NT AUTHORITY\\NetworkService', or 'DOMAIN\\user' / '.\\user' / 'user@domain' with accountPassword")
+        if kind in ("virtual", "builtin", "gmsa") and s.account_password is not None:
+            add(("services", i, "accountPassword"), s.account_password,
+                f"{kind} accounts (virtual, built-in, gMSA) have no password: Windows manages it; "
+                "remove accountPassword")
+        if kind == "user" and not problem and (s.account_password is None
+                                                or not s.account_password.get_secret_value()):
+            add(("services", i, "accountPassword"), MISSING,
+                f"account {acct!r} needs accountPassword (a Pulumi secret); or use the default "
+                f"virtual account 'NT SERVICE\\{s.name}' or a gMSA 'DOMAIN\\name$'")
         # crash dumps need GOTRACEBACK=wer
         tb = {k.upper(): v for k, v in s.environment.items()}.get("GOTRACEBACK")
         if s.crash_dumps.enabled and tb is not None and tb != "wer":
             add(("services", i, "environment", "GOTRACEBACK"), tb,
                 "crash dumps are enabled: GOTRACEBACK must be 'wer' (or unset; winfleet sets it)")
         for k in s.environment:
+            if k.upper() == "WINFLEET_SECRETS_FILE":
+                add(("services", i, "environment", k), _REDACTED,
+                    "WINFLEET_SECRETS_FILE is set by winfleet when services[].secrets is given; remove it")
             if k.upper() in sizing.RESERVED_ENV:
                 src = sizing.ENV_SOURCE[k.upper()]
                 src = src if src.startswith("winfleet:") else f"services[{i}].{src}"
@@ -1042,6 +1053,13 @@ def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path])
         for i, h in enumerate(cfg.existing_hosts):
             if h.auth is None:
                 h.auth = cfg.winrm.auth
+            if h.auth == "basic":
+                try:
+                    (h.username + h.password.get_secret_value()).encode("latin-1")
+                except UnicodeEncodeError:
+                    add(("existingHosts", i, "password"), _REDACTED,
+                        "auth 'basic' encodes the user name and password as Latin-1 (ISO-8859-1) and this one "
+                        "has other characters; use auth 'ntlm' or a Latin-1 password")
             if h.ca_pem_file:
                 p = Path(h.ca_pem_file)
                 if not p.is_absolute():
@@ -1235,9 +1253,51 @@ def _pydantic_problems(err: ValidationError, raw: dict) -> list[Problem]:
     return out
 
 
-def parse_config(raw: dict, *, base_dir: Optional[Path | str] = None) -> WinfleetConfig:
-    """Validate a mapping of top-level `winfleet:` keys (without the prefix). Raises ConfigError."""
+# Where a `secure:` value may be used: each is kept secret end to end (a secret input and output of
+# the host resource it reaches). Anywhere else winfleet would write it where it is shown in plain
+# text (resource names, the ImagePath command line, event source names ...), so it is refused.
+SECURE_ALLOWED = ("services[].environment.<NAME>", "services[].binary.url", "services[].secrets.<NAME>",
+                  "services[].accountPassword", "existingHosts[].password")
+ALL_NESTED = "*"      # a secure_paths entry (key,) + (ALL_NESTED,): the key holds secrets, where is unknown
+
+
+def _secure_problems(cfg: "WinfleetConfig", secure_paths, raw: dict) -> list[Problem]:
+    P: list[Problem] = []
+    for loc in sorted(set(secure_paths or ()), key=lambda t: tuple(map(str, t))):
+        loc = tuple(loc)
+        if loc and loc[-1] == ALL_NESTED:
+            if loc[:1] == ("services",):        # nested paths unknown: every secret-capable value is secret
+                for s in cfg.services:
+                    s._secure.add(("*",))
+            continue
+        if len(loc) == 3 and loc[0] == "existingHosts" and loc[2] == "password":
+            continue
+        if len(loc) >= 3 and loc[0] == "services" and isinstance(loc[1], int) and loc[1] < len(cfg.services):
+            rel = loc[2:]
+            svc = cfg.services[loc[1]]
+            if rel in (("accountPassword",), ("binary", "url")) or (len(rel) == 2 and rel[0] in ("environment", "secrets")):
+                svc._secure.add(rel)
+                continue
+        P.append(Problem(key_path(loc), _REDACTED,
+                         "is a secret (secure:), but winfleet would show this value in plain text (resource names, "
+                         "the service command line, ...); secrets are accepted only in " + ", ".join(SECURE_ALLOWED)
+                         + " (use services[].secrets for values the service reads)"))
+    return P
+
+
+def parse_config(raw: dict, *, base_dir: Optional[Path | str] = None, secure_paths=None) -> WinfleetConfig:
+    """Validate a mapping of top-level `winfleet:` keys (without the prefix). Raises ConfigError.
+
+    ``secure_paths``: the locations (tuples of keys/indexes from the top-level key, e.g.
+    ``("services", 0, "environment", "DB_URL")``) whose values were `secure:` in the stack config;
+    ``(key, ALL_NESTED)`` when a key holds secrets at unknown places. They stay secret end to end."""
     problems: list[Problem] = []
+    # Lone surrogates, C1 controls, NUL: refused in every string, keys included, before
+    # anything else reads them (windows_facts.text_problem).
+    for loc, problem in wf.strings_problems(raw):
+        problems.append(_problem(loc, _at(raw, loc), problem))
+    if problems:
+        raise ConfigError(problems)
     for k in raw:
         if k not in TOP_LEVEL_KEYS:
             near = _nearest_key((k,))
@@ -1268,10 +1328,11 @@ def parse_config(raw: dict, *, base_dir: Optional[Path | str] = None) -> Winflee
                 if p.path not in seen and not any(p.path.startswith(s_ + ".") or p.path.startswith(s_ + "[")
                                                   for s_ in seen):
                     problems.append(p)
-        raise ConfigError(problems) from None
+        raise ConfigError(_hide_secure(problems, secure_paths)) from None
     problems += _semantic_problems(cfg, raw, base)
+    problems += _secure_problems(cfg, secure_paths, raw)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_hide_secure(problems, secure_paths))
     return cfg
 
 
@@ -1316,6 +1377,24 @@ def _without_failed_keys(data: dict, err: ValidationError, rounds: int = 3):
     return None
 
 
+def _hide_secure(problems: list[Problem], secure_paths) -> list[Problem]:
+    """Problems at (or above) a `secure:` value never show the value."""
+    keys = [key_path(tuple(p for p in loc if p != ALL_NESTED)) for loc in (secure_paths or ())]
+    out = []
+    for p in problems:
+        if any(p.path == k or p.path.startswith(k + ".") or p.path.startswith(k + "[") or k.startswith(p.path)
+               for k in keys):
+            p = Problem(p.path, _REDACTED, p.allowed)
+        out.append(p)
+    return out
+
+
+def _at(value: Any, loc: tuple) -> Any:
+    for part in loc:
+        value = value[part]
+    return value
+
+
 def _coerce(value: Any) -> Any:
     if isinstance(value, str):
         try:
@@ -1357,19 +1436,61 @@ def load_config() -> WinfleetConfig:
 
 
 def _load_running_config(keys: set) -> WinfleetConfig:
+    from pulumi.runtime import config as rcfg
     cfg = pulumi.Config(NAMESPACE)
     raw: dict[str, Any] = {}
+    secret_keys = set(rcfg.get_config_secret_keys_env()) | {k for k in keys if rcfg.is_config_secret(k)}
+    secure_paths: set[tuple] = set()
+    stack_file = _stack_file_secure_paths()
     for full in sorted(keys):
         if full.startswith(NAMESPACE + ":"):
             short = full.split(":", 1)[1]
+            # pulumi.Config marks secrets per top-level key ("winfleet:services" as a whole) and
+            # Config.get returns the decrypted value without the flag: this is where a nested secret
+            # loses it. The stack file says which nested values are `secure:`; without it, every
+            # secret-capable value under the key is treated as secret.
             raw[short] = _coerce(cfg.get(short))
+            if full in secret_keys:
+                nested = stack_file.get(short) if stack_file is not None else None
+                if nested:
+                    secure_paths |= nested
+                elif isinstance(raw[short], (dict, list)):
+                    secure_paths.add((short, ALL_NESTED))
+                else:
+                    secure_paths.add((short,))
     if "azure" in raw or raw.get("mode", "azure") == "azure":
         loc = pulumi.Config("azure-native").get("location")
         if loc:
             az = raw.get("azure") if isinstance(raw.get("azure"), dict) else ({} if "azure" not in raw else raw["azure"])
             if isinstance(az, dict) and "location" not in az:
                 raw["azure"] = {**az, "location": loc}
-    return parse_config(raw, base_dir=Path.cwd())
+    return parse_config(raw, base_dir=Path.cwd(), secure_paths=secure_paths)
+
+
+def _secure_locations(value: Any, loc: tuple) -> set[tuple]:
+    """The locations of `{secure: ...}` values in a stack file's config value."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return {loc}
+        return set().union(*[_secure_locations(v, loc + (k,)) for k, v in value.items()]) if value else set()
+    if isinstance(value, list):
+        return set().union(*[_secure_locations(v, loc + (i,)) for i, v in enumerate(value)]) if value else set()
+    return set()
+
+
+def _stack_file_secure_paths() -> Optional[dict[str, set[tuple]]]:
+    """short key -> secure locations, from ``Pulumi.<stack>.yaml`` in the project directory (None when
+    it cannot be read: then secret keys count as secret throughout)."""
+    try:
+        doc = load_stack_yaml((Path.cwd() / f"Pulumi.{pulumi.get_stack()}.yaml").read_text(encoding="utf-8")) or {}
+    except Exception:  # noqa: BLE001 - no stack file (config from an ESC environment, tests)
+        return None
+    out: dict[str, set[tuple]] = {}
+    for full, value in ((doc or {}).get("config") or {}).items():
+        if isinstance(full, str) and full.startswith(NAMESPACE + ":"):
+            short = full.split(":", 1)[1]
+            out[short] = _secure_locations(value, (short,))
+    return out
 
 
 def load_config_file(path: str | os.PathLike, *, secrets: Optional[dict[str, str]] = None,
@@ -1397,10 +1518,12 @@ def load_config_file(path: str | os.PathLike, *, secrets: Optional[dict[str, str
 def _parse_stack_section(p: Path, section: dict, *, secrets, secret_placeholder, base_dir) -> WinfleetConfig:
     problems: list[Problem] = []
     secrets = secrets or {}
+    secure_paths: set[tuple] = set()
 
     def subst(value: Any, loc: tuple) -> Any:
         if isinstance(value, dict):
             if set(value) == {"secure"}:
+                secure_paths.add(loc)
                 kp = key_path(loc)
                 if kp in secrets:
                     return secrets[kp]
@@ -1428,11 +1551,11 @@ def _parse_stack_section(p: Path, section: dict, *, secrets, secret_placeholder,
     base = Path(base_dir) if base_dir is not None else p.parent
     if problems:
         try:
-            parse_config(raw, base_dir=base)
+            parse_config(raw, base_dir=base, secure_paths=secure_paths)
         except ConfigError as e:
             problems += e.problems
         raise ConfigError(problems)
-    return parse_config(raw, base_dir=base)
+    return parse_config(raw, base_dir=base, secure_paths=secure_paths)
 
 
 # =============================================================================================
@@ -1464,14 +1587,14 @@ def load_stack_yaml(text: str) -> Any:
         k: [(tag, rx) for tag, rx in v if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
                                                       "tag:yaml.org,2002:float")]
         for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)\Z"),
                                  list("tTfF"))
-    Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)\Z"),
                                  list("-+0123456789"))
     Loader.add_implicit_resolver(
         "tag:yaml.org,2002:float",
         re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)"
-                   r"|\.(?:nan|NaN|NAN))$"), list("-+.0123456789"))
+                   r"|\.(?:nan|NaN|NAN))\Z"), list("-+.0123456789"))
 
     def construct_int(loader, node):
         v = loader.construct_scalar(node)

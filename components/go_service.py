@@ -77,7 +77,7 @@ def service_inputs(svc, *, lb=None) -> dict:
         "serviceName": svc.name,
         "displayName": svc.display_name or svc.name,
         "description": svc.description,
-        "binaryUrl": svc.binary.url,
+        "binaryUrl": _secret_url(svc),
         "binarySha256": svc.binary.sha256,
         "installDir": svc.install_dir,
         "arguments": list(svc.arguments),
@@ -85,7 +85,7 @@ def service_inputs(svc, *, lb=None) -> dict:
         "startMode": svc.start_mode,
         "dependencies": list(svc.dependencies),
         "sidType": svc.sid_type,
-        "environment": env,
+        "environment": _secret_values(svc, env),
         "recovery": {
             "actions": [{"action": a.action, "delaySeconds": a.delay_seconds} for a in svc.recovery.actions],
             "resetPeriodSeconds": svc.recovery.reset_period_seconds,
@@ -104,7 +104,46 @@ def service_inputs(svc, *, lb=None) -> dict:
     }
     if svc.account_password is not None:
         inputs["accountPassword"] = pulumi.Output.secret(svc.account_password.get_secret_value())
+    secrets = getattr(svc, "secrets", None) or {}
+    if secrets:
+        # The service reads them from a file only its account, Administrators and SYSTEM can read
+        # (WindowsService secretsFile), never from its registry Environment (readable by local users).
+        path = secrets_file_path(svc)
+        inputs["secrets"] = pulumi.Output.secret({k: v.get_secret_value() for k, v in secrets.items()})
+        inputs["secretsFile"] = path
+        inputs["environment"] = {**inputs["environment"], SECRETS_FILE_ENV: path}
     return inputs
+
+
+SECRETS_FILE_ENV = "WINFLEET_SECRETS_FILE"
+
+
+def secrets_file_path(svc) -> str:
+    """Where a service's secrets file lives: ``<installDir>\\secrets.json`` (a folder the service can
+    only read, removed with it)."""
+    return f"{svc.install_dir}\\secrets.json"
+
+
+def _is_secure(svc, *loc: str) -> bool:
+    check = getattr(svc, "is_secure", None)
+    return bool(check and check(*loc))
+
+
+def _secret_values(svc, env: dict) -> dict:
+    """The environment input: values that were `secure:` in the stack config stay Pulumi secrets (the
+    WindowsService then makes its ``environment`` output secret too). winfleet's own variables never are."""
+    user = set(svc.environment)
+    return {k: (pulumi.Output.secret(v) if k in user and _is_secure(svc, "environment", k) else v)
+            for k, v in env.items()}
+
+
+def _secret_url(svc):
+    """The binary URL, a secret when it was `secure:` or carries credentials (userinfo, a SAS query)."""
+    from .host.base import url_has_credentials
+    url = svc.binary.url
+    if _is_secure(svc, "binary", "url") or url_has_credentials(url):
+        return pulumi.Output.secret(url)
+    return url
 
 
 def quota_sizing(svc, headroom: float) -> sizing.QuotaSizing:

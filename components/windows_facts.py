@@ -77,10 +77,10 @@ ANY_SOURCE_TOKENS = frozenset({"*", "any", "internet", "0.0.0.0/0", "::/0", "0.0
 # Services (SCM). Service names: up to 256 chars, no '/' or '\' (CreateServiceW docs). We are stricter
 # (letters, digits, '.', '_', '-') because the name is also a file name, a WER LocalDumps key and the
 # virtual account `NT SERVICE\<name>`.
-SERVICE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
+SERVICE_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,63}")
 # Any Windows service name we may reference (dependencies, baseline lists): no '/', '\', quotes,
 # control characters; spaces are legal in SCM names but rare — we reject them to keep matching exact.
-WINDOWS_SERVICE_NAME_RE = re.compile(r"^[A-Za-z0-9_.$-][A-Za-z0-9_.$@-]{0,255}$")
+WINDOWS_SERVICE_NAME_RE = re.compile(r"[A-Za-z0-9_.$-][A-Za-z0-9_.$@-]{0,255}")
 
 
 def service_name_list_problem(names) -> str | None:
@@ -89,7 +89,7 @@ def service_name_list_problem(names) -> str | None:
     Services are matched by service name only, never display name, and case-insensitively (SCM)."""
     seen = set()
     for n, name in enumerate(names):
-        if not WINDOWS_SERVICE_NAME_RE.match(name):
+        if not isinstance(name, str) or not WINDOWS_SERVICE_NAME_RE.fullmatch(name):
             return (f"[{n}] {name!r} is not a service name: letters, digits, '_', '.', '-', '$', '@' "
                     "(match by service name, never by display name)")
         if name.lower() in seen:
@@ -107,7 +107,7 @@ MAX_RECOVERY_DELAY_SECONDS = 86400
 # Computer names: NetBIOS limit of 15 characters (Azure: "Windows computer name cannot be more than
 # 15 characters long"); letters, digits, hyphens; not only digits.
 COMPUTER_NAME_MAX = 15
-COMPUTER_NAME_RE = re.compile(r"^(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9-]{0,14}$")
+COMPUTER_NAME_RE = re.compile(r"(?![0-9]+\Z)[A-Za-z0-9][A-Za-z0-9-]{0,14}")
 
 # Azure osProfile.adminUsername (Microsoft.Compute API reference): max 20 chars for Windows, cannot end
 # in '.', and these are disallowed.
@@ -140,3 +140,304 @@ DYNAMIC_PORT_END = 65535
 # let it in on every load-balanced port: https://learn.microsoft.com/en-us/azure/virtual-network/what-is-ip-address-168-63-129-16
 # and https://learn.microsoft.com/en-us/azure/load-balancer/load-balancer-custom-probe-overview
 AZURE_PROBE_ADDRESS = "168.63.129.16"
+
+# ============================================================================================
+# Input rules shared by the stack config (components/config.py) and the host resources' check
+# (components/host/*): one function per rule, so `pulumi preview` refuses exactly what config refuses.
+# Each returns None when the value is acceptable, else what is wrong and what is allowed. Patterns
+# are applied with ``fullmatch`` (``$`` in ``re.match`` also accepts a trailing newline).
+# ============================================================================================
+# Code points refused in *every* string (config keys and values, resource inputs):
+# * lone surrogates (U+D800-U+DFFF): not Unicode scalar values; UTF-8/UTF-16 encoders refuse them
+#   (the Pulumi SDK's protobuf serialisation fails on them without naming the key);
+# * C1 controls (U+0080-U+009F): e.g. U+0085 NEL is a line break to .NET and PowerShell
+#   (System.Char.IsControl; PowerShell's tokenizer treats NEL as a newline);
+# (Bidirectional overrides such as U+202E are not refused everywhere: Windows stores and shows them
+# as given; the name rules, ASCII only, refuse them where they could disguise an identifier.)
+# * NUL: Win32 strings (and REG_SZ/REG_MULTI_SZ) end at the first NUL, so the rest would be lost.
+def text_problem(v: str) -> str | None:
+    """What makes ``v`` unusable as any winfleet string (see above), or None."""
+    for c in v:
+        o = ord(c)
+        if o == 0:
+            return "must not contain NUL characters"
+        if 0xD800 <= o <= 0xDFFF:
+            return f"contains a lone surrogate (U+{o:04X}): not valid Unicode text"
+        if 0x80 <= o <= 0x9F:
+            return f"contains the C1 control character U+{o:04X} (e.g. U+0085 is a line break to Windows)"
+    return None
+
+
+def strings_problems(value, loc: tuple = ()) -> list[tuple[tuple, str]]:
+    """``text_problem`` for every string in a JSON-like value, keys included: [(location, problem)]
+    (location: the tuple of keys and indexes leading to the string)."""
+    out: list[tuple[tuple, str]] = []
+    if isinstance(value, str):
+        p = text_problem(value)
+        if p:
+            out.append((loc, p))
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str) and text_problem(k):
+                out.append((loc + (k,), "the key " + text_problem(k)))
+            out += strings_problems(v, loc + (k,))
+    elif isinstance(value, (list, tuple)):
+        for n, v in enumerate(value):
+            out += strings_problems(v, loc + (n,))
+    return out
+
+
+def _controls(v: str, allow: str = "") -> bool:
+    return any((ord(c) < 32 and c not in allow) or ord(c) == 127 for c in v)
+
+
+# --- names ----------------------------------------------------------------------------------
+def service_name_problem(v: str) -> str | None:
+    if not SERVICE_NAME_RE.fullmatch(v) or v.endswith("."):
+        return ("a service name is 1-64 characters: a letter, then letters, digits, '.', '_' or '-', not ending "
+                "in '.' (no spaces, quotes, slashes or backslashes: it is also a folder and file name, a WER "
+                "LocalDumps key and the virtual account NT SERVICE\\<name>)")
+    if reserved_device_name(v):
+        return f"{v!r} is a reserved Windows device name (CON, NUL, COM1, ...): it is also a folder and file name"
+    return None
+
+
+def number_problem(v, *, strings: bool) -> str | None:
+    """A JSON boolean is not a number (pydantic's lax mode would take true as 1); strings only where
+    the layer reads values that may arrive as text (``strings``)."""
+    if isinstance(v, bool):
+        return "must be a number, not true/false"
+    if not strings and isinstance(v, str):
+        return "must be a number, not a string"
+    return None
+
+
+def service_port_problem(v: int) -> str | None:
+    if not 1024 <= v <= 65535:
+        return "must be a TCP port in 1024-65535"
+    if v in RESERVED_HOST_PORTS:
+        return f"port {v} is reserved for {RESERVED_HOST_PORTS[v]}; use another port in 1024-65535"
+    return None
+
+
+def secret_value_problem(name: str, v: str) -> str | None:
+    if not isinstance(v, str):
+        return f"the value of secret {name!r} must be a string"
+    if len(v) > 65536:
+        return f"the value of secret {name!r} is longer than 65,536 characters"
+    return None
+
+
+# Reserved DOS device names: "CON", "NUL.txt", "com1.exe" name a device, not a file, in every
+# directory (Naming Files, Paths, and Namespaces: "Do not use the following reserved names for the
+# name of a file: CON, PRN, AUX, NUL, COM0-COM9, LPT0-LPT9 ... also avoid these names followed
+# immediately by an extension"). https://learn.microsoft.com/windows/win32/fileio/naming-a-file
+RESERVED_DEVICE_NAMES = frozenset({"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(10)}
+                                  | {f"lpt{i}" for i in range(10)} | {"com¹", "com²", "com³", "lpt¹", "lpt²", "lpt³"})
+EXE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.exe", re.IGNORECASE)
+
+
+def reserved_device_name(file_name: str) -> bool:
+    return file_name.split(".", 1)[0].rstrip(" ").lower() in RESERVED_DEVICE_NAMES
+
+
+def exe_name_problem(v: str) -> str | None:
+    if not EXE_NAME_RE.fullmatch(v):
+        return ("must be a plain file name ending in .exe (letters, digits, '.', '_', '-'); it is also the "
+                "WER LocalDumps key of the program")
+    if reserved_device_name(v):
+        return f"{v.split('.', 1)[0]!r} is a reserved Windows device name (CON, NUL, COM1, ...); choose another"
+    return None
+
+
+# Event sources become registry keys HKLM\SYSTEM\CurrentControlSet\Services\EventLog\<log>\<source>
+# (Event Sources, MS docs): no '\' (the key separator), no '/' (the PowerShell registry provider
+# splits paths on '/' even with -LiteralPath, DESIGN.md), no wildcards (* ? [ ] are PowerShell
+# wildcards), nothing that is not printable ASCII; not ending in space or '.', at most 128 chars.
+EVENT_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _.()-]{0,126}[A-Za-z0-9_()-])?")
+
+
+def event_name_problem(v: str) -> str | None:
+    if not EVENT_NAME_RE.fullmatch(v) or ".." in v:
+        return ("must be 1-128 characters: letters, digits, space, '_', '.', '(', ')', '-', starting with a "
+                "letter or digit, not ending with a space or '.', no '..' (it becomes a registry key name "
+                "under Services\\EventLog; no '\\', '/' or wildcards)")
+    return None
+
+
+# --- environment ----------------------------------------------------------------------------
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+SECRET_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def env_name_problem(k: str) -> str | None:
+    if not isinstance(k, str) or not ENV_NAME_RE.fullmatch(k):
+        return f"variable name {k!r} must match [A-Za-z_][A-Za-z0-9_]* (at most 255 characters)"
+    return None
+
+
+def env_value_problem(k: str, v: str) -> str | None:
+    if not isinstance(v, str):
+        return f"value of {k!r} must be a string"
+    if "\x00" in v:
+        return f"value of {k!r} must not contain NUL (REG_MULTI_SZ entries end at NUL)"
+    if len(v) > 32767:
+        return f"value of {k!r} is longer than 32,767 characters (the Windows environment variable limit)"
+    return None
+
+
+def env_names_problem(names) -> str | None:
+    seen: set[str] = set()
+    for k in names:
+        if k.upper() in seen:
+            return f"variable {k!r} is given twice (Windows variable names are case-insensitive)"
+        seen.add(k.upper())
+    return None
+
+
+# --- text fields ----------------------------------------------------------------------------
+# A DisplayName or Description of the form "@[path\\]dll,-id" is an indirect string the SCM and the
+# Services tools load from the DLL's resources (ChangeServiceConfig2 SERVICE_DESCRIPTION: "If the
+# service description is in the form @[path\\]dllname,-strID, the string with identifier strID is loaded
+# from dllname"; RegLoadMUIString): a leading '@' would be interpreted, not shown.
+_INDIRECT = "must not start with '@' (Windows loads '@dll,-id' as an indirect resource string)"
+
+
+def display_name_problem(v: str) -> str | None:
+    if _controls(v) or not v.strip() or len(v) > 256:
+        return "must be 1-256 characters (not only spaces), no control characters"
+    if v.startswith("@"):
+        return _INDIRECT
+    return None
+
+
+def description_problem(v: str) -> str | None:
+    if _controls(v, "\t") or len(v) > 1024:
+        return "at most 1024 characters, no control characters (tab allowed)"
+    if v.startswith("@"):
+        return _INDIRECT
+    return None
+
+
+# The SCM stores the command line (ImagePath) as REG_EXPAND_SZ and expands %NAME% in it when it starts
+# the service (CreateService lpBinaryPathName; DESIGN.md "the SCM expands %VAR% in ImagePath"); there is
+# no escape for '%' there, so no argument or path that goes into it may contain one.
+_PERCENT = "must not contain '%' (the SCM expands %NAME% in the service command line, ImagePath)"
+
+
+def argument_problem(v: str) -> str | None:
+    if _controls(v) or len(v) > 4096:
+        return "an argument has no control characters (newline, tab, NUL, ...) and at most 4096 characters"
+    if "%" in v:
+        return _PERCENT + "; pass such values in environment or secrets"
+    return None
+
+
+# --- URLs and URL paths ---------------------------------------------------------------------
+def binary_url_problem(v: str) -> str | None:
+    """https only (the host downloads it; http would let anyone on the path swap it before the
+    SHA-256 check refuses it, and leaks URL credentials); printable ASCII, no backslash, a host."""
+    from urllib.parse import urlsplit
+    if not re.fullmatch(r"https://[\x21-\x7e]+", v) or "\\" in v:
+        return ("must be an https:// URL of the service binary in printable ASCII, no spaces or "
+                "backslashes (http is not allowed; percent-encode anything else)")
+    try:
+        u = urlsplit(v)
+        host = u.hostname
+        u.port  # noqa: B018 - raises on a bad port
+    except ValueError as e:
+        return f"is not a valid URL ({e})"
+    if not host or not u.path or u.path == "/":
+        return "must be an https:// URL with a host and the binary's path, e.g. https://artifacts.example/api.exe"
+    return None
+
+
+def url_path_problem(v: str) -> str | None:
+    if not re.fullmatch(r"/[\x21-\x7e]{0,254}", v) or v.startswith("//") or "#" in v:
+        return ("must be a URL path starting with '/', like '/readyz': not '//', printable ASCII, no spaces or '#', "
+                "at most 255 characters")
+    return None
+
+
+def sha256_problem(v: str) -> str | None:
+    if not re.fullmatch(r"[0-9A-Fa-f]{64}", v):
+        return "must be the SHA-256 of the binary: 64 hex characters"
+    return None
+
+
+# --- accounts -------------------------------------------------------------------------------
+BUILTIN_ACCOUNTS = {"localsystem": "LocalSystem", "nt authority\\system": "LocalSystem",
+                    ".\\localsystem": "LocalSystem",
+                    "nt authority\\localservice": "NT AUTHORITY\\LocalService",
+                    "nt authority\\networkservice": "NT AUTHORITY\\NetworkService"}
+# DOMAIN\user or .\user (NetBIOS domain: letters, digits, '.', '-'; user names exclude
+# " / \ [ ] : ; | = , + * ? < > @ and controls: "User Naming Conventions", MS docs), user@domain (UPN),
+# and group Managed Service Accounts DOMAIN\name$ (sAMAccountName of the gMSA, MS "Group Managed
+# Service Accounts Overview"; SCM takes them with no password, as ansible.windows.win_service does).
+_USER = r"[^\\/\"\[\]:;|=,+*?<>@\x00-\x1f\x7f]{1,104}"
+USER_ACCOUNT_RE = re.compile(rf"(?:[A-Za-z0-9][A-Za-z0-9.-]{{0,62}}|\.)\\{_USER}|[A-Za-z0-9._-]{{1,64}}@[A-Za-z0-9.-]+")
+GMSA_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,62}\\[A-Za-z0-9][A-Za-z0-9._-]{0,62}\$")
+
+
+def account_kind(account: str, service: str) -> str:
+    """virtual | builtin | gmsa | user | invalid-virtual."""
+    a = account.lower()
+    if a in {v.lower() for v in BUILTIN_ACCOUNTS.values()} or a in BUILTIN_ACCOUNTS:
+        return "builtin"
+    if a.startswith("nt service\\"):
+        return "virtual" if a[len("nt service\\"):] == service.lower() else "invalid-virtual"
+    if a.endswith("$"):
+        return "gmsa"
+    return "user"
+
+
+def account_problem(account: str, service: str) -> str | None:
+    """Whether ``account`` is a service account winfleet can register (password rules are separate)."""
+    kind = account_kind(account, service)
+    allowed = (f"allowed: 'NT SERVICE\\{service}' (default), 'LocalSystem', 'NT AUTHORITY\\LocalService', "
+               "'NT AUTHORITY\\NetworkService', a gMSA 'DOMAIN\\name$', or 'DOMAIN\\user' / '.\\user' / "
+               "'user@domain' with accountPassword")
+    if kind == "invalid-virtual":
+        return f"a virtual account must be the service's own: 'NT SERVICE\\{service}'; " + allowed
+    if kind == "gmsa" and not GMSA_RE.fullmatch(account):
+        return "a gMSA is 'DOMAIN\\name$' (a domain, a backslash, the account name and '$'); " + allowed
+    if kind == "user" and (not USER_ACCOUNT_RE.fullmatch(account) or account != account.strip()
+                           or account.endswith(".")):
+        return allowed
+    return None
+
+
+# --- paths ----------------------------------------------------------------------------------
+_PATH_RE = re.compile(r"[A-Za-z]:\\.*", re.DOTALL)
+
+
+def windows_path_problem(p: str) -> str | None:
+    """Why ``p`` is not an absolute local Windows directory path we accept, or None.
+
+    Naming Files, Paths, and Namespaces (https://learn.microsoft.com/windows/win32/fileio/naming-a-file):
+    no < > : " / | ? * or controls in a name; a name ending in a space or a period is trimmed by the
+    Win32 layer ("D:\\logs\\api." is "D:\\logs\\api"); reserved device names (CON, NUL.txt, COM1)
+    name devices; \\\\?\\ and \\\\.\\ prefixes and UNC paths are not local drive paths."""
+    if not _PATH_RE.fullmatch(p):
+        return "must be an absolute Windows path on a local drive, such as D:\\services\\api (drive letter, colon, backslash)"
+    rest = p[3:]
+    if any(c in INVALID_PATH_CHARS or ord(c) < 32 or ord(c) == 127 for c in rest) or ":" in rest:
+        return 'must not contain < > " | ? * : or control characters after the drive'
+    if "%" in p:
+        return ("must not contain '%' (the SCM expands %NAME% in ImagePath and WER in DumpFolder, both "
+                "REG_EXPAND_SZ)")
+    if len(p) > 3 and p.endswith("\\"):
+        return "must not end with a backslash"
+    if "\\\\" in rest or "/" in rest:
+        return "must use single backslashes as separators"
+    parts = [x for x in rest.split("\\") if x]
+    if any(part in ("..", ".") for part in parts):
+        return "must not contain '.' or '..' segments"
+    for part in parts:
+        if part != part.rstrip(" .") or part != part.lstrip(" "):
+            return f"the folder name {part!r} starts or ends with a space or ends with '.' (Windows trims them)"
+        if reserved_device_name(part):
+            return f"{part!r} is a reserved Windows device name (CON, NUL, COM1, ...)"
+    if len(p) > 240:
+        return "at most 240 characters (MAX_PATH is 260, and files go inside)"
+    return None

@@ -89,6 +89,7 @@ import pulumi.dynamic as dyn
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from ..windows_facts import number_problem, strings_problems, text_problem
 from .journal import Entry, journal_key, lock_for
 
 log = logging.getLogger("winfleet.host")
@@ -116,6 +117,61 @@ def run_op(endpoint, op: str, params: dict, *, journal: dict | None = None, time
 
 
 # ---------------------------------------------------------------------------------------------
+# Credentials in URLs: userinfo (``https://user:pass@host/``) and query strings (Azure SAS tokens
+# ``?sv=...&sig=...``, S3 presigned ``X-Amz-Signature``) are secrets. The full URL travels only
+# to the host (inside the op's payload) and in secret outputs; everything else shows it redacted.
+REDACTED = "[redacted]"
+_URL_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s'\"<>]*)")
+
+
+def url_has_credentials(url: str) -> bool:
+    from urllib.parse import urlsplit
+    try:
+        u = urlsplit(url)
+    except ValueError:
+        return True                         # unparseable: treat as if it had some
+    return bool(u.username or u.password or "@" in u.netloc or u.query or u.fragment)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without userinfo, query or fragment (scheme, host and path kept). An ``@`` anywhere
+    before the query counts as the end of userinfo (a password with a raw '/' is still hidden)."""
+    m = _URL_IN_TEXT.fullmatch(url)
+    if not m:
+        return REDACTED if ("@" in url or "?" in url) else url
+    rest = m.group(2)
+    cut = min([i for i in (rest.find("?"), rest.find("#")) if i >= 0], default=len(rest))
+    main, query = rest[:cut], rest[cut:]
+    if "@" in main:
+        main = REDACTED + "@" + main.rsplit("@", 1)[1]
+    return m.group(1) + main + ("?" + REDACTED if query else "")
+
+
+def redact_text(text: str) -> str:
+    """Every URL in ``text`` redacted (``redact_url``): error messages, logs."""
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), str(text))
+
+
+# Service environment values may be secrets (`secure:` config values): outside the secret
+# ``environment`` input/output they are shown as NAME=[redacted], except the variables winfleet itself
+# sets (WINFLEET_*, GOTRACEBACK), which never are.
+def _public_env_name(name: str) -> bool:
+    n = name.upper()
+    return n.startswith("WINFLEET_") or n == "GOTRACEBACK"
+
+
+def redact_environment(lines):
+    """A REG_MULTI_SZ environment (["NAME=value", ...]) with the values of user variables redacted."""
+    if not isinstance(lines, list):
+        return lines
+    out = []
+    for line in lines:
+        name, eq, _value = str(line).partition("=")
+        out.append(line if not eq or _public_env_name(name) else f"{name}={REDACTED}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 class Refused(Exception):
     """A plan refuses to touch the host; ``field`` names the input responsible."""
 
@@ -133,14 +189,30 @@ class HostResourceError(Exception):
 class Model(BaseModel):
     """Base of input models: camelCase aliases, unknown keys rejected, frozen."""
 
+    # hide_input_in_errors: a ValidationError's text never carries the input (the connection's password).
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
-                              frozen=True, str_strip_whitespace=False)
+                              frozen=True, str_strip_whitespace=False, hide_input_in_errors=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, v: Any, info) -> Any:
+        # The engine sends numbers as numbers: a bool or a string in a numeric input is refused, never
+        # read as 1 or parsed (windows_facts.number_problem; the stack config refuses bools too).
+        import typing
+        f = cls.model_fields.get(info.field_name)
+        ann = f.annotation if f is not None else None
+        args = typing.get_args(ann)
+        if ann in (int, float) or (args and all(a in (int, float, type(None)) for a in args)):
+            problem = number_problem(v, strings=False)
+            if problem:
+                raise ValueError(problem)
+        return v
 
     def dump(self) -> dict:
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
-_SHA256 = re.compile(r"^[0-9a-fA-F:\s]{64,95}$")
+_SHA256 = re.compile(r"[0-9a-fA-F:\s]{64,95}")
 
 
 class Connection(Model):
@@ -159,7 +231,7 @@ class Connection(Model):
     @field_validator("cert_sha256")
     @classmethod
     def _sha(cls, v):
-        if v is not None and not _SHA256.match(v):
+        if v is not None and not _SHA256.fullmatch(v):
             raise ValueError("must be the SHA-256 of the server certificate: 64 hex digits")
         return v
 
@@ -307,6 +379,19 @@ def unwrap_secrets(value: Any) -> Any:
     return value
 
 
+def _printable(value: Any) -> Any:
+    """``value`` with every string that ``text_problem`` refuses replaced (a CheckResult's inputs must
+    still serialise: protobuf refuses lone surrogates)."""
+    if isinstance(value, str):
+        return "[refused text]" if text_problem(value) else value
+    if isinstance(value, dict):
+        return {("[refused key]" if isinstance(k, str) and text_problem(k) else k): _printable(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value
+
+
 def has_unknown(value: Any) -> bool:
     if isinstance(value, dict):
         return any(has_unknown(v) for v in value.values())
@@ -432,7 +517,7 @@ class HostResourceProvider(dyn.ResourceProvider):
             msg = f"{self.describe(inputs)} on {label}: {what} refused: {exc.field}: {exc.message}"
         else:
             msg = f"{self.describe(inputs)} on {label}: {what} failed: {exc}"
-        return HostResourceError(msg)
+        return HostResourceError(redact_text(msg))
 
     def _outs(self, inputs, state: dict, prior: dict, changes: list[dict]) -> dict:
         return {**inputs.dump(), "state": self.report(inputs, state), "prior": prior, "changed": bool(changes),
@@ -443,6 +528,12 @@ class HostResourceProvider(dyn.ResourceProvider):
         raw = unwrap_secrets({k: v for k, v in (news or {}).items()
                               if k != PROVIDER_KEY and not (k in OUTPUT_KEYS and v is None)})
         failures: list[dyn.CheckFailure] = []
+        # Lone surrogates, C1 controls and NUL are refused in every string (the stack config's
+        # rule, components.windows_facts.text_problem), naming the input.
+        for loc, problem in strings_problems(raw):
+            failures.append(dyn.CheckFailure(_path(loc), f"{_path(loc)}: {problem}"))
+        if failures:
+            return dyn.CheckResult(_printable(raw), failures)
         try:
             inputs = self.model.model_validate(raw)
         except ValidationError as exc:
@@ -485,16 +576,26 @@ class HostResourceProvider(dyn.ResourceProvider):
                               delete_before_replace=bool(replaces) and self.delete_before_replace)
 
     # ---- create / update -------------------------------------------------------------------
+    def _parsed(self, what: str, props: dict):
+        """``parse`` for create/update/delete/read: a ValidationError becomes a HostResourceError
+        naming the inputs that no longer validate (never their values: the connection's password)."""
+        try:
+            return self.parse(props)
+        except ValidationError as exc:
+            bad = "; ".join(f"{_path(e.get('loc', ()))}: {_error_message(e)}" for e in exc.errors(include_input=False))
+            raise HostResourceError(f"{self.kind}: {what} failed: the stored inputs no longer validate "
+                                    f"({bad})") from None
+
     def create(self, props: dict) -> dyn.CreateResult:
-        inputs = self.parse(props)
+        inputs = self._parsed("create", props)
         try:
             outs = self._converge(inputs, None, None, creating=True)
         except Exception as exc:
-            raise self._fail("create", inputs, exc) from exc
+            raise self._fail("create", inputs, exc) from None   # the cause's text is unredacted (URLs)
         return dyn.CreateResult(self.resource_id(inputs), outs)
 
     def update(self, _id: str, olds: dict, news: dict) -> dyn.UpdateResult:
-        inputs = self.parse(news)
+        inputs = self._parsed("update", news)
         try:
             old_inputs = self.parse(olds)
         except ValidationError:
@@ -502,7 +603,7 @@ class HostResourceProvider(dyn.ResourceProvider):
         try:
             outs = self._converge(inputs, old_inputs, unwrap_secrets(olds or {}), creating=False)
         except Exception as exc:
-            raise self._fail("update", inputs, exc) from exc
+            raise self._fail("update", inputs, exc) from None   # the cause's text is unredacted (URLs)
         return dyn.UpdateResult(outs)
 
     def _converge(self, inputs, old_inputs, old_outs, *, creating: bool) -> dict:
@@ -568,18 +669,18 @@ class HostResourceProvider(dyn.ResourceProvider):
             if changes:
                 self.apply(host, inputs, changes, freed)
             host.flush()
-            log.warning("%s: create failed (%s); rolled back %d change(s)", self.kind, exc, len(changes))
+            log.warning("%s: create failed (%s); rolled back %d change(s)", self.kind, redact_text(exc), len(changes))
         except Exception as rb_exc:  # the journal still holds the prior values
-            log.warning("%s: rollback after failed create also failed: %s", self.kind, rb_exc)
+            log.warning("%s: rollback after failed create also failed: %s", self.kind, redact_text(rb_exc))
 
     # ---- read ------------------------------------------------------------------------------
     def read(self, id_: str, props: dict) -> dyn.ReadResult:
-        inputs = self.parse(props)
+        inputs = self._parsed("read", props)
         old_outs = {k: v for k, v in unwrap_secrets(props).items() if k != PROVIDER_KEY}
         try:
             current = self.refresh_state(self._session(inputs), inputs, old_outs)
         except Exception as exc:
-            raise self._fail("read", inputs, exc) from exc
+            raise self._fail("read", inputs, exc) from None   # the cause's text is unredacted (URLs)
         outs = dict(old_outs)
         outs.update(inputs.dump())
         outs.update(self.refresh_outputs(inputs, current, old_outs))
@@ -603,11 +704,11 @@ class HostResourceProvider(dyn.ResourceProvider):
 
     # ---- delete ----------------------------------------------------------------------------
     def delete(self, _id: str, props: dict) -> None:
-        inputs = self.parse(props)
+        inputs = self._parsed("delete", props)
         try:
             self.restore(inputs, unwrap_secrets(props))
         except Exception as exc:
-            raise self._fail("delete", inputs, exc) from exc
+            raise self._fail("delete", inputs, exc) from None   # the cause's text is unredacted (URLs)
 
     def restore(self, inputs, outs: dict) -> None:
         host = self._session(inputs)

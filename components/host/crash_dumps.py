@@ -35,15 +35,15 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator
 
-from ..windows_facts import SERVICE_NAME_RE
+from ..windows_facts import SERVICE_NAME_RE, exe_name_problem
 
-from .base import HostInputs, HostResource, HostResourceProvider, Refused
+from .base import HostInputs, HostResource, HostResourceProvider, Refused, redact_environment
 from .journal import item_name
-from .windows_service import EXE_NAME_RE, _explicit_ace, account_sid, checked_path
+from .windows_service import _explicit_ace, account_sid, checked_path
 
 DUMP_TYPES = {"mini": 1, "full": 2}
 _SYSTEM = {"localsystem", "nt authority\\system", ".\\localsystem"}
-_ACCOUNT_RE = re.compile(r"^[^\x00-\x1f\"/\[\]:;|=,+*?<>]{1,256}$")
+_ACCOUNT_RE = re.compile(r"[^\x00-\x1f\"/\[\]:;|=,+*?<>]{1,256}")
 
 
 class CrashDumpsInputs(HostInputs):
@@ -57,9 +57,9 @@ class CrashDumpsInputs(HostInputs):
     @field_validator("exe_name")
     @classmethod
     def _exe(cls, v):
-        if not EXE_NAME_RE.match(v):
-            raise ValueError("must be a plain file name ending in .exe (letters, digits, '.', '_', '-'): it names "
-                             "the registry key LocalDumps\\<exe>")
+        problem = exe_name_problem(v)     # the stack config's rule (components.windows_facts)
+        if problem:
+            raise ValueError(problem)
         return v
 
     @field_validator("dump_folder")
@@ -70,14 +70,14 @@ class CrashDumpsInputs(HostInputs):
     @field_validator("account")
     @classmethod
     def _account(cls, v):
-        if not _ACCOUNT_RE.match(v):
+        if not _ACCOUNT_RE.fullmatch(v):
             raise ValueError("must be an account name such as NT SERVICE\\api, DOMAIN\\gmsa$ or DOMAIN\\user")
         return v
 
     @field_validator("service_name")
     @classmethod
     def _svc(cls, v):
-        if v is not None and not SERVICE_NAME_RE.match(v):
+        if v is not None and not SERVICE_NAME_RE.fullmatch(v):
             raise ValueError("must be a service name (a letter, then letters, digits, '.', '_', '-')")
         return v
 
@@ -142,6 +142,8 @@ class CrashDumpsProvider(HostResourceProvider):
             warnings.append("AeDebug Auto=1 (automatic debugging) is set: WER does not write LocalDumps")
         state["goTraceback"] = tb
         state["warnings"] = warnings
+        if env is not None:       # the service's other variables may be secrets (state is a plain output)
+            state["serviceEnvironment"] = redact_environment(env)
         return state
 
     def prior_of(self, i, cur: dict) -> dict:

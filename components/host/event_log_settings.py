@@ -36,7 +36,7 @@ from .journal import item_name
 
 # Event log / channel names: letters, digits, space, '.', '_', '-', and '/' (channel paths such as
 # Microsoft-Windows-PowerShell/Operational). No wildcards, quotes, backslashes or control characters.
-LOG_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,254}$")
+LOG_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/-]{0,254}")
 POLICY_KEY = r"HKLM\SOFTWARE\Policies\Microsoft\Windows\EventLog"
 
 
@@ -58,7 +58,7 @@ class LogSpec(Model):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not LOG_NAME_RE.match(v) or v.endswith(" ") or "//" in v:
+        if not LOG_NAME_RE.fullmatch(v) or v.endswith(" ") or "//" in v:
             raise ValueError(f"{v!r} is not an event log name (letters, digits, space, . _ - /; "
                              "e.g. Application, System, Microsoft-Windows-PowerShell/Operational)")
         return v

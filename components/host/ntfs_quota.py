@@ -35,11 +35,11 @@ from pydantic import Field, field_validator
 from .base import HostInputs, HostResource, HostResourceProvider, Refused
 from .journal import item_name
 
-VOLUME_RE = re.compile(r"^[D-Zd-z]:?$")
+VOLUME_RE = re.compile(r"[D-Zd-z]:?")
 # DOMAIN\name or name; characters Windows forbids in account names are refused ("/\[]:;|=,+*?<>"),
 # as are control characters. The backslash is only the domain separator.
 _ACCOUNT_PART = r"[^\x00-\x1f\"/\\\[\]:;|=,+*?<>]{1,256}"
-ACCOUNT_RE = re.compile(rf"^(?:{_ACCOUNT_PART}\\)?{_ACCOUNT_PART}$")
+ACCOUNT_RE = re.compile(rf"(?:{_ACCOUNT_PART}\\)?{_ACCOUNT_PART}")
 # Accounts Windows exempts from quotas (Administrators, and LocalSystem which writes as Administrators).
 LOG_FLAGS = ("logThreshold", "logLimit")      # DiskQuotaControl.LogQuotaThreshold / LogQuotaLimit
 EXEMPT = {"localsystem", "system", "nt authority\\system", ".\\localsystem", "administrators",
@@ -57,7 +57,7 @@ class NtfsQuotaInputs(HostInputs):
     @field_validator("volume")
     @classmethod
     def _volume(cls, v: str) -> str:
-        if not VOLUME_RE.match(v):
+        if not VOLUME_RE.fullmatch(v):
             raise ValueError(f"{v!r} is not a data volume drive letter: use 'D:' to 'Z:' "
                              "(quotas on C:, where the OS, WER and the event logs live, are not supported)")
         return v[0].upper() + ":"
@@ -65,7 +65,7 @@ class NtfsQuotaInputs(HostInputs):
     @field_validator("account")
     @classmethod
     def _account(cls, v: str) -> str:
-        if v != v.strip() or not ACCOUNT_RE.match(v):
+        if v != v.strip() or not ACCOUNT_RE.fullmatch(v):
             raise ValueError(f"{v!r} is not a Windows account name (DOMAIN\\name or NT SERVICE\\<service>; "
                              "no quotes, control characters or any of / [ ] : ; | = , + * ? < >)")
         if v.lower() in EXEMPT:

@@ -33,7 +33,7 @@ from typing import Callable, Optional
 
 log = logging.getLogger("winfleet.host.progress")
 
-_ADDRESS = re.compile(r"^(127\.0\.0\.1|localhost|\[::1\]|[A-Za-z0-9.-]+):\d{1,5}$")
+_ADDRESS = re.compile(r"(127\.0\.0\.1|localhost|\[::1\]|[A-Za-z0-9.-]+):\d{1,5}")
 _LOCK = threading.Lock()
 _STUB: dict = {}
 
@@ -42,7 +42,7 @@ def engine_address(argv: Optional[list[str]] = None) -> Optional[str]:
     """The engine's address the CLI passed to this provider process (``argv[1]``), if any."""
     argv = sys.argv if argv is None else argv
     for arg in argv[1:2]:
-        if _ADDRESS.match(arg or ""):
+        if _ADDRESS.fullmatch(arg or ""):
             return arg
     return None
 

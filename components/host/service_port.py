@@ -40,7 +40,7 @@ from pydantic import Field, field_validator
 from ..windows_facts import SERVICE_NAME_RE
 from .base import HostInputs, HostResource, HostResourceProvider, Refused
 
-RULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+RULE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 GROUP = "winfleet"
 ITEM = "rule"
 ABSENT = {"exists": False}
@@ -73,7 +73,7 @@ class ServicePortInputs(HostInputs):
     @field_validator("rule_name")
     @classmethod
     def _rule(cls, v: str) -> str:
-        if not RULE_NAME_RE.match(v):
+        if not RULE_NAME_RE.fullmatch(v):
             raise ValueError("1-100 letters, digits, '.', '_' or '-', starting with a letter or digit "
                              "(no wildcards: it is the rule's unique Name)")
         return v

@@ -60,13 +60,15 @@ from __future__ import annotations
 import re
 import struct
 from typing import Literal, Optional
-from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
-from ..windows_facts import INVALID_PATH_CHARS, SERVICE_NAME_RE, service_name_list_problem
+from .. import windows_facts as wf
+from ..windows_facts import (BUILTIN_ACCOUNTS, EXE_NAME_RE, INVALID_PATH_CHARS, SERVICE_NAME_RE,  # noqa: F401
+                             account_kind, service_name_list_problem, windows_path_problem)
 
-from .base import HostInputs, HostResource, HostResourceProvider, HostSession, Model, Refused
+from .base import (HostInputs, HostResource, HostResourceProvider, HostSession, Model, Refused,
+                   redact_environment, redact_url, url_has_credentials)
 from .journal import item_name
 
 # --------------------------------------------------------------------------------------------
@@ -74,10 +76,6 @@ from .journal import item_name
 START_TYPES = {"auto": (2, False), "delayed-auto": (2, True), "manual": (3, False), "disabled": (4, False)}
 SID_TYPES = {"none": 0, "unrestricted": 1, "restricted": 3}            # SERVICE_SID_TYPE_*
 ACTION_TYPES = {"none": 0, "restart": 1, "reboot": 2}                  # SC_ACTION_TYPE
-BUILTIN_ACCOUNTS = {"localsystem": "LocalSystem", "nt authority\\system": "LocalSystem",
-                    ".\\localsystem": "LocalSystem",
-                    "nt authority\\localservice": "NT AUTHORITY\\LocalService",
-                    "nt authority\\networkservice": "NT AUTHORITY\\NetworkService"}
 DEFAULT_INSTALL_ROOT = "C:\\Program Files\\winfleet"
 EVENTCREATE = "%SystemRoot%\\System32\\EventCreate.exe"
 DEFAULT_PRESHUTDOWN_MS = 10000   # SERVICE_PRESHUTDOWN_INFO default since build 15063 (windows_domain.md §3.4)
@@ -103,32 +101,13 @@ RESTART = "restartPlan"          # pseudo-change: what starts the service again 
 PSEUDO = (ROLLBACK, STOP_BOUND, RESTART)  # carried from plan to apply, never applied as steps
 _STOPS = ("stop", "stopOther", "restart")
 
-_PATH_RE = re.compile(r"^[A-Za-z]:\\")
-_EVENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.()-]{0,127}$")
-_ENV_NAME_RE = re.compile(r"^[^=\x00-\x1f][^=\x00-\x1f]{0,254}$")
-_HTTP_PATH_RE = re.compile(r"^/[\x21-\x7e]{0,1023}$")
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-EXE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.exe$", re.IGNORECASE)
 
 
-def _no_nul(v: str, what: str) -> str:
-    if "\x00" in v:
-        raise ValueError(f"{what} must not contain NUL characters")
+def _rule(problem: str | None, v):
+    """A shared rule's verdict (components.windows_facts.*_problem) as a field validator's result."""
+    if problem:
+        raise ValueError(problem)
     return v
-
-
-def windows_path_problem(p: str) -> str | None:
-    """Why ``p`` is not an absolute local Windows directory path we accept, or None."""
-    if not _PATH_RE.match(p):
-        return "must be an absolute local path such as D:\\services\\api (drive letter, colon, backslash)"
-    rest = p[3:]
-    if any(c in INVALID_PATH_CHARS or ord(c) < 32 for c in rest) or ":" in rest:
-        return 'must not contain < > " | ? * : or control characters after the drive'
-    if any(part in ("..", ".") for part in rest.split("\\")):
-        return "must not contain . or .. segments"
-    if "\\\\" in rest or "/" in rest:
-        return "must use single backslashes as separators"
-    return None
 
 
 def norm_path(p: str) -> str:
@@ -270,10 +249,7 @@ class EventSource(Model):
     @field_validator("log_name", "source")
     @classmethod
     def _name(cls, v):
-        if v is not None and not _EVENT_NAME_RE.match(v):
-            raise ValueError("must be 1-128 characters: letters, digits, space, '_', '.', '(', ')', '-' "
-                             "(it becomes a registry key name under Services\\EventLog)")
-        return v
+        return v if v is None else _rule(wf.event_name_problem(v), v)
 
 
 class Logs(Model):
@@ -314,36 +290,56 @@ class WindowsServiceInputs(HostInputs):
     # With a pre-shutdown timeout, the started program must accept SERVICE_CONTROL_PRESHUTDOWN:
     # "refuse" fails the apply (rolled back like a failed readiness gate), "warn" reports it in state.warnings.
     preshutdown_check: Literal["refuse", "warn"] = "refuse"
+    # The secrets file (WINFLEET_SECRETS_FILE): {NAME: value} as a JSON object, readable only by the
+    # service account, Administrators and SYSTEM. ``secrets`` is a secret input and output.
+    secrets: dict[str, str] = Field(default_factory=dict, repr=False)
+    secrets_file: Optional[str] = None           # default "<installDir>\secrets.json" when secrets are given
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, v):
+        for k, val in v.items():
+            if not wf.SECRET_NAME_RE.fullmatch(k):
+                raise ValueError("secret names match [A-Za-z_][A-Za-z0-9_]* (at most 128 characters)")
+            _rule(wf.secret_value_problem(k, val), v)
+        if len({k.upper() for k in v}) != len(v):
+            raise ValueError("secret names differ only by case")
+        return dict(sorted(v.items()))
+
+    @field_validator("secrets_file")
+    @classmethod
+    def _secrets_file(cls, v):
+        if v is None:
+            return v
+        if not v.lower().endswith(".json"):
+            raise ValueError("must be the path of a .json file, e.g. C:\\Program Files\\winfleet\\api\\secrets.json")
+        return checked_path(v)
 
     @field_validator("service_name")
     @classmethod
     def _service_name(cls, v):
-        if not SERVICE_NAME_RE.match(v):
-            raise ValueError("must start with a letter and be at most 64 characters of letters, digits, "
-                             "'.', '_' or '-' (it is also a file name, a WER LocalDumps key and the virtual "
-                             "account NT SERVICE\\<name>; spaces, quotes and slashes are not allowed)")
-        return v
+        return _rule(wf.service_name_problem(v), v)
 
-    @field_validator("display_name", "description")
+    # The same rules as the stack config (components.windows_facts): preview refuses what config refuses.
+    @field_validator("display_name")
     @classmethod
-    def _text(cls, v, info):
-        return v if v is None else _no_nul(v, info.field_name)
+    def _display(cls, v):
+        return v if v is None else _rule(wf.display_name_problem(v), v)
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, v):
+        return v if v is None else _rule(wf.description_problem(v), v)
 
     @field_validator("binary_url")
     @classmethod
     def _url(cls, v):
-        u = urlparse(v)
-        if u.scheme not in ("https", "http") or not u.netloc or any(c.isspace() or ord(c) < 32 for c in v):
-            raise ValueError("must be an http(s) URL without spaces (the host downloads it; the SHA-256 "
-                             "check protects its content)")
-        return v
+        return _rule(wf.binary_url_problem(v), v)
 
     @field_validator("binary_sha256")
     @classmethod
     def _sha(cls, v):
-        if not _HEX64.match(v):
-            raise ValueError("must be the SHA-256 of the binary: 64 hex digits")
-        return v.lower()
+        return _rule(wf.sha256_problem(v), v).lower()
 
     @field_validator("install_dir")
     @classmethod
@@ -355,16 +351,13 @@ class WindowsServiceInputs(HostInputs):
     @field_validator("exe_name")
     @classmethod
     def _exe(cls, v):
-        if v is not None and not EXE_NAME_RE.match(v):
-            raise ValueError("must be a plain file name ending in .exe (letters, digits, '.', '_', '-'); "
-                             "it is also the WER LocalDumps key of the program")
-        return v
+        return v if v is None else _rule(wf.exe_name_problem(v), v)
 
     @field_validator("arguments")
     @classmethod
     def _args(cls, v):
         for a in v:
-            _no_nul(a, "arguments")
+            _rule(wf.argument_problem(a), a)
         return v
 
     @field_validator("dependencies")
@@ -378,22 +371,20 @@ class WindowsServiceInputs(HostInputs):
     @field_validator("environment")
     @classmethod
     def _env(cls, v):
-        seen = set()
         for k, val in v.items():
-            if not _ENV_NAME_RE.match(k):
-                raise ValueError(f"variable name {k!r} must be non-empty, without '=' or control characters")
-            if k.lower() in seen:
-                raise ValueError(f"variable {k!r} is given twice (Windows variable names are case-insensitive)")
-            seen.add(k.lower())
-            _no_nul(val, f"environment[{k}]")
+            _rule(wf.env_name_problem(k) or wf.env_value_problem(k, val), v)
+        _rule(wf.env_names_problem(v), v)
         return dict(sorted(v.items(), key=lambda kv: kv[0].lower()))
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, v):
+        return v if v is None else _rule(wf.service_port_problem(v), v)
 
     @field_validator("health_path", "readiness_path")
     @classmethod
     def _http_path(cls, v):
-        if v is not None and not _HTTP_PATH_RE.match(v):
-            raise ValueError("must start with '/' and contain only visible ASCII characters (no spaces)")
-        return v
+        return v if v is None else _rule(wf.url_path_problem(v), v)
 
     @model_validator(mode="after")
     def _defaults(self):
@@ -411,6 +402,8 @@ class WindowsServiceInputs(HostInputs):
             object.__setattr__(self, "account", f"NT SERVICE\\{name}")
         else:
             object.__setattr__(self, "account", BUILTIN_ACCOUNTS.get(self.account.lower(), self.account))
+        if self.secrets and self.secrets_file is None:
+            object.__setattr__(self, "secrets_file", f"{self.install_dir}\\secrets.json")
         if self.event_source is not None and self.event_source.source is None:
             object.__setattr__(self, "event_source", EventSource(log_name=self.event_source.log_name, source=name))
         return self
@@ -435,6 +428,11 @@ class WindowsServiceInputs(HostInputs):
     def environment_block(self) -> list[str] | None:
         return [f"{k}={v}" for k, v in self.environment.items()] or None
 
+    def secrets_content(self) -> str:
+        """The secrets file's text: a JSON object, keys sorted (its bytes are compared by HMAC)."""
+        import json
+        return json.dumps(self.secrets, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
 
 def service_sid(name: str) -> str:
     """The per-service SID of ``NT SERVICE\\<name>``: S-1-5-80- followed by the SHA-1 of the upper-cased
@@ -451,18 +449,6 @@ def account_sid(account: str) -> str | None:
     if account.lower().startswith("nt service\\"):
         return service_sid(account.split("\\", 1)[1])
     return None
-
-
-def account_kind(account: str, service: str) -> str:
-    """virtual | builtin | gmsa | user | invalid-virtual."""
-    a = account.lower()
-    if a in {v.lower() for v in BUILTIN_ACCOUNTS.values()}:
-        return "builtin"
-    if a.startswith("nt service\\"):
-        return "virtual" if a[len("nt service\\"):] == service.lower() else "invalid-virtual"
-    if a.endswith("$"):
-        return "gmsa"
-    return "user"
 
 
 def stop_timeout_seconds(i: "WindowsServiceInputs", live_preshutdown_ms: int | None = None) -> float:
@@ -523,19 +509,14 @@ class WindowsServiceProvider(HostResourceProvider):
     def check_inputs(self, i: WindowsServiceInputs) -> list[tuple[str, str]]:
         out = []
         kind = i.account_kind
-        if kind == "invalid-virtual":
-            out.append(("account", f"a virtual account must be NT SERVICE\\{i.service_name} (the service's own "
-                                   "name); use a gMSA (DOMAIN\\name$) or a domain user for another identity"))
-        if kind == "user" and not i.account_password:
+        problem = wf.account_problem(i.account, i.service_name)    # the stack config's rule
+        if problem:
+            out.append(("account", problem))
+        if kind == "user" and not problem and not i.account_password:
             out.append(("accountPassword", f"account {i.account!r} is a user account: accountPassword is "
                                            "required (a gMSA ends with '$' and has no password)"))
         if kind in ("virtual", "builtin", "gmsa") and i.account_password:
             out.append(("accountPassword", f"must not be set for a {kind} account (Windows manages its password)"))
-        if kind == "user" and not re.match(r"^([A-Za-z0-9._-]+|\.)\\[^\\/\"\[\]:;|=,+*?<>@\x00-\x1f]{1,104}$|"
-                                           r"^[^\\/\"@\x00-\x1f]+@[A-Za-z0-9.-]+$", i.account):
-            out.append(("account", "must be DOMAIN\\user, .\\user, user@domain.example, a gMSA DOMAIN\\name$, "
-                                   f"NT SERVICE\\{i.service_name}, LocalSystem, NT AUTHORITY\\LocalService or "
-                                   "NT AUTHORITY\\NetworkService"))
         if kind == "virtual" and i.sid_type == "none":
             out.append(("sidType", "a virtual account (NT SERVICE\\<name>) needs a service SID: use "
                                    "unrestricted or restricted"))
@@ -549,6 +530,13 @@ class WindowsServiceProvider(HostResourceProvider):
             out.append(("readinessPollSeconds", "must not exceed readinessTimeoutSeconds"))
         if any(a.action == "reboot" for a in i.recovery.actions):
             pass  # allowed (SC_ACTION_REBOOT); policies may forbid it
+        if i.secrets_file is not None:
+            folder = i.secrets_file.rsplit("\\", 1)[0].lower()
+            if folder not in {d.lower() for d, _r in self._managed_dirs(i)}:
+                out.append(("secretsFile", "must be a file directly in installDir or logs.directory (a folder "
+                                           "this resource creates)"))
+            if i.secrets_file.lower() == i.exe_path.lower():
+                out.append(("secretsFile", "must not be the service binary"))
         if i.logs is not None and i.logs.directory.lower() == i.install_dir.lower():
             out.append(("logs.directory", "must differ from installDir (the service account may write logs, "
                                           "not its own binary)"))
@@ -566,10 +554,15 @@ class WindowsServiceProvider(HostResourceProvider):
         return i.account_kind in ("user", "gmsa")
 
     def _read_params(self, i) -> dict:
+        import secrets as _secrets
         return {"name": i.service_name, "binaryPath": i.exe_path, "previousPath": i.exe_path + PREVIOUS_SUFFIX,
                 "eventSource": i.event_source.dump() if i.event_source else None,
                 "dirs": self._dirs_with_ancestors(i),
-                "logonAccount": i.account if self._needs_logon_right(i) else None}
+                "logonAccount": i.account if self._needs_logon_right(i) else None,
+                # a fresh random HMAC key per read: the host answers HMAC(nonce, file bytes), which says
+                # nothing about the content to anyone who does not know the content
+                "secretsFile": ({"path": i.secrets_file, "nonce": _secrets.token_hex(32)}
+                                if i.secrets_file else None)}
 
     @staticmethod
     def _managed_dirs(i) -> list[tuple[str, str]]:
@@ -588,8 +581,12 @@ class WindowsServiceProvider(HostResourceProvider):
                     out.append(p)
         return out
 
-    def read_state(self, host, i) -> dict:
-        return host.state("service.read", self._read_params(i))
+    def read_state(self, host, i, extra: dict | None = None) -> dict:
+        params = {**self._read_params(i), **(extra or {})}
+        cur = host.state("service.read", params)
+        if isinstance(cur.get("secretsFile"), dict) and params["secretsFile"]:
+            cur["secretsFile"]["nonce"] = params["secretsFile"]["nonce"]   # kept in memory for plan only
+        return cur
 
     # ---- prior values ------------------------------------------------------------------------
     def prior_of(self, i, cur: dict) -> dict:
@@ -611,6 +608,9 @@ class WindowsServiceProvider(HostResourceProvider):
         if self._needs_logon_right(i):
             lr = cur.get("logonRight") or {}
             prior[item_name("logonright", i.account)] = {"account": i.account, "held": bool(lr.get("held"))}
+        if i.secrets:
+            sf = cur.get("secretsFile") or {}
+            prior[item_name("file", i.secrets_file)] = {"path": i.secrets_file, "exists": bool(sf.get("exists"))}
         if i.event_source is not None:
             es = cur.get("eventSource") or {}
             prior["eventsource"] = {"logName": i.event_source.log_name, "source": i.event_source.source,
@@ -628,6 +628,9 @@ class WindowsServiceProvider(HostResourceProvider):
         if (ctx.prior.get(item_name("file", i.exe_path)) or {}).get("exists"):
             raise Refused("installDir", f"{i.exe_path} already exists and was not placed by winfleet; "
                                         "choose an empty installDir")
+        if i.secrets and (ctx.prior.get(item_name("file", i.secrets_file)) or {}).get("exists"):
+            raise Refused("secretsFile", f"{i.secrets_file} already exists and was not written by winfleet; "
+                                         "remove it or choose another secretsFile")
         return self.with_stop_bound(i, cur, self.with_restart(self.with_rollback(i, cur, self.plan(i, cur))))
 
     @staticmethod
@@ -687,6 +690,10 @@ class WindowsServiceProvider(HostResourceProvider):
         running = svc is not None and svc.get("status") in ("Running", "StartPending")
         # a service someone is stopping still holds its image: the stop step waits for it to finish
         stopping = svc is not None and svc.get("status") == "StopPending"
+        if i.secrets and not secrets_file_current(i, cur.get("secretsFile") or {}):
+            steps.append({"do": "writeSecrets", "path": i.secrets_file, "names": sorted(i.secrets),
+                          "content": i.secrets_content(), "readers": secrets_readers(i.account)})
+            restart = restart or svc is not None      # the service reads the file when it starts
         if need_binary:
             if running or stopping:
                 steps.append({"do": "stop"})
@@ -897,7 +904,10 @@ class WindowsServiceProvider(HostResourceProvider):
             if item.startswith("file:") and not p.get("exists"):
                 steps.append({"do": "removeFile", "path": p["path"]})
                 # left behind only by an apply that died between the swap and the readiness gate
+                # (the binary's <exe>.previous) or while writing the secrets file (<file>.tmp)
                 steps.append({"do": "removeFile", "path": p["path"] + PREVIOUS_SUFFIX})
+                if p["path"].lower().endswith(".json"):
+                    steps.append({"do": "removeFile", "path": p["path"] + ".tmp"})
         dirs = [p for item, p in prior.items() if item.startswith("dir:")]
         for p in sorted(dirs, key=lambda p: -len(p["path"])):
             if not p.get("exists"):
@@ -951,6 +961,9 @@ class WindowsServiceProvider(HostResourceProvider):
         state["warnings"] = warnings
         return state
 
+    def report(self, inputs, state: dict) -> dict:
+        return redact_state(state)
+
     def _outs(self, inputs, state: dict, prior: dict, changes: list[dict]) -> dict:
         # ``changes`` is a plain output: never let the account password into it (accountPassword
         # itself is a secret output).
@@ -963,7 +976,7 @@ class WindowsServiceProvider(HostResourceProvider):
     def refresh_state(self, host, i, old_outs: dict) -> dict:
         from . import crash_report
         since = old_outs.get("appliedAt") or crash_report.now_iso()
-        return host.state("service.read", {**self._read_params(i), "crashEvents": crash_report.query(i, since)})
+        return self.read_state(host, i, {"crashEvents": crash_report.query(i, since)})
 
     def refresh_outputs(self, i, current: dict, old_outs: dict) -> dict:
         from . import crash_report, progress
@@ -1014,17 +1027,89 @@ class WindowsServiceProvider(HostResourceProvider):
             out["preshutdownTimeoutSeconds"] = (ms if ms is not None else DEFAULT_PRESHUTDOWN_MS) // 1000
         binary = cur.get("binary") or {}
         out["binarySha256"] = binary.get("sha256")
+        if i.secrets and not secrets_file_current(i, cur.get("secretsFile") or {}):
+            out["secrets"] = None        # content or DACL differs (never read back): drift, rewritten by up
         return out
 
 
+# --------------------------------------------------------------------------------------------
+# The secrets file's DACL: SYSTEM and Administrators FullControl, the service account Read, nothing
+# inherited (well-known SIDs: https://learn.microsoft.com/windows/win32/secauthz/well-known-sids).
+SYSTEM_SID, ADMINS_SID = "S-1-5-18", "S-1-5-32-544"
+_BUILTIN_SIDS = {"localsystem": SYSTEM_SID, "nt authority\\localservice": "S-1-5-19",
+                 "nt authority\\networkservice": "S-1-5-20"}
+_WRITE_RIGHTS = ("Write", "Modify", "FullControl", "Delete", "ChangePermissions", "TakeOwnership", "Append",
+                 "CreateFiles", "CreateDirectories")
+
+
+def _account_sid_any(account: str) -> str | None:
+    return _BUILTIN_SIDS.get(account.lower()) or account_sid(account)
+
+
+def secrets_readers(account: str) -> list[dict]:
+    readers = [{"identity": "NT AUTHORITY\\SYSTEM", "sid": SYSTEM_SID, "rights": "FullControl"},
+               {"identity": "BUILTIN\\Administrators", "sid": ADMINS_SID, "rights": "FullControl"}]
+    sid = _account_sid_any(account)
+    if sid != SYSTEM_SID:
+        readers.append({"identity": account, "sid": sid, "rights": "Read"})
+    return readers
+
+
+def secrets_file_current(i: "WindowsServiceInputs", live: dict) -> bool:
+    """Whether the live secrets file (service.read's ``secretsFile``) holds exactly our content under
+    exactly our DACL: protected, no inherited entry, SYSTEM + Administrators full control, the account
+    read (and nothing that lets it write), nobody else."""
+    import hashlib
+    import hmac
+    if not live.get("exists") or not live.get("protected") or not live.get("nonce") or not live.get("hmac"):
+        return False
+    want = hmac.new(bytes.fromhex(live["nonce"]), i.secrets_content().encode("utf-8"), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(want, str(live["hmac"])):
+        return False
+    readers = secrets_readers(i.account)
+    acl = live.get("acl") or []
+    if any(a.get("inherited") or a.get("type") != "Allow" for a in acl) or len(acl) != len(readers):
+        return False
+    for r in readers:
+        match = [a for a in acl if (r["sid"] and a.get("sid") == r["sid"])
+                 or (a.get("identity") or "").lower() == r["identity"].lower()]
+        if len(match) != 1:
+            return False
+        rights = match[0].get("rights") or ""
+        if r["rights"] == "FullControl" and "FullControl" not in rights:
+            return False
+        if r["rights"] == "Read" and ("Read" not in rights or any(w in rights for w in _WRITE_RIGHTS)):
+            return False
+    return True
+
+
 def redact_changes(changes: list[dict]) -> list[dict]:
+    """``changes`` as the plain ``changes`` output shows them: no account password, no credentials of
+    the binary URL (userinfo, SAS query), no values of user environment variables, no secrets-file
+    content (base.redact_url / redact_environment)."""
     out = []
     for c in changes:
         c = dict(c)
         if c.get("password") is not None:
             c["password"] = "[secret]"
+        if isinstance(c.get("url"), str):
+            c["url"] = redact_url(c["url"])
+        if c.get("do") == "environment":
+            c["value"] = redact_environment(c.get("value"))
+        c.pop("content", None)                    # writeSecrets: the names are listed, never the values
         out.append(c)
     return out
+
+
+def redact_state(state: dict) -> dict:
+    """The ``state`` output (a plain output): the service's environment values redacted."""
+    svc = state.get("service") if isinstance(state, dict) else None
+    if isinstance(svc, dict) and "environment" in svc:
+        state = {**state, "service": {**svc, "environment": redact_environment(svc.get("environment"))}}
+    sf = state.get("secretsFile") if isinstance(state, dict) else None
+    if isinstance(sf, dict):
+        state = {**state, "secretsFile": {k: v for k, v in sf.items() if k not in ("hmac", "nonce")}}
+    return state
 
 
 def _event_source_values() -> dict:
@@ -1052,5 +1137,23 @@ def _has_rights(live_dir: dict, account: str, rights: str) -> bool:
 
 
 class WindowsService(HostResource, module="winfleet", name="WindowsService"):
+    """``accountPassword`` is always a secret output; ``binaryUrl`` when it carries credentials
+    (userinfo, a query string such as a SAS token) or is an Output (a ``secure:`` value);
+    ``environment`` when any value is an Output (a ``secure:`` value)."""
+
     provider_class = WindowsServiceProvider
-    secret_outputs = ("accountPassword",)
+    secret_outputs = ("accountPassword", "secrets")
+
+    def __init__(self, resource_name: str, inputs: dict, opts=None):
+        import pulumi
+        extra = []
+        url = inputs.get("binaryUrl")
+        if isinstance(url, pulumi.Output) or (isinstance(url, str) and url_has_credentials(url)):
+            extra.append("binaryUrl")
+        env = inputs.get("environment")
+        if isinstance(env, pulumi.Output) or (isinstance(env, dict) and any(
+                isinstance(v, pulumi.Output) for v in env.values())):
+            extra.append("environment")
+        if extra:
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=extra))
+        super().__init__(resource_name, inputs, opts)

@@ -50,7 +50,7 @@ COMMON_MARKER = "#winfleet:end-of-common"
 # A stderr line starting with this is a progress report (Send-WinfleetProgress in common.ps1):
 # "#winfleet:progress {"step": .., "message": ..}"; the executor passes them to run_op's progress callback.
 PROGRESS_PREFIX = "#winfleet:progress "
-OP_NAME = re.compile(r"^[a-z][a-z0-9]*(\.[a-z][a-zA-Z0-9-]*)+$")
+OP_NAME = re.compile(r"[a-z][a-z0-9]*(\.[a-z][a-zA-Z0-9-]*)+")
 
 BOOTSTRAP = r"""$ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
@@ -125,7 +125,7 @@ def op_files(op: str) -> list[Path]:
     """The files whose texts, joined by "\n", are the script part of ``op``'s payload, in order:
     scripts/lib/<lib>.ps1 for each lib in ``OP_LIBS[<area>]``, scripts/lib/common.ps1 (ending with
     ``COMMON_MARKER``), scripts/ops/<op>.ps1."""
-    if not isinstance(op, str) or not OP_NAME.match(op):
+    if not isinstance(op, str) or not OP_NAME.fullmatch(op):
         raise ValueError(f"invalid op name {op!r} (expected <area>.<verb>)")
     path = SCRIPTS_DIR / "ops" / f"{op}.ps1"
     if not path.is_file():

@@ -11,7 +11,22 @@ from dataclasses import dataclass, field
 from .errors import InvalidEndpoint
 
 AUTH_METHODS = ("ntlm", "basic", "kerberos")
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+# HTTP Basic sends "user:password" encoded as Latin-1 (requests' HTTPBasicAuth, as RFC 7617 allows
+# when the server announces no charset; WinRM announces none): other characters cannot be sent.
+_LATIN1_MESSAGE = ("auth 'basic' cannot send the user name or password of {user!r}: it contains characters "
+                   "outside Latin-1 (ISO-8859-1), which HTTP Basic authentication encodes; use auth 'ntlm' "
+                   "(or 'kerberos'), or a password of Latin-1 characters")
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,8 @@ class Endpoint:
             raise InvalidEndpoint("connection.password must be a string")
         if self.auth != "kerberos" and not self.password:
             raise InvalidEndpoint(f"connection.password is required for auth {self.auth!r}")
+        if self.auth == "basic" and not _latin1(self.username + self.password):
+            raise InvalidEndpoint("connection: " + _LATIN1_MESSAGE.format(user=self.username))
         if not self.ca_pem and not self.cert_sha256:
             raise InvalidEndpoint(
                 "connection needs caPem (CA bundle / server certificate, PEM) or certSha256 "
@@ -47,7 +64,7 @@ class Endpoint:
             raise InvalidEndpoint("connection.caPem must be PEM text containing a certificate")
         if self.cert_sha256 is not None:
             norm = self.cert_sha256.replace(":", "").replace(" ", "").lower()
-            if not _SHA256_HEX.match(norm):
+            if not _SHA256_HEX.fullmatch(norm):
                 raise InvalidEndpoint("connection.certSha256 must be 64 hex digits (SHA-256 of the DER certificate)")
             object.__setattr__(self, "cert_sha256", norm)
 

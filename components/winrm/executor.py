@@ -13,6 +13,7 @@ first attempt may have reached the host is safe.
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
@@ -31,7 +32,7 @@ from winrm.protocol import Protocol
 from winrm.transport import Transport
 
 from . import bootstrap, winrs
-from .endpoint import Endpoint
+from .endpoint import _LATIN1_MESSAGE, Endpoint
 from .errors import (AuthenticationFailed, EnvelopeTooLarge, ExecutorConfigError, HostUnreachable,
                      MalformedOutput, OperationTimedOut, OpFailed, ShellQuotaExceeded,
                      TlsValidationFailed, WinfleetHostError, WsmanFault)
@@ -75,21 +76,72 @@ class _Recreate(Exception):
 
 
 # --- TLS: CA file / pinned SHA-256 / server name ------------------------------------------------
+# requests (urllib3) wants a CA *file*. Each distinct PEM is written once per process, as
+# ``<tmp>/winfleet-ca-<user>/<digest>-<pid>.pem`` (a private 0700 folder), removed when the process
+# exits (atexit); files left by a process that was killed (no atexit) are removed by the next process
+# that writes one (POSIX: their pid no longer runs).
 _ca_files: dict[str, str] = {}
 _ca_lock = threading.Lock()
 
 
+def _ca_dir() -> str:
+    import getpass
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name (container): the uid still separates users
+        user = str(os.getuid()) if hasattr(os, "getuid") else "user"
+    path = os.path.join(tempfile.gettempdir(), "winfleet-ca-" + re.sub(r"[^A-Za-z0-9_.-]", "_", user))
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def _sweep_stale_ca_files(folder: str) -> None:
+    if os.name != "posix":      # os.kill(pid, 0) is no liveness probe on Windows
+        return
+    for name in os.listdir(folder):
+        m = re.fullmatch(r"[0-9a-f]{16}-([0-9]+)\.pem", name)
+        if not m or int(m.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            try:
+                os.remove(os.path.join(folder, name))
+            except OSError:
+                pass
+        except OSError:
+            pass                 # alive (another user's process: EPERM)
+
+
+def _remove_ca_files() -> None:
+    with _ca_lock:
+        for path in _ca_files.values():
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+        _ca_files.clear()
+
+
 def _ca_file(pem: str) -> str:
-    """requests wants a CA *file*: write each distinct PEM once per process."""
+    """The path of a file holding ``pem``, written once per process (see above)."""
     digest = hashlib.sha256(pem.encode()).hexdigest()[:16]
     with _ca_lock:
         path = _ca_files.get(digest)
         if path is None or not os.path.exists(path):
-            fd, path = tempfile.mkstemp(prefix=f"winfleet-ca-{digest}-", suffix=".pem")
+            folder = _ca_dir()
+            if not _ca_files:
+                _sweep_stale_ca_files(folder)
+            path = os.path.join(folder, f"{digest}-{os.getpid()}.pem")
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{digest}-", suffix=".tmp")
             with os.fdopen(fd, "w") as fh:
                 fh.write(pem)
+            os.replace(tmp, path)
             _ca_files[digest] = path
         return path
+
+
+atexit.register(_remove_ca_files)
 
 
 class _TlsAdapter(HTTPAdapter):
@@ -197,6 +249,8 @@ def _classify(exc: BaseException, ep: Endpoint, op: str, phase: str) -> Winfleet
         if "kerberos" in msg.lower():
             return ExecutorConfigError(host, op, msg)
         return WsmanFault(host, op, f"WinRM error during {phase}: {msg}", phase=phase)
+    if isinstance(exc, UnicodeEncodeError):       # before ValueError: not the host's answer, our request
+        return ExecutorConfigError(host, op, _LATIN1_MESSAGE.format(user=ep.username))
     if isinstance(exc, (StopIteration, AssertionError, ValueError)) or type(exc).__name__ == "ParseError":
         return MalformedOutput(host, op, f"unparseable WS-Man response during {phase}: {type(exc).__name__}")
     return WinfleetHostError(host, op, f"{type(exc).__name__} during {phase}: {_redact(exc, ep)}",

@@ -73,6 +73,8 @@ function Read-ServiceState {
     foreach ($d in @($P.dirs)) { if ($d) { $dirs += (Read-Dir -Path ([string]$d)) } }
     $logonRight = $null
     if ($P.logonAccount) { $logonRight = Read-LogonRight -Account ([string]$P.logonAccount) -Service $name }
+    $secretsFile = $null
+    if ($null -ne $P.secretsFile) { $secretsFile = Read-SecretsFile -Spec $P.secretsFile }
     return @{
         logonRight  = $logonRight
         exists      = ($null -ne $svc)
@@ -82,6 +84,7 @@ function Read-ServiceState {
         leftoverPrevious = $leftover
         eventSource = $eventSource
         dirs        = $dirs
+        secretsFile = $secretsFile
     }
 }
 
@@ -205,6 +208,56 @@ function Set-LogonRightMark {
         }
         Remove-EmptyWinfleetKey -Sub 'LogonRights'
     } finally { Exit-WinfleetRegistryLock -Mutex $lock }
+}
+
+function Read-SecretsFile {
+    # {path, nonce} -> {path, exists, protected, acl: [{identity, sid, rights, type, inherited}], hmac}: the DACL
+    # and HMAC-SHA256(key = nonce, file bytes), never the content (Python compares the HMAC of what it wants).
+    param($Spec)
+    $path = [string]$Spec.path
+    if (-not (Test-Path -LiteralPath $path -PathType Leaf)) {
+        return @{ path = $path; exists = $false; protected = $false; acl = @(); hmac = $null }
+    }
+    $acl = Get-Acl -LiteralPath $path
+    $sidType = [System.Security.Principal.SecurityIdentifier]
+    $entries = @()
+    foreach ($r in $acl.GetAccessRules($true, $true, $sidType)) {
+        $name = $r.IdentityReference.Value
+        try { $name = $r.IdentityReference.Translate([System.Security.Principal.NTAccount]).Value } catch { }
+        $entries += @{ identity = $name; sid = $r.IdentityReference.Value; rights = $r.FileSystemRights.ToString()
+            type = $r.AccessControlType.ToString(); inherited = [bool]$r.IsInherited }
+    }
+    $key = [byte[]]@(for ($k = 0; $k -lt $Spec.nonce.Length; $k += 2) { [Convert]::ToByte($Spec.nonce.Substring($k, 2), 16) })
+    $mac = New-Object System.Security.Cryptography.HMACSHA256 (, $key)
+    try { $hash = $mac.ComputeHash([System.IO.File]::ReadAllBytes($path)) } finally { $mac.Dispose() }
+    return @{ path = $path; exists = $true; protected = [bool]$acl.AreAccessRulesProtected; acl = $entries
+        hmac = (($hash | ForEach-Object { $_.ToString('x2') }) -join '') }
+}
+
+function Write-SecretsFile {
+    # The secrets file (WINFLEET_SECRETS_FILE): created by File.Create(path, bufferSize, options, FileSecurity)
+    # with a protected DACL (SetAccessRuleProtection($true, $false): inheritance off, nothing copied from the
+    # folder) holding exactly $Step.readers, so the content never exists under another ACL; then moved over
+    # the old file (a move within a volume keeps the file's ACL).
+    # https://learn.microsoft.com/dotnet/api/system.io.file.create (the FileSecurity overload, .NET Framework)
+    param($Step)
+    $path = [string]$Step.path
+    $sec = New-Object System.Security.AccessControl.FileSecurity
+    $sec.SetAccessRuleProtection($true, $false)
+    foreach ($r in @($Step.readers)) {
+        $id = Get-Identity -Step @{ sid = $r.sid; grant = $r.identity }
+        $rights = [System.Security.AccessControl.FileSystemRights]([string]$r.rights)
+        $sec.AddAccessRule((New-Object System.Security.AccessControl.FileSystemAccessRule ($id, $rights, 'Allow')))
+    }
+    # One fixed temp name, deleted first: File.Create on an existing file keeps that file's DACL (the
+    # FileSecurity applies only to a new file), so a copy left by an apply that died is never reused.
+    $tmp = $path + '.tmp'
+    if (Test-Path -LiteralPath $tmp -PathType Leaf) { [System.IO.File]::Delete($tmp) }
+    $bytes = (New-Object System.Text.UTF8Encoding ($false)).GetBytes([string]$Step.content)
+    $fs = [System.IO.File]::Create($tmp, 4096, [System.IO.FileOptions]::None, $sec)
+    try { $fs.Write($bytes, 0, $bytes.Length) } finally { $fs.Dispose() }
+    if (Test-Path -LiteralPath $path -PathType Leaf) { [System.IO.File]::Delete($path) }
+    [System.IO.File]::Move($tmp, $path)
 }
 
 function Get-ControlsAccepted {

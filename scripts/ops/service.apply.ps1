@@ -483,6 +483,7 @@ function Invoke-Step {
             if ($changed) { Remove-Item -LiteralPath $filePath -Force }
         }
         'removeDir' { $changed = Remove-DirUpTo -Path ([string]$step.path) -UpTo ([string]$step.upTo) }
+        'writeSecrets' { Write-SecretsFile -Step $step }
         'revoke' { $changed = Revoke-DirAce -Path ([string]$step.path) -Step $step }
         default { Fail 'BAD_PARAMS' "unknown step $verb" }
     }

@@ -8,3 +8,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("adversarial report")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+# The real dynamic-provider host (one per session), as the provider tests use it.
+from tests.providers.conftest import provider_host  # noqa: E402,F401

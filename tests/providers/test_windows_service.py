@@ -261,22 +261,27 @@ def test_check_rejects_bad_inputs_naming_the_field_and_touches_nothing(host, res
 
 
 HOSTILE = ['quote " and \' apostrophe', "$(Remove-Item C:\\ -Recurse)", "a; shutdown /s /t 0", "back`tick `$x",
-           "new\nline\r\nCRLF", "ünïcödé — 日本語 🚀", "trailing backslash \\", '\\"escaped\\" "', "%PATH% !x!", ""]
+           "ünïcödé — 日本語 🚀", "trailing backslash \\", '\\"escaped\\" "', "%PATH% !x!", ""]
 
 
 def test_hostile_strings_are_stored_literally(host, res):
     m = host.model
     text = " | ".join(HOSTILE)
-    env = {f"V{n}": s for n, s in enumerate(HOSTILE)}
+    # line feeds are refused in names, descriptions and arguments (as by the stack config), not in values
+    env = {**{f"V{n}": s for n, s in enumerate(HOSTILE)}, "VNL": "new\nline\r\nCRLF"}
     install = "C:\\svc\\$(Stop-Computer); `x` 'q' ünï"
     logs = "D:\\logs\\a;b $env_TEMP `x` ñ"
-    inputs = res.checked(base_inputs(host, displayName=text, description=text, arguments=HOSTILE, environment=env,
+    # '%' never goes into the command line: the SCM expands %NAME% in ImagePath (REG_EXPAND_SZ)
+    args = [a for a in HOSTILE if "%" not in a]
+    _, failures = res.check(base_inputs(host, arguments=["%PATH%"]))
+    assert [p for p, _ in failures] == ["arguments"]
+    inputs = res.checked(base_inputs(host, displayName=text, description=text, arguments=args, environment=env,
                                      installDir=install, logs={"directory": logs}))
     rid, outs = res.create(inputs)
     assert reg(m, SVC_KEY, "Description") == text
     assert reg(m, SVC_KEY, "DisplayName") == text
     exe = install + "\\api.exe"
-    assert split_command_line(reg(m, SVC_KEY, "ImagePath")) == [exe] + HOSTILE
+    assert split_command_line(reg(m, SVC_KEY, "ImagePath")) == [exe] + args
     assert m.files.sha256(exe) == sha(V1) and m.files.is_dir(logs)
     assert reg(m, SVC_KEY, "Environment") == [f"{k}={v}" for k, v in sorted(env.items())]
     # read gives them back unchanged, so a refresh shows no drift

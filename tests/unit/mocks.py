@@ -249,11 +249,11 @@ def _config_value(v: Any) -> str:
 
 def run_program(program: Callable[[], Any], *, config: Optional[dict] = None, project: str = "winfleet",
                 stack: str = "test", preview: bool = False,
-                mocks: Optional[WinfleetMocks] = None) -> MockRun:
+                mocks: Optional[WinfleetMocks] = None, secret_keys: Optional[list[str]] = None) -> MockRun:
     """Run `program` under fresh mocks until every resource is registered. `config` maps full keys
     ("winfleet:services", "azure-native:location") to values (objects are JSON-encoded as the CLI does)."""
     mocks = mocks or WinfleetMocks()
-    pulumi.runtime.set_all_config({k: _config_value(v) for k, v in (config or {}).items()}, [])
+    pulumi.runtime.set_all_config({k: _config_value(v) for k, v in (config or {}).items()}, list(secret_keys or []))
     settings.ROOT.set(None)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)

@@ -359,7 +359,7 @@ def test_bad_value_is_shown(example_raw):
     svc(example_raw, 0)["readinessPath"] = "readyz"
     (p,) = problems_of(example_raw)
     assert str(p) == ("winfleet:services[0].readinessPath: got \"readyz\"; must be a URL path starting "
-                      "with '/', e.g. '/readyz'")
+                      "with '/', like '/readyz': not '//', printable ASCII, no spaces or '#', at most 255 characters")
 
 
 def test_preshutdown_message_names_both_keys(example_raw):

@@ -94,12 +94,35 @@ def read_state(host, params: dict) -> dict:
         out["logonRight"] = {"account": who, "held": who.lower() in host.accounts.rights
                              and "SeServiceLogonRight" in host.accounts.rights[who.lower()], "otherServices": others,
                              "grantedByWinfleet": host.registry.get_value(LOGON_RIGHTS_KEY, who.lower()) is not None}
+    sf = params.get("secretsFile")
+    out["secretsFile"] = read_secrets_file(host, sf) if sf else None
     es = params.get("eventSource")
     if es:
         key = EVENTLOG_KEY + "\\" + es["logName"] + "\\" + es["source"]
         out["eventSource"] = {"logName": es["logName"], "source": es["source"],
                               "values": reg_snapshot(host.registry, key)}
     return out
+
+
+# Well-known SIDs (https://learn.microsoft.com/windows/win32/secauthz/well-known-sids): what the driver's
+# GetAccessRules(..., [SecurityIdentifier]) reports for the entries we write.
+WELL_KNOWN_SIDS = {"nt authority\\system": "S-1-5-18", "localsystem": "S-1-5-18",
+                   "builtin\\administrators": "S-1-5-32-544", "builtin\\users": "S-1-5-32-545",
+                   "nt authority\\localservice": "S-1-5-19", "nt authority\\networkservice": "S-1-5-20"}
+
+
+def read_secrets_file(host, sf: dict) -> dict:
+    """service.read's ``secretsFile``: existence, whether the DACL is protected, its entries (identity + SID)
+    and HMAC-SHA256(key = the read's nonce, the file's bytes); never the content."""
+    import hmac as _hmac
+    f, path = host.files, sf["path"]
+    if not f.is_file(path):
+        return {"path": path, "exists": False, "protected": False, "acl": [], "hmac": None}
+    acl = [{"identity": a["identity"], "sid": a.get("sid") or WELL_KNOWN_SIDS.get(a["identity"].lower()),
+            "rights": a["rights"], "type": a.get("type", "Allow"), "inherited": bool(a.get("inherited"))}
+           for a in f.acl(path)]
+    mac = _hmac.new(bytes.fromhex(sf["nonce"]), f.read(path), hashlib.sha256).hexdigest()
+    return {"path": path, "exists": True, "protected": f.is_protected(path), "acl": acl, "hmac": mac}
 
 
 def all_dependents(host, name: str) -> list[dict]:
@@ -403,6 +426,22 @@ class _Apply:
     def removeFile(self, s):
         return self.host.files.delete(s["path"])
 
+    def writeSecrets(self, s):
+        # The driver: File.Create(<path>.tmp, 4096, None, FileSecurity) with a protected DACL of
+        # exactly the readers, the UTF-8 content written, then the old file deleted and the new one
+        # moved in place (a move within a volume keeps the file's ACL).
+        f = self.host.files
+        if not f.is_dir(s["path"].rsplit("\\", 1)[0]):
+            raise OpError("PATH_NOT_FOUND", f"the folder of {s['path']} does not exist")
+        tmp = s["path"] + ".tmp"
+        if f.exists(tmp):                  # left by an apply that died: never reuse its DACL
+            f.delete(tmp)
+        f.create_with_acl(tmp, s["content"].encode("utf-8"), s["readers"])
+        if f.exists(s["path"]):
+            f.delete(s["path"])
+        f.move(tmp, s["path"])
+        return True
+
     def removeDir(self, s):
         return remove_dir_up_to(self.host, s["path"], s.get("upTo"))
 
@@ -417,7 +456,7 @@ class _Apply:
 
 VERBS = {"download", "mkdir", "create", "stop", "install_binary", "restore_binary", "config", "description",
          "delayed", "sidType", "failureActions", "failureFlag", "preshutdown", "environment", "eventSource", "start",
-         "restart", "delete", "removeFile", "removeDir", "revoke", "stopOther", "startOther", "logonRight"}
+         "restart", "delete", "removeFile", "removeDir", "revoke", "stopOther", "startOther", "logonRight", "writeSecrets"}
 
 
 def _run_steps(host, run: _Apply, steps: list, done: list) -> None:
@@ -504,7 +543,8 @@ def service_apply(host, params: dict) -> dict:
         run.cleanup()
     state = read_state(host, {"name": params["name"], "binaryPath": params.get("binaryPath"),
                               "previousPath": params.get("previousPath"), "eventSource": params.get("eventSource"),
-                              "dirs": params.get("dirs"), "logonAccount": params.get("logonAccount")})
+                              "dirs": params.get("dirs"), "logonAccount": params.get("logonAccount"),
+                              "secretsFile": params.get("secretsFile")})
     state["steps"] = done
     state["readiness"] = readiness
     state["drain"] = run.drain

@@ -25,6 +25,15 @@ Faithful where winfleet depends on behaviour:
 Downloads: ``downloads`` maps a URL to the bytes a GET returns (or to an int HTTP status for a
 failing URL); tests control it. ``download(url)`` is what a driver's ``Invoke-WebRequest`` sees.
 
+Protected files (the secrets file): ``create_with_acl`` models ``File.Create(path, bufferSize, options,
+FileSecurity)``, which creates the file with exactly the given DACL; a protected DACL
+(``SetAccessRuleProtection($true, $false)``) inherits nothing from the folder
+(https://learn.microsoft.com/dotnet/api/system.security.accesscontrol.objectsecurity.setaccessruleprotection).
+``read_as(path, account, groups)`` is an access check: only an Allow entry for the account (or one of
+its groups) with read rights grants a read; no matching entry means ERROR_ACCESS_DENIED (a DACL
+denies whatever it does not grant: "How DACLs Control Access to an Object",
+https://learn.microsoft.com/windows/win32/secauthz/how-dacls-control-access-to-an-object).
+
 Simplifications: one owner string per entry, ACL entries are (identity, rights, type) without
 inheritance flags, no alternate data streams, no short names, no reparse points.
 """
@@ -45,7 +54,7 @@ class FsError(Exception):
     def __init__(self, code: int, detail: str):
         names = {2: "ERROR_FILE_NOT_FOUND", 3: "ERROR_PATH_NOT_FOUND", 5: "ERROR_ACCESS_DENIED",
                  32: "ERROR_SHARING_VIOLATION", 145: "ERROR_DIR_NOT_EMPTY", 183: "ERROR_ALREADY_EXISTS",
-                 267: "ERROR_DIRECTORY"}
+                 267: "ERROR_DIRECTORY", 80: "ERROR_FILE_EXISTS"}
         self.code = code
         self.symbol = names.get(code, f"WIN32_{code}")
         super().__init__(f"{self.symbol} ({code}): {detail}")
@@ -260,6 +269,42 @@ class FileSystem:
         e["acl"] = [a for a in e["acl"] if a["inherited"] or not self._same(a, identity, sid)]
         return len(e["acl"]) != before
 
+    def create_with_acl(self, path: str, data: bytes, acl: list[dict], owner: str = ADMINS) -> None:
+        """File.Create with a FileSecurity: a new file (it must not exist) whose DACL is exactly ``acl``
+        ([{identity, sid?, rights}], Allow), protected: nothing inherited from the folder."""
+        parent = _parent(path)
+        if parent is None or not self.is_dir(parent):
+            raise FsError(3, f"parent of {path} does not exist")
+        n = _norm(path)
+        if n in self._e:
+            raise FsError(80, f"{path} exists")            # FileMode.CreateNew semantics: never reuse an ACL
+        entries = []
+        for a in acl:
+            ace = {"identity": a["identity"], "rights": a["rights"], "type": "Allow", "inherited": False}
+            if a.get("sid"):
+                ace["sid"] = a["sid"]
+            entries.append(ace)
+        self._e[n] = {"path": path.replace("/", "\\"), "type": "file", "owner": owner, "acl": entries,
+                      "protected": True, "data": bytes(data)}
+
+    def is_protected(self, path: str) -> bool:
+        return bool(self._entry(path).get("protected"))
+
+    _READ_RIGHTS = ("Read", "ReadAndExecute", "Modify", "FullControl", "ReadData")
+
+    def read_as(self, path: str, account: str, groups: tuple = (), sid: str | None = None) -> bytes:
+        """The file's bytes for ``account`` (and its ``groups``): ERROR_ACCESS_DENIED unless an Allow entry
+        names one of them (by name or SID) with read rights."""
+        e = self._file(path)
+        names = {account.lower(), *(g.lower() for g in groups)}
+        for a in e["acl"]:
+            if a.get("type", "Allow") != "Allow":
+                continue
+            who = a["identity"].lower() in names or (sid is not None and a.get("sid") == sid)
+            if who and any(r in a["rights"] for r in self._READ_RIGHTS):
+                return e["data"]
+        raise FsError(5, f"{account} may not read {path}")
+
     def set_owner(self, path: str, owner: str) -> None:
         self._entry(path)["owner"] = owner
 
@@ -324,6 +369,8 @@ class FileSystem:
             if e.get("auto") or not self.drive_exists(k[:1]):
                 continue          # a storage volume's root (and a volume that is gone) is storage's business
             item = {"type": e["type"], "owner": e["owner"], "acl": [dict(a) for a in e["acl"]]}
+            if e.get("protected"):
+                item["protected"] = True
             if e["type"] == "file":
                 item["sha256"] = hashlib.sha256(e["data"]).hexdigest()
                 item["size"] = len(e["data"])

@@ -141,6 +141,32 @@ Describe 'service.read' {
 }
 
 Describe 'service.apply' -Skip:(-not $Elevated) {
+    It 'writes the secrets file with exactly SYSTEM, Administrators and the account on a protected DACL' {
+        $file = Join-Path $script:Work 'secrets.json'
+        $content = '{"DB_PASSWORD":"p\u00e4ss \"q\"","TOKEN":"t"}'
+        $readers = @(@{ identity = 'NT AUTHORITY\SYSTEM'; sid = 'S-1-5-18'; rights = 'FullControl' },
+            @{ identity = 'BUILTIN\Administrators'; sid = 'S-1-5-32-544'; rights = 'FullControl' },
+            @{ identity = 'NT AUTHORITY\LocalService'; sid = 'S-1-5-19'; rights = 'Read' })
+        foreach ($round in 1, 2) {          # the second write replaces the first
+            $null = Invoke-Driver -Op 'service.apply' -Params @{ name = $script:Name; readiness = $null
+                steps = @(@{ 'do' = 'writeSecrets'; path = $file; content = $content; names = @('DB_PASSWORD', 'TOKEN'); readers = $readers }) }
+        }
+        [System.IO.File]::ReadAllText($file) | Should -Be $content
+        $acl = Get-Acl -LiteralPath $file
+        $acl.AreAccessRulesProtected | Should -BeTrue
+        $rules = @($acl.GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier]))
+        ($rules | ForEach-Object { $_.IdentityReference.Value } | Sort-Object) -join ',' | Should -Be 'S-1-5-18,S-1-5-19,S-1-5-32-544'
+        @($rules | Where-Object { $_.IsInherited }).Count | Should -Be 0
+        $nonce = '00112233445566778899aabbccddeeff'
+        $r = Invoke-Driver -Op 'service.read' -Params @{ name = $script:Name; dirs = @(); secretsFile = @{ path = $file; nonce = $nonce } }
+        $r.state.secretsFile.protected | Should -BeTrue
+        $key = [byte[]]@(for ($k = 0; $k -lt $nonce.Length; $k += 2) { [Convert]::ToByte($nonce.Substring($k, 2), 16) })
+        $mac = New-Object System.Security.Cryptography.HMACSHA256 (, $key)
+        $want = (($mac.ComputeHash([System.Text.Encoding]::UTF8.GetBytes($content)) | ForEach-Object { $_.ToString('x2') }) -join '')
+        $r.state.secretsFile.hmac | Should -Be $want
+        Remove-Item -LiteralPath $file -Force
+    }
+
     It 'refuses a binary whose SHA-256 does not match, before changing anything' {
         $code = Get-DriverErrorCode { Invoke-Driver -Op 'service.apply' -Params @{ name = $script:Name
                 steps = @(@{ 'do' = 'mkdir'; path = $script:InstallDir }, @{ 'do' = 'download'; url = $script:Url; sha256 = ('0' * 64); path = $script:Exe }, @{ 'do' = 'create'; displayName = 'x'; imagePath = 'x'; start = 3; account = 'LocalSystem' }) } }
