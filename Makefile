@@ -3,6 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
 STACK_CONFIG ?= Pulumi.example.yaml
 GO ?= go
 GOSVC_OUT := build/goservice
@@ -23,11 +24,13 @@ PULUMI_SOURCES := tools/pulumi/go.mod tools/pulumi/go.sum tools/pulumi/build.sh 
 
 .PHONY: setup test preview lab lab-start lab-stop up refresh destroy pulumi bench clean goservice goservice-test
 
-$(PY): requirements.txt requirements-dev.txt policies/requirements.txt
+# A stamp inside the virtualenv, not $(PY): that is a symlink, and touching it would touch the
+# interpreter it points at (shared by every virtualenv), so a changed requirements file went unnoticed.
+$(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	@touch $(PY)
+	@touch $@
 
 $(WF_BIN)/.built: $(PULUMI_SOURCES)
 	PULUMI_MIN_VERSION=$(PULUMI_MIN_VERSION) tools/pulumi/build.sh
@@ -37,7 +40,7 @@ $(WF_BIN)/.built: $(PULUMI_SOURCES)
 policies/venv:
 	ln -sfn ../.venv policies/venv
 
-setup: $(PY) $(WF_BIN)/.built policies/venv goservice ## virtualenv + pinned dependencies + the Pulumi CLI + the reference Go service
+setup: $(STAMP) $(WF_BIN)/.built policies/venv goservice ## virtualenv + pinned dependencies + the Pulumi CLI + the reference Go service
 
 goservice: ## the reference service: build/goservice/winfleet-refsvc (linux/amd64) and .exe (windows/amd64)
 	@mkdir -p $(GOSVC_OUT)
@@ -51,17 +54,17 @@ goservice-test: goservice ## go vet for windows and linux, go test
 test: setup goservice-test ## the whole test suite (Go service, unit, providers over gRPC, transport, emulator, policies, e2e, the real engine)
 	$(PY) -m pytest
 
-preview: $(PY) ## offline policy gate: plan + policy verdicts, no cloud account and no Pulumi CLI
+preview: $(STAMP) ## offline policy gate: plan + policy verdicts, no cloud account and no Pulumi CLI
 	$(PY) -m tools.offline_gate --stack-config $(STACK_CONFIG)
 
-lab: $(PY) ## the lab in the foreground (Ctrl-C to stop); `make lab-start` runs it in the background
+lab: $(STAMP) ## the lab in the foreground (Ctrl-C to stop); `make lab-start` runs it in the background
 	$(PY) -m tests.emulator --names lab-0,lab-1,lab-2 --base-port 15986 --ca-out .winfleet/lab/ca.pem \
 		--lab-json .winfleet/lab/lab.json --artifacts-dir $(ARTIFACTS)
 
-lab-start: $(PY) ## the lab of Pulumi.lab.yaml in the background: .winfleet/lab/lab.json (a running one is kept)
+lab-start: $(STAMP) ## the lab of Pulumi.lab.yaml in the background: .winfleet/lab/lab.json (a running one is kept)
 	$(LAB) start --artifacts-dir $(ARTIFACTS)
 
-lab-stop: $(PY) ## stop the background lab
+lab-stop: $(STAMP) ## stop the background lab
 	$(LAB) stop
 
 up: setup ## the main job: real `pulumi up` of the lab stack (STACK=lab) with the policy pack
@@ -76,7 +79,7 @@ destroy: setup ## real `pulumi destroy` of the lab stack: every host back to how
 pulumi: setup ## the project's CLI with its environment, for a lab stack: make pulumi ARGS='stack output'
 	$(LAB) pulumi --stack $(STACK) --artifacts-dir $(ARTIFACTS) -- $(ARGS)
 
-bench: $(PY) ## benchmarks that print figures
+bench: $(STAMP) ## benchmarks that print figures
 	$(PY) -m bench
 
 clean:
