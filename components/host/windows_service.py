@@ -558,6 +558,9 @@ class WindowsServiceProvider(HostResourceProvider):
     def journal_scope(self, i) -> str:
         return i.service_name.lower()
 
+    def item_field(self, i, item) -> str:
+        return "serviceName"
+
     # ---- Get ---------------------------------------------------------------------------------
     @staticmethod
     def _needs_logon_right(i) -> bool:

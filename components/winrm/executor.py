@@ -377,7 +377,10 @@ def _parse_output(ep: Endpoint, op: str, stdout: bytes, stderr: bytes, rc: int, 
         if not isinstance(journal, dict) or not isinstance(journal.get("entries"), dict):
             raise MalformedOutput(host, op, "a journal read was asked for but the output has no "
                                   "{\"journal\": {\"entries\": {...}}}", exit_code=rc)
-        result = {**result, "journal": {"entries": journal["entries"]}}
+        out = {"entries": journal["entries"]}
+        if isinstance(journal.get("machineGuid"), str):
+            out["machineGuid"] = journal["machineGuid"]     # the host's identity (HKLM\SOFTWARE\Microsoft\Cryptography)
+        result = {**result, "journal": out}
     return result
 
 
