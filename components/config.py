@@ -511,6 +511,14 @@ class WinrmConfig(_Model):
     allowed_sources: list[str] = Field(default_factory=list)
     connect_via: Literal["public", "private"] = "private"
     auth: Literal["ntlm", "basic", "kerberos"] = "ntlm"
+    # How long an op keeps trying a host that does not answer (a reboot, a VM still booting), and the first
+    # pause between tries (doubling up to 30 s). A Windows Server reboot with updates takes minutes.
+    reach_budget_minutes: float = Field(10.0, gt=0, le=120)
+    reach_backoff_seconds: float = Field(2.0, gt=0, le=60)
+
+    def reach(self) -> dict:
+        """The connection's reachability keys (seconds), see docs/CONTRACTS.md "connection"."""
+        return {"reachBudgetSeconds": self.reach_budget_minutes * 60.0, "reachBackoffSeconds": self.reach_backoff_seconds}
 
     @field_validator("allowed_sources")
     @classmethod

@@ -157,6 +157,8 @@ class Connection(Model):
     cert_sha256: Optional[str] = None
     tls_server_name: Optional[str] = None
     host_name: Optional[str] = None
+    reach_budget_seconds: Optional[float] = Field(default=None, gt=0, le=7200)
+    reach_backoff_seconds: Optional[float] = Field(default=None, gt=0, le=60)
 
     @field_validator("cert_sha256")
     @classmethod

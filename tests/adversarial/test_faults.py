@@ -1,0 +1,87 @@
+"""Faults against the real provider host (issue 12 items 10, 11): reboots during up, killed provider hosts.
+
+Each case records into the adversarial ledger (categories start with ``fault``): ``survived`` (the run
+converged, host consistent, destroy exact) or ``failed_fast`` (a clear error at once, host consistent).
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from components.host.event_log_settings import EventLogSettingsProvider
+from tests.adversarial.report import record
+from tests.emulator import Lab
+from tests.providers.conftest import connection, host_snapshot
+from tests.providers.harness import ProviderError, ProviderHost
+
+OWNER = {"organization": "acme", "project": "shop", "stack": "prod"}
+
+
+def _logs(h, **reach):
+    return {"connection": dict(connection(h), **reach), "owner": OWNER,
+            "logs": [{"name": "Application", "maxSizeKb": 65536, "retention": "circular"}]}
+
+
+def _reboot_after_first_op(h, seconds: float) -> threading.Thread:
+    """Take the host down for ``seconds`` right after the create's first op (its read) answered."""
+    def watch():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if sum(h.counters.snapshot()["ops"].values()) >= 1:
+                h.down(seconds)
+                return
+            time.sleep(0.005)
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    return t
+
+
+@pytest.fixture(scope="module")
+def provider_host():
+    with ProviderHost() as ph:
+        yield ph
+
+
+def test_a_reboot_during_up_is_survived_within_the_time_budget(provider_host):
+    """A 20 s outage between the read and the apply: the budget (40 s, backoff from 0.5 s) waits it out."""
+    with Lab(hosts=1) as lab:
+        h = lab.hosts[0]
+        h.faults.set_op_delay(0.3, "eventlog.apply")     # the apply starts after the host went down
+        res = provider_host.resource(EventLogSettingsProvider())
+        pristine = host_snapshot(h.model)
+        watcher = _reboot_after_first_op(h, 20.0)
+        t0 = time.monotonic()
+        rid, outs = res.create(res.checked(_logs(h, reachBudgetSeconds=40, reachBackoffSeconds=0.5)))
+        took = time.monotonic() - t0
+        watcher.join(1)
+        h.faults.set_op_delay(0, "eventlog.apply")
+        converged = outs["changed"] is True and h.model.eventlogs.get("Application")["maxSizeBytes"] == 65536 * 1024
+        res.delete(rid, outs)
+        exact = host_snapshot(h.model) == pristine
+        print(f"reboot of 20 s during create: converged after {took:.1f} s")
+        assert took >= 20.0                                # it really waited for the host (time-based)
+        assert record("fault-reboot", "20 s outage during create, budget 40 s",
+                      "survived" if converged and exact else "data_lost") == "survived"
+
+
+def test_a_budget_shorter_than_the_outage_fails_fast_with_a_clear_error(provider_host):
+    with Lab(hosts=1) as lab:
+        h = lab.hosts[0]
+        res = provider_host.resource(EventLogSettingsProvider())
+        pristine = host_snapshot(h.model)
+        inputs = res.checked(_logs(h, reachBudgetSeconds=4, reachBackoffSeconds=0.5))
+        h.down(25.0)
+        t0 = time.monotonic()
+        with pytest.raises(ProviderError) as info:
+            res.create(inputs)
+        took = time.monotonic() - t0
+        msg = info.value.details
+        clear = "reachability budget of 4 s" in msg and "winfleet:winrm.reachBudgetMinutes" in msg
+        print(f"budget 4 s, outage 25 s: failed after {took:.1f} s")
+        assert 4.0 <= took < 25.0, took                    # gave up at the budget, long before the host returned
+        while not h.running:
+            time.sleep(0.2)
+        assert record("fault-reboot", "25 s outage, budget 4 s", "failed_fast"
+                      if clear and host_snapshot(h.model) == pristine else "data_lost") == "failed_fast"
