@@ -117,6 +117,18 @@ def run_op(endpoint, op: str, params: dict, *, journal: dict | None = None, time
     return _run_op(endpoint, op, params, journal=journal, timeout=timeout, progress=progress)
 
 
+def end_call(endpoint) -> None:
+    """A provider call ended: close this endpoint's idle pooled shells. The dynamic-provider host is
+    often ended with SIGTERM (no atexit, and its gRPC threads cannot install signal handlers), so a shell
+    left open between calls would stay on the host until its IdleTimeOut and count against
+    MaxShellsPerUser; a call's own ops still share one shell."""
+    from ..winrm.pool import POOL
+    try:
+        POOL.close_idle(endpoint)
+    except Exception as exc:  # never turn a finished call into a failure
+        log.debug("closing idle shells failed: %s", type(exc).__name__)
+
+
 # ---------------------------------------------------------------------------------------------
 class Refused(Exception):
     """A plan refuses to touch the host; ``field`` names the input responsible."""
@@ -536,12 +548,20 @@ class HostResourceProvider(dyn.ResourceProvider):
                               delete_before_replace=bool(replaces) and self.delete_before_replace)
 
     # ---- create / update -------------------------------------------------------------------
+    def _end(self, inputs) -> None:
+        try:
+            end_call(make_endpoint(inputs.connection.dump()))
+        except Exception:
+            pass
+
     def create(self, props: dict) -> dyn.CreateResult:
         inputs = self.parse(props)
         try:
             outs = self._converge(inputs, None, None, creating=True)
         except Exception as exc:
             raise self._fail("create", inputs, exc) from exc
+        finally:
+            self._end(inputs)
         return dyn.CreateResult(self.resource_id(inputs), outs)
 
     def update(self, _id: str, olds: dict, news: dict) -> dyn.UpdateResult:
@@ -554,6 +574,8 @@ class HostResourceProvider(dyn.ResourceProvider):
             outs = self._converge(inputs, old_inputs, unwrap_secrets(olds or {}), creating=False)
         except Exception as exc:
             raise self._fail("update", inputs, exc) from exc
+        finally:
+            self._end(inputs)
         return dyn.UpdateResult(outs)
 
     def _converge(self, inputs, old_inputs, old_outs, *, creating: bool) -> dict:
@@ -717,6 +739,8 @@ class HostResourceProvider(dyn.ResourceProvider):
             current = self.refresh_state(self._session(inputs), inputs, old_outs)
         except Exception as exc:
             raise self._fail("read", inputs, exc) from exc
+        finally:
+            self._end(inputs)
         outs = dict(old_outs)
         outs.update(inputs.dump())
         outs.update(self.refresh_outputs(inputs, current, old_outs))
@@ -745,6 +769,8 @@ class HostResourceProvider(dyn.ResourceProvider):
             self.restore(inputs, unwrap_secrets(props))
         except Exception as exc:
             raise self._fail("delete", inputs, exc) from exc
+        finally:
+            self._end(inputs)
 
     def restore(self, inputs, outs: dict) -> None:
         for attempt in range(1, CONFLICT_RETRIES + 1):

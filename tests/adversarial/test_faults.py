@@ -85,3 +85,52 @@ def test_a_budget_shorter_than_the_outage_fails_fast_with_a_clear_error(provider
             time.sleep(0.2)
         assert record("fault-reboot", "25 s outage, budget 4 s", "failed_fast"
                       if clear and host_snapshot(h.model) == pristine else "data_lost") == "failed_fast"
+
+
+# --- item 10: a provider host ended by SIGTERM leaves no shell behind --------------------------
+RUNS = 4
+
+
+def test_provider_hosts_killed_with_sigterm_leave_no_shells():
+    """Each run: a fresh ``python -m pulumi.dynamic`` creates, reads and deletes on 2 hosts, then is
+    ended with SIGTERM (what an engine does on cancel: atexit does not run). Counted on the hosts."""
+    with Lab(hosts=2) as lab:
+        leaked = []
+        for run in range(RUNS):
+            ph = ProviderHost()
+            try:
+                for h in lab.hosts:
+                    res = ph.resource(EventLogSettingsProvider())
+                    rid, outs = res.create(res.checked(_logs(h)))
+                    res.read(rid, outs)
+                    res.delete(rid, outs)
+            finally:
+                ph.proc.terminate()                       # SIGTERM
+                ph.proc.wait(10)
+                ph.channel.close()
+            leaked.append(sum(h.shells_open for h in lab.hosts))
+        created = sum(h.counters["shells_created"] for h in lab.hosts)
+        deleted = sum(h.counters["shells_deleted"] for h in lab.hosts)
+        print(f"{RUNS} SIGTERM-ended provider hosts: shells created {created}, deleted {deleted}, open after each {leaked}")
+        assert record("fault-sigterm", f"{RUNS} provider hosts ended by SIGTERM, 2 hosts",
+                      "survived" if leaked == [0] * RUNS and created == deleted else "data_lost") == "survived"
+
+
+def test_sigterm_in_a_main_thread_process_closes_the_pool():
+    """A process that imports the pool in its main thread (our tools, the lab) closes shells on SIGTERM."""
+    import subprocess
+    import sys
+    from tests.providers.harness import ROOT
+    with Lab(hosts=1) as lab:
+        h = lab.hosts[0]
+        code = ("import json,sys,time; from components.winrm import run_op; "
+                "run_op(json.loads(sys.argv[1]), 'host.info', {}); print('ready', flush=True); time.sleep(60)")
+        import json
+        p = subprocess.Popen([sys.executable, "-c", code, json.dumps(h.endpoint)], cwd=ROOT,
+                             stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        assert h.shells_open == 1
+        p.terminate()
+        p.wait(10)
+        assert record("fault-sigterm", "tool process ended by SIGTERM", "survived"
+                      if h.shells_open == 0 and p.returncode == -15 else "data_lost") == "survived"
