@@ -357,6 +357,10 @@ function Invoke-Step {
             $changed = $false
         }
         'create' {
+            # A service of this name with exactly our ImagePath was created by an earlier run of this op whose
+            # response was lost: nothing to do. Anything else still fails SERVICE_EXISTS below.
+            $haveImage = Get-RegistryValue -Path "HKLM:\SYSTEM\CurrentControlSet\Services\$name" -Name 'ImagePath'
+            if ($null -ne $haveImage -and [string]$haveImage -eq [string]$step.imagePath) { continue }
             $deps = [string[]]@($step.dependencies | Where-Object { $_ })
             $pw = $null
             if ($null -ne $step.password) { $pw = [string]$step.password }

@@ -107,6 +107,8 @@ def run_bootstrap(host, shell, process, data: bytes) -> None:
         _ops._CURRENT.emit = None
         try:
             host.counters.op(op, rc)
+            if op is not None and host.faults.take_drop_response(op):
+                process.drop_response = True
             process.write(out, err)
         finally:
             process.finish(rc)

@@ -274,6 +274,11 @@ class _Apply:
         return mkdir_grant(self.host, s)
 
     def create(self, s):
+        # service.apply.ps1's guard: a service of this name with exactly our ImagePath is the one an earlier
+        # run of this op created (its response was lost); anything else is refused as before (SERVICE_EXISTS).
+        have = self.host.registry.get_value(f"HKLM\\SYSTEM\\CurrentControlSet\\Services\\{self.name}", "ImagePath")
+        if self.host.scm.exists(self.name) and have is not None and have[1] == s["imagePath"]:
+            return False
         self.host.scm.create(self.name, s["displayName"], s["imagePath"], s["start"], s.get("dependencies") or [],
                              s["account"], s.get("password"))
         return True
