@@ -34,9 +34,10 @@ foreach ($s in @($P.steps)) {
         }
         'format' {
             $vol = Get-Volume -DriveLetter ([char][string]$s.driveLetter) -ErrorAction SilentlyContinue
-            if ($null -ne $vol -and [string]$vol.FileSystem -eq [string]$s.fileSystem) { continue }
-            $null = Format-Volume -DriveLetter ([char][string]$s.driveLetter) -FileSystem ([string]$s.fileSystem) `
-                -NewFileSystemLabel ([string]$s.label) -Confirm:$false -Force
+            if ($null -eq $vol -or [string]$vol.FileSystem -ne [string]$s.fileSystem) {
+                $null = Format-Volume -DriveLetter ([char][string]$s.driveLetter) -FileSystem ([string]$s.fileSystem) `
+                    -NewFileSystemLabel ([string]$s.label) -Confirm:$false -Force
+            }
         }
         'label' { Set-Volume -DriveLetter ([char][string]$s.driveLetter) -NewFileSystemLabel ([string]$s.label) }
         'removePartition' {

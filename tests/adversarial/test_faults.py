@@ -146,6 +146,7 @@ def _service_inputs(h):
 
 
 def _cases():
+    from components.host.crash_dumps import CrashDumpsProvider
     from components.host.data_volume import DataVolumeProvider
     from components.host.service_baseline import ServiceBaselineProvider
     from components.host.windows_service import WindowsServiceProvider
@@ -157,12 +158,13 @@ def _cases():
         "ServiceBaseline": (ServiceBaselineProvider, lambda h: {"connection": fast(h), "owner": OWNER,
                                                                 "baselineName": "b", "services": ["Spooler"]}),
         "WindowsService": (WindowsServiceProvider, _service_inputs),
+        "CrashDumps": (CrashDumpsProvider, lambda h: h.model.files.add_drive("D") or {
+            "connection": fast(h), "owner": OWNER, "exeName": "api.exe", "dumpFolder": r"D:\dumps\api",
+            "dumpCount": 5, "dumpType": "mini", "account": "NT SERVICE\\api"}),
     }
 
 
-# WindowsService is not in this list yet: after its create's lost response the re-run's install_binary
-# meets the service it started (FILE_IN_USE); its steps need the same live-state guards (issue 12 item 9).
-@pytest.mark.parametrize("kind", ["DataVolume", "EventLogSettings", "ServiceBaseline"])
+@pytest.mark.parametrize("kind", ["DataVolume", "EventLogSettings", "ServiceBaseline", "WindowsService", "CrashDumps"])
 def test_every_op_losing_its_response_once_still_converges_and_destroys_exact(provider_host, kind):
     provider, make = _cases()[kind]
     with Lab(hosts=1) as lab:
@@ -176,6 +178,8 @@ def test_every_op_losing_its_response_once_still_converges_and_destroys_exact(pr
         try:
             rid, outs = res.create(inputs)
             again = res.update(rid, outs, inputs)             # converged: nothing left to do
+            assert again["changed"] is False
+            h.faults.drop_response(once_per_op=True)      # and the destroy's ops lose theirs once too
             res.delete(rid, again)
         except ProviderError as exc:
             error = exc.details.strip().splitlines()[-1]

@@ -300,6 +300,12 @@ class _Apply:
         keep = s.get("previous")           # the old binary stays there until the gate passed
         old = keep or path + ".winfleet-old"
         had_old = f.is_file(path)
+        if had_old and f.sha256(path) == f.sha256(self.temp) and not (keep and not f.is_file(keep)):
+            # service.apply.ps1's guard: the verified build is already in place (an earlier run of this op
+            # whose response was lost swapped it): nothing to move, and a running service keeps running
+            f.delete(self.temp)
+            self.temp = None
+            return False
         if had_old:
             f.move(path, old, replace=True)
         try:
