@@ -951,10 +951,19 @@ def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path])
                 "the hosts' range was moved (ServicePort still checks the host's actual range)")
     dupes([s.binary.exe_name for s in svcs], lambda i: ("services", i, "binary", "exeName"),
           "exe name (WER LocalDumps is keyed by exe name)", lambda x: (x or "").lower())
-    dupes([s.logs.directory for s in svcs], lambda i: ("services", i, "logs", "directory"),
-          "log directory", lambda x: (x or "").lower())
-    dupes([s.crash_dumps.folder for s in svcs], lambda i: ("services", i, "crashDumps", "folder"),
-          "dump folder", lambda x: (x or "").lower())
+    # --- managed folders: no two equal, nested or containing one another -----------------------
+    # Each folder gets its own ACE for its service's account and goes with its service; a log folder
+    # inside another service's folder, or above an install folder, would hand that account Modify
+    # over files that are not its own (its binary included) and be removed with the wrong service.
+    folders = []
+    for i, s in enumerate(svcs):
+        folders += [(("services", i, "installDir"), s.install_dir),
+                    (("services", i, "logs", "directory"), s.logs.directory),
+                    (("services", i, "crashDumps", "folder"), s.crash_dumps.folder)]
+    for loc, val, other_loc, other, how in wf.folder_overlaps(folders):
+        add(loc, val, f"{how} {key_path(other_loc)} ({other}): install, log and dump folders of all services "
+                      "must be separate (not equal, nested or one above another); use e.g. "
+                      f"'{drive}:\\logs\\<service>' and '{drive}:\\dumps\\<service>'")
 
     # --- dependency cycles among our services ----------------------------------------------------
     names = {s.name.lower(): i for i, s in enumerate(svcs)}

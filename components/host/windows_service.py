@@ -64,7 +64,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
-from ..windows_facts import INVALID_PATH_CHARS, SERVICE_NAME_RE, service_name_list_problem
+from ..windows_facts import INVALID_PATH_CHARS, SERVICE_NAME_RE, folder_overlaps, service_name_list_problem
 
 from .base import HostInputs, HostResource, HostResourceProvider, HostSession, Model, Refused
 from .journal import item_name
@@ -549,9 +549,12 @@ class WindowsServiceProvider(HostResourceProvider):
             out.append(("readinessPollSeconds", "must not exceed readinessTimeoutSeconds"))
         if any(a.action == "reboot" for a in i.recovery.actions):
             pass  # allowed (SC_ACTION_REBOOT); policies may forbid it
-        if i.logs is not None and i.logs.directory.lower() == i.install_dir.lower():
-            out.append(("logs.directory", "must differ from installDir (the service account may write logs, "
-                                          "not its own binary)"))
+        if i.logs is not None:
+            for _loc, _v, _o, other, how in folder_overlaps([("installDir", i.install_dir),
+                                                              ("logs.directory", i.logs.directory)]):
+                out.append(("logs.directory", f"{how} installDir ({other}): the folders must be separate (not "
+                                              "equal, nested or one above the other): the service account may "
+                                              "write its logs, never its own binary"))
         return out
 
     # ---- journal scope -----------------------------------------------------------------------
