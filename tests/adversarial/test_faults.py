@@ -145,9 +145,18 @@ def _service_inputs(h):
     return dict(base_inputs(h), connection=dict(connection(h), reachBackoffSeconds=0.05), owner=OWNER)
 
 
+def _data_volume(h) -> None:
+    st = h.model.storage                   # D: as a DataVolume leaves it
+    st.set_online(1, True)
+    st.initialize(1, "GPT")
+    st.new_partition(1, "D")
+    st.format("D", "NTFS", "Data")
+
+
 def _cases():
     from components.host.crash_dumps import CrashDumpsProvider
     from components.host.data_volume import DataVolumeProvider
+    from components.host.ntfs_quota import NtfsQuotaProvider
     from components.host.service_baseline import ServiceBaselineProvider
     from components.host.windows_service import WindowsServiceProvider
     fast = lambda h: dict(connection(h), reachBackoffSeconds=0.05)
@@ -158,13 +167,17 @@ def _cases():
         "ServiceBaseline": (ServiceBaselineProvider, lambda h: {"connection": fast(h), "owner": OWNER,
                                                                 "baselineName": "b", "services": ["Spooler"]}),
         "WindowsService": (WindowsServiceProvider, _service_inputs),
+        "NtfsQuota": (NtfsQuotaProvider, lambda h: _data_volume(h) or {
+            "connection": fast(h), "owner": OWNER, "volume": "D:", "account": "NT SERVICE\\api",
+            "warningBytes": 400 * 2**20, "limitBytes": 500 * 2**20, "enforce": True}),
         "CrashDumps": (CrashDumpsProvider, lambda h: h.model.files.add_drive("D") or {
             "connection": fast(h), "owner": OWNER, "exeName": "api.exe", "dumpFolder": r"D:\dumps\api",
             "dumpCount": 5, "dumpType": "mini", "account": "NT SERVICE\\api"}),
     }
 
 
-@pytest.mark.parametrize("kind", ["DataVolume", "EventLogSettings", "ServiceBaseline", "WindowsService", "CrashDumps"])
+@pytest.mark.parametrize("kind", ["DataVolume", "EventLogSettings", "ServiceBaseline", "WindowsService", "CrashDumps",
+                                  "NtfsQuota"])
 def test_every_op_losing_its_response_once_still_converges_and_destroys_exact(provider_host, kind):
     provider, make = _cases()[kind]
     with Lab(hosts=1) as lab:
@@ -188,3 +201,30 @@ def test_every_op_losing_its_response_once_still_converges_and_destroys_exact(pr
         outcome = "survived" if error is None and exact and dropped >= 2 else "data_lost"
         assert record("fault-drop-response", f"{kind}: every op's response dropped once", outcome) == "survived", \
             (error, dropped, exact)
+
+
+def test_an_upgrade_whose_responses_are_lost_converges_and_destroys_exact(provider_host):
+    """WindowsService v1 -> v2 (binary swap with the readiness-gated rollback armed), every op's response
+    dropped once during the update and again during the destroy."""
+    from components.host.windows_service import WindowsServiceProvider
+    from tests.providers.test_windows_service import URL2, V2, sha
+    with Lab(hosts=1) as lab:
+        h = lab.hosts[0]
+        pristine_props = _service_inputs(h)
+        h.model.files.downloads[URL2] = V2
+        pristine = host_snapshot(h.model)
+        res = provider_host.resource(WindowsServiceProvider())
+        rid, outs = res.create(res.checked(pristine_props))
+        h.faults.drop_response(once_per_op=True)
+        error = None
+        try:
+            outs = res.update(rid, outs, res.checked(dict(pristine_props, binaryUrl=URL2, binarySha256=sha(V2))))
+            upgraded = h.model.files.sha256(r"C:\Program Files\winfleet\api\api.exe") == sha(V2) and \
+                h.model.scm.status("api") == "running"
+            h.faults.drop_response(once_per_op=True)
+            res.delete(rid, outs)
+        except ProviderError as exc:
+            error, upgraded = exc.details.strip().splitlines()[-1], False
+        exact = host_snapshot(h.model) == pristine
+        assert record("fault-drop-response", "WindowsService upgrade: every op's response dropped once",
+                      "survived" if error is None and upgraded and exact else "data_lost") == "survived", error
