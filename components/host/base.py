@@ -49,17 +49,23 @@ What the base does
   and outputs, names changed keys; keys in ``replace_keys`` (and a change of
   ``connection.hostName``, i.e. another machine) are replaces.
 * ``create``/``update``: under a per-(host, journal key) lock: ``read_state`` (its first op also reads
-  the journal entry: the executor's ``journal={"read": [key]}`` envelope, read on the host before that
-  op runs) -> ``plan``; the journal entry (prior values, holders) is attached to the **first** op of the
-  apply as the executor's ``journal={"write": ...}`` envelope, so the host records the prior
-  value before anything changes. Items an update stops managing are restored in the same apply.
+  the journal entry and the host's MachineGuid: the executor's ``journal={"read": [key]}`` envelope, read on
+  the host before that op runs) -> ``plan``; our holds (prior values + claims) go on the **first** op of the
+  apply as a journal ``update`` delta, merged on the host under its registry mutex (never a whole-value
+  rewrite, so another process's holders survive), with a precondition on the other holders we planned with
+  (``JOURNAL_CONFLICT``, nothing changed: planned again, up to ``CONFLICT_RETRIES``); our releases go on the
+  final op, after the changes succeeded. Holder ids are ``owner|hostName|identity`` (``holder_id``): an item
+  another owner (stack, or host entry of this stack) holds is refused naming it, unless ``shareable``; an
+  endpoint that now reaches another machine than the recorded ``machineGuid`` is refused. Items an update stops managing are restored in the same apply.
   A create whose apply fails is rolled back (best effort; if that fails too, the journal keeps the
   prior values and the next create or delete uses them). A failed update keeps Pulumi's old state
   and the journal, so the next run completes it. No changes -> no apply op.
   Outs = normalised inputs + ``state`` (live, after apply), ``prior`` (recorded prior values of our
   items), ``changed`` (bool), ``changes`` (the primitive changes applied).
   WinRM ops: create/update = 2 (read carrying the journal read, apply); converged = 1 (+1 to record
-  the journal entry the first time). Each op is one WinRS round trip (4 HTTP requests on a warm shell).
+  the journal entry the first time). Each op is one WinRS round trip (4 HTTP requests on a warm shell);
+  every provider call ends by closing its endpoint's idle shells (``end_call``), so a call pays one
+  shell Create + Delete and a SIGTERM-ended provider host leaves nothing open between calls.
 * ``read``: live state (``state``) and ``drift``, the input keys whose live value (``live_inputs``)
   differs from the desired one, so ``pulumi refresh`` shows drift; ``diff`` turns a non-empty
   ``drift`` into an update (never a replace, even for a drifted replace key), which converges it.
