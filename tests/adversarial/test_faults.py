@@ -88,13 +88,15 @@ def test_a_budget_shorter_than_the_outage_fails_fast_with_a_clear_error(provider
 
 
 # --- item 10: a provider host ended by SIGTERM leaves no shell behind --------------------------
-RUNS = 4
+RUNS = 10
 
 
 def test_provider_hosts_killed_with_sigterm_leave_no_shells():
     """Each run: a fresh ``python -m pulumi.dynamic`` creates, reads and deletes on 2 hosts, then is
-    ended with SIGTERM (what an engine does on cancel: atexit does not run). Counted on the hosts."""
-    with Lab(hosts=2) as lab:
+    ended with SIGTERM (what an engine does on cancel: atexit does not run). Counted on the hosts, whose
+    MaxShellsPerUser is 5 here: leaked shells would make a later run hit the shell quota."""
+    from tests.emulator.server import Limits
+    with Lab(hosts=2, limits=Limits(max_shells_per_user=5)) as lab:
         leaked = []
         for run in range(RUNS):
             ph = ProviderHost()

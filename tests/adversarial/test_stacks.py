@@ -230,3 +230,33 @@ def test_two_provider_processes_racing_lose_no_holder():
                 break                           # the host is no longer pristine: later trials mean nothing
         assert record("fault-concurrency", f"two provider processes, one journal entry, {TRIALS} trials",
                       "survived" if lost == 0 else "data_lost") == "survived", f"{lost}/{TRIALS} trials lost a holder"
+
+
+def test_a_service_another_stack_holds_is_refused_and_its_logs_survive(provider_host):
+    """The new stack declares the same service: refused naming the old stack; the old stack's service,
+    binary and log folder are untouched; after the old stack's (exact) destroy the new stack creates it."""
+    from components.host.windows_service import WindowsServiceProvider
+    from tests.providers.test_windows_service import URL1, V1, base_inputs
+    with Lab(hosts=1) as lab:
+        h = lab.hosts[0]
+        m = h.model
+        m.files.add_drive("D")
+        m.files.downloads[URL1] = V1
+        m.http.serve(8080, service="api", mode="ready")
+        pristine = host_snapshot(m)
+        res = provider_host.resource(WindowsServiceProvider())
+        old = res.checked(dict(base_inputs(h), owner=OLD))
+        rid, outs = res.create(old)
+        m.files.write("D:\\logs\\api\\api.log", b"the old stack's log")
+        running = host_snapshot(m)
+        refused = _refused(lambda: res.create(res.checked(dict(base_inputs(h), owner=NEW))),
+                           "acme/shop/prod-old", "serviceName")
+        assert record("stacks", "new stack declares the old stack's service",
+                      "refused" if refused and host_snapshot(m) == running else "data_lost") == "refused"
+        m.files.delete("D:\\logs\\api\\api.log")
+        res.delete(rid, outs)
+        assert host_snapshot(m) == pristine
+        rid, outs = res.create(res.checked(dict(base_inputs(h), owner=NEW)))
+        assert m.scm.status("api") == "running"
+        res.delete(rid, outs)
+        assert host_snapshot(m) == pristine
