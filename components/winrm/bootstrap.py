@@ -1,6 +1,6 @@
 """The fixed PowerShell bootstrap and the stdin payload (docs/CONTRACTS.md, "Host ops").
 
-The command line is always ``COMMAND_LINE`` (~6.1 KB, far below cmd.exe's 8,191 characters):
+The command line is always ``COMMAND_LINE`` (~6.9 KB, far below cmd.exe's 8,191 characters):
 ``powershell.exe ... -EncodedCommand <BOOTSTRAP as UTF-16LE base64>``. Everything else — the
 script text and the op's JSON envelope — travels over stdin:
 

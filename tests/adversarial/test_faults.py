@@ -48,7 +48,7 @@ def test_a_reboot_during_up_is_survived_within_the_time_budget(provider_host):
     """A 20 s outage between the read and the apply: the budget (40 s, backoff from 0.5 s) waits it out."""
     with Lab(hosts=1) as lab:
         h = lab.hosts[0]
-        h.faults.set_op_delay(0.3, "eventlog.apply")     # the apply starts after the host went down
+        h.faults.set_op_delay(2.0, "eventlog.apply")     # the host goes down before the apply answers
         res = provider_host.resource(EventLogSettingsProvider())
         pristine = host_snapshot(h.model)
         watcher = _reboot_after_first_op(h, 20.0)
