@@ -240,10 +240,12 @@ class HostSession:
 
     * a journal ``read`` armed with ``read_with_next`` goes on the next op (the bootstrap reads the
       entries before that op's driver runs, and before any ``write`` in the same envelope);
-      ``journal_entries`` then returns them (or sends a ``journal.read`` if no op carried them);
-    * a journal ``write`` armed with ``write_before`` goes on the next op (before anything changes);
-    * a ``clear`` (or a rewrite) armed with ``after_success`` goes on the op called with
-      ``final=True`` or, failing that, on a ``journal.read`` sent by ``flush``.
+      ``journal_entries`` then returns them (or sends a ``journal.read`` if no op carried them), and
+      ``machine_guid`` is what the host said it is;
+    * a journal ``update`` hold (+ its ``expect`` precondition) armed with ``hold_before`` goes on the next
+      op (applied on the host before anything changes);
+    * an ``update`` release armed with ``release_after`` goes on the op called with ``final=True`` or,
+      failing that, on a ``journal.read`` sent by ``flush`` (applied after the op succeeded).
     """
 
     def __init__(self, connection: dict, timeout: float = DEFAULT_TIMEOUT, progress=None):
