@@ -528,6 +528,14 @@ class WinrmConfig(_Model):
     allowed_sources: list[str] = Field(default_factory=list)
     connect_via: Literal["public", "private"] = "private"
     auth: Literal["ntlm", "basic", "kerberos"] = "ntlm"
+    # How long an op keeps trying a host that does not answer (a reboot, a VM still booting), and the first
+    # pause between tries (doubling up to 30 s). A Windows Server reboot with updates takes minutes.
+    reach_budget_minutes: float = Field(10.0, gt=0, le=120)
+    reach_backoff_seconds: float = Field(2.0, gt=0, le=60)
+
+    def reach(self) -> dict:
+        """The connection's reachability keys (seconds), see docs/CONTRACTS.md "connection"."""
+        return {"reachBudgetSeconds": self.reach_budget_minutes * 60.0, "reachBackoffSeconds": self.reach_backoff_seconds}
 
     @field_validator("allowed_sources")
     @classmethod
@@ -954,10 +962,19 @@ def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path])
                 "the hosts' range was moved (ServicePort still checks the host's actual range)")
     dupes([s.binary.exe_name for s in svcs], lambda i: ("services", i, "binary", "exeName"),
           "exe name (WER LocalDumps is keyed by exe name)", lambda x: (x or "").lower())
-    dupes([s.logs.directory for s in svcs], lambda i: ("services", i, "logs", "directory"),
-          "log directory", lambda x: (x or "").lower())
-    dupes([s.crash_dumps.folder for s in svcs], lambda i: ("services", i, "crashDumps", "folder"),
-          "dump folder", lambda x: (x or "").lower())
+    # --- managed folders: no two equal, nested or containing one another -----------------------
+    # Each folder gets its own ACE for its service's account and goes with its service; a log folder
+    # inside another service's folder, or above an install folder, would hand that account Modify
+    # over files that are not its own (its binary included) and be removed with the wrong service.
+    folders = []
+    for i, s in enumerate(svcs):
+        folders += [(("services", i, "installDir"), s.install_dir),
+                    (("services", i, "logs", "directory"), s.logs.directory),
+                    (("services", i, "crashDumps", "folder"), s.crash_dumps.folder)]
+    for loc, val, other_loc, other, how in wf.folder_overlaps(folders):
+        add(loc, val, f"{how} {key_path(other_loc)} ({other}): install, log and dump folders of all services "
+                      "must be separate (not equal, nested or one above another); use e.g. "
+                      f"'{drive}:\\logs\\<service>' and '{drive}:\\dumps\\<service>'")
 
     # --- dependency cycles among our services ----------------------------------------------------
     names = {s.name.lower(): i for i, s in enumerate(svcs)}

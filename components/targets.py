@@ -23,12 +23,12 @@ class HostTarget:
     public_ip: Optional[pulumi.Output] = None
 
 
-def connection_dict(h: ExistingHostConfig, auth: str) -> dict:
+def connection_dict(h: ExistingHostConfig, auth: str, reach: dict | None = None) -> dict:
     """The plain connection dict for an existing host (password in clear: wrap before it leaves)."""
     return {
         "host": h.host, "port": h.port, "username": h.username, "password": h.password.get_secret_value(),
         "auth": h.auth or auth, "caPem": h.ca_pem, "certSha256": h.cert_sha256,
-        "tlsServerName": h.tls_server_name, "hostName": h.name,
+        "tlsServerName": h.tls_server_name, "hostName": h.name, **(reach or {}),
     }
 
 
@@ -44,6 +44,6 @@ def existing_hosts(cfg: WinfleetConfig) -> list[HostTarget]:
     """HostTargets for `winfleet:mode: existingHosts` (no Azure resources; nothing to depend on)."""
     if cfg.mode != "existingHosts":
         raise ValueError("existing_hosts() needs winfleet:mode 'existingHosts'")
-    return [HostTarget(name=h.name, connection=pulumi.Output.secret(connection_dict(h, cfg.winrm.auth)),
+    return [HostTarget(name=h.name, connection=pulumi.Output.secret(connection_dict(h, cfg.winrm.auth, cfg.winrm.reach())),
                        data_disk=_data_disk(h), depends_on=[], private_ip=None, public_ip=None)
             for h in cfg.existing_hosts]

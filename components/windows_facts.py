@@ -141,8 +141,7 @@ DYNAMIC_PORT_END = 65535
 # and https://learn.microsoft.com/en-us/azure/load-balancer/load-balancer-custom-probe-overview
 AZURE_PROBE_ADDRESS = "168.63.129.16"
 
-# ============================================================================================
-# Input rules shared by the stack config (components/config.py) and the host resources' check
+# =====================================================================================# Input rules shared by the stack config (components/config.py) and the host resources' check
 # (components/host/*): one function per rule, so `pulumi preview` refuses exactly what config refuses.
 # Each returns None when the value is acceptable, else what is wrong and what is allowed. Patterns
 # are applied with ``fullmatch`` (``$`` in ``re.match`` also accepts a trailing newline).
@@ -441,3 +440,28 @@ def windows_path_problem(p: str) -> str | None:
     if len(p) > 240:
         return "at most 240 characters (MAX_PATH is 260, and files go inside)"
     return None
+=======
+
+# Managed folders (install, log, dump) of all services on a host must be separate: each gets an ACE for
+# its service's account and goes with its service (issue 12 item 3). One rule, used by config and provider.
+def norm_folder(path: str) -> str:
+    """A folder as Windows compares it: case-insensitive, '/' is '\\', no trailing separator."""
+    return path.replace("/", "\\").rstrip("\\").lower()
+
+
+def folder_overlaps(folders: list[tuple[object, str | None]]) -> list[tuple[object, str, object, str, str]]:
+    """(loc, path, other loc, other path, how) for every later folder equal to, inside or above an earlier one."""
+    out = []
+    seen: list[tuple[object, str, str]] = []
+    for loc, path in folders:
+        if not path:
+            continue
+        n = norm_folder(path)
+        for oloc, opath, on in seen:
+            how = ("is the same folder as" if n == on else "is inside" if n.startswith(on + "\\")
+                   else "contains" if on.startswith(n + "\\") else None)
+            if how:
+                out.append((loc, path, oloc, opath, how))
+                break
+        seen.append((loc, path, n))
+    return out

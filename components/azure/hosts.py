@@ -91,7 +91,7 @@ class AzureHosts(pulumi.ComponentResource):
             ).apply(lambda a, host=host: {
                 "host": a[0], "port": wf.WINRM_HTTPS_PORT, "username": az.admin_username, "password": a[1],
                 "auth": cfg.winrm.auth, "caPem": a[2], "certSha256": a[3], "tlsServerName": a[0],
-                "hostName": host}))
+                "hostName": host, **cfg.winrm.reach()}))
             self.vms.append(vmc)
             self.certs.append(cert)
             self.hosts.append(HostTarget(

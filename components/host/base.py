@@ -49,17 +49,23 @@ What the base does
   and outputs, names changed keys; keys in ``replace_keys`` (and a change of
   ``connection.hostName``, i.e. another machine) are replaces.
 * ``create``/``update``: under a per-(host, journal key) lock: ``read_state`` (its first op also reads
-  the journal entry: the executor's ``journal={"read": [key]}`` envelope, read on the host before that
-  op runs) -> ``plan``; the journal entry (prior values, holders) is attached to the **first** op of the
-  apply as the executor's ``journal={"write": ...}`` envelope, so the host records the prior
-  value before anything changes. Items an update stops managing are restored in the same apply.
+  the journal entry and the host's MachineGuid: the executor's ``journal={"read": [key]}`` envelope, read on
+  the host before that op runs) -> ``plan``; our holds (prior values + claims) go on the **first** op of the
+  apply as a journal ``update`` delta, merged on the host under its registry mutex (never a whole-value
+  rewrite, so another process's holders survive), with a precondition on the other holders we planned with
+  (``JOURNAL_CONFLICT``, nothing changed: planned again, up to ``CONFLICT_RETRIES``); our releases go on the
+  final op, after the changes succeeded. Holder ids are ``owner|hostName|identity`` (``holder_id``): an item
+  another owner (stack, or host entry of this stack) holds is refused naming it, unless ``shareable``; an
+  endpoint that now reaches another machine than the recorded ``machineGuid`` is refused. Items an update stops managing are restored in the same apply.
   A create whose apply fails is rolled back (best effort; if that fails too, the journal keeps the
   prior values and the next create or delete uses them). A failed update keeps Pulumi's old state
   and the journal, so the next run completes it. No changes -> no apply op.
   Outs = normalised inputs + ``state`` (live, after apply), ``prior`` (recorded prior values of our
   items), ``changed`` (bool), ``changes`` (the primitive changes applied).
   WinRM ops: create/update = 2 (read carrying the journal read, apply); converged = 1 (+1 to record
-  the journal entry the first time). Each op is one WinRS round trip (4 HTTP requests on a warm shell).
+  the journal entry the first time). Each op is one WinRS round trip (4 HTTP requests on a warm shell);
+  every provider call ends by closing its endpoint's idle shells (``end_call``), so a call pays one
+  shell Create + Delete and a SIGTERM-ended provider host leaves nothing open between calls.
 * ``read``: live state (``state``) and ``drift``, the input keys whose live value (``live_inputs``)
   differs from the desired one, so ``pulumi refresh`` shows drift; ``diff`` turns a non-empty
   ``drift`` into an update (never a replace, even for a drifted replace key), which converges it.
@@ -98,8 +104,10 @@ PROVIDER_KEY = "__provider"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"        # pulumi.runtime.rpc.UNKNOWN
 _SIG_KEY = "4dabf18193072939515e22adb298388d"           # pulumi.runtime.rpc._special_sig_key
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"        # pulumi.runtime.rpc._special_secret_sig
-OUTPUT_KEYS = ("state", "prior", "changed", "changes", "drift", "appliedAt", "crashes")
+OUTPUT_KEYS = ("state", "prior", "changed", "changes", "drift", "appliedAt", "crashes", "machineGuid")
 # appliedAt / crashes: set by WindowsService only (when it last applied; crash reports seen by refresh)
+JOURNAL_CONFLICT = "JOURNAL_CONFLICT"
+CONFLICT_RETRIES = 5            # a converge/delete whose journal precondition failed is planned again
 DEFAULT_TIMEOUT = 300.0
 
 
@@ -114,6 +122,18 @@ def run_op(endpoint, op: str, params: dict, *, journal: dict | None = None, time
            progress=None) -> dict:
     from ..winrm import run_op as _run_op
     return _run_op(endpoint, op, params, journal=journal, timeout=timeout, progress=progress)
+
+
+def end_call(endpoint) -> None:
+    """A provider call ended: close this endpoint's idle pooled shells. The dynamic-provider host is
+    often ended with SIGTERM (no atexit, and its gRPC threads cannot install signal handlers), so a shell
+    left open between calls would stay on the host until its IdleTimeOut and count against
+    MaxShellsPerUser; a call's own ops still share one shell."""
+    from ..winrm.pool import POOL
+    try:
+        POOL.close_idle(endpoint)
+    except Exception as exc:  # never turn a finished call into a failure
+        log.debug("closing idle shells failed: %s", type(exc).__name__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,6 +247,8 @@ class Connection(Model):
     cert_sha256: Optional[str] = None
     tls_server_name: Optional[str] = None
     host_name: Optional[str] = None
+    reach_budget_seconds: Optional[float] = Field(default=None, gt=0, le=7200)
+    reach_backoff_seconds: Optional[float] = Field(default=None, gt=0, le=60)
 
     @field_validator("cert_sha256")
     @classmethod
@@ -249,10 +271,24 @@ class Connection(Model):
         return self.host_name or f"{self.host}:{self.port}"
 
 
+class Owner(Model):
+    """The stack a resource belongs to (``pulumi.get_organization/get_project/get_stack``, set by
+    ``HostResource``): journal holders carry it, so two stacks on one host never merge into one holder."""
+
+    organization: str = Field(default="", max_length=256)
+    project: str = Field(default="", max_length=256)
+    stack: str = Field(default="", max_length=256)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.organization}/{self.project}/{self.stack}"
+
+
 class HostInputs(Model):
-    """Every host resource's inputs start with ``connection``."""
+    """Every host resource's inputs start with ``connection``; ``owner`` names its stack."""
 
     connection: Connection
+    owner: Optional[Owner] = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,10 +312,12 @@ class HostSession:
 
     * a journal ``read`` armed with ``read_with_next`` goes on the next op (the bootstrap reads the
       entries before that op's driver runs, and before any ``write`` in the same envelope);
-      ``journal_entries`` then returns them (or sends a ``journal.read`` if no op carried them);
-    * a journal ``write`` armed with ``write_before`` goes on the next op (before anything changes);
-    * a ``clear`` (or a rewrite) armed with ``after_success`` goes on the op called with
-      ``final=True`` or, failing that, on a ``journal.read`` sent by ``flush``.
+      ``journal_entries`` then returns them (or sends a ``journal.read`` if no op carried them), and
+      ``machine_guid`` is what the host said it is;
+    * a journal ``update`` hold (+ its ``expect`` precondition) armed with ``hold_before`` goes on the next
+      op (applied on the host before anything changes);
+    * an ``update`` release armed with ``release_after`` goes on the op called with ``final=True`` or,
+      failing that, on a ``journal.read`` sent by ``flush`` (applied after the op succeeded).
     """
 
     def __init__(self, connection: dict, timeout: float = DEFAULT_TIMEOUT, progress=None):
@@ -288,8 +326,9 @@ class HostSession:
         self.timeout = timeout
         self.progress = progress          # run_op progress callback (components.host.progress.reporter) or None
         self.requests = 0
-        self._before: Optional[dict] = None
-        self._after: Optional[dict] = None
+        self.machine_guid: Optional[str] = None
+        self._hold: Optional[dict] = None
+        self._release: Optional[dict] = None
         self._read: Optional[list[str]] = None
         self._entries: Optional[dict] = None
 
@@ -298,13 +337,9 @@ class HostSession:
         read = self._read
         if read is not None:
             journal["read"] = read
-        if self._before is not None:
-            journal["write"] = self._before
-        if final and self._after is not None:
-            if "write" in self._after and "write" in journal:
-                final = False        # one write per envelope: the rewrite goes out in flush()
-            else:
-                journal.update(self._after)
+        update = self._update(final)
+        if update is not None:
+            journal["update"] = update
         self.requests += 1
         extra = {}
         if self.progress is not None:      # only then: test doubles of run_op need not know the keyword
@@ -313,22 +348,43 @@ class HostSession:
         result = run_op(self.endpoint, op, params, journal=journal or None, timeout=self.timeout, **extra)
         if read is not None:
             result = dict(result)
-            entries = (result.pop("journal", None) or {}).get("entries")
+            carried = result.pop("journal", None) or {}
+            entries = carried.get("entries")
             if not isinstance(entries, dict):       # the executor checks this too; never assume "empty"
                 raise RuntimeError(f"{op} on {self.label}: the journal read it carried came back without entries")
             self._entries = entries
+            self.machine_guid = carried.get("machineGuid") or self.machine_guid
             self._read = None
-        self._before = None
-        if final and self._after is not None:
-            self._after = None
         return result
+
+    def _update(self, final: bool) -> Optional[dict]:
+        """The ``update`` member for the next op: the armed hold (+ its precondition) always, the armed
+        release only on a final op (it must take effect only once the changes succeeded)."""
+        hold, rel = self._hold, (self._release if final else None)
+        if hold is None and rel is None:
+            return None
+        base = hold or rel
+        update = {"key": base["key"], "holder": base["holder"]}
+        if hold is not None:
+            update.update({k: v for k, v in hold.items() if k in ("expect", "hold") and v})
+        if rel is not None:
+            update.update({k: v for k, v in rel.items() if k in ("release", "releaseOther") and v})
+            if hold is None and rel.get("expect"):
+                update["expect"] = rel["expect"]
+            self._release = None
+        self._hold = None
+        return update
 
     def state(self, op: str, params: dict, **kw) -> dict:
         return self.run(op, params, **kw).get("state") or {}
 
     def read_journal(self, keys: list[str]) -> dict:
         """The entries of ``keys`` now, as an op of its own (``journal.read``)."""
-        return self.state("journal.read", {"keys": list(keys)}).get("entries") or {}
+        self._read = list(keys)
+        self._entries = None
+        self.state("journal.read", {"keys": list(keys)})
+        entries, self._entries = self._entries, None
+        return entries or {}
 
     def read_with_next(self, keys: list[str]) -> None:
         """Have the next op also read the journal entries of ``keys`` (as they were before it ran)."""
@@ -344,27 +400,23 @@ class HostSession:
         entries, self._entries = self._entries, None
         return entries
 
-    def write_before(self, key: str, value: dict) -> None:
-        self._before = {"key": key, "value": value}
+    def hold_before(self, key: str, holder: str, hold: dict, expect: dict) -> None:
+        """Have the next op first check ``expect`` (item -> the other holders we planned with) and
+        record ``hold`` (item -> {"prior", "claim"}) on the host, merged into the entry as it is then."""
+        self._hold = {"key": key, "holder": holder, "hold": hold, "expect": expect}
 
-    def after_success(self, key: str, value: Optional[dict]) -> None:
-        self._after = {"clear": key} if value is None else {"write": {"key": key, "value": value}}
+    def release_after(self, key: str, holder: str, release: list, release_other: dict, expect: dict) -> None:
+        """Have the final op (or ``flush``) drop our holds on ``release`` (and other holder ids') once
+        it succeeded; items nobody holds then lose their prior value on the host."""
+        self._release = {"key": key, "holder": holder, "release": list(release),
+                         "releaseOther": {h: list(i) for h, i in release_other.items() if i}, "expect": expect}
 
     def flush(self) -> None:
-        """Send whatever journal envelope is still armed (on a harmless ``journal.read``)."""
-        if self._before is not None or self._after is not None:
-            journal = {}
-            if self._before is not None:
-                journal["write"] = self._before
-            if self._after is not None:
-                if "write" in self._after and "write" in journal:
-                    self.requests += 1
-                    run_op(self.endpoint, "journal.read", {"keys": []}, journal=journal, timeout=self.timeout)
-                    journal = {}
-                journal.update(self._after)
-            self._before = self._after = None
+        """Send whatever journal update is still armed (on a harmless ``journal.read``)."""
+        update = self._update(final=True)
+        if update is not None:
             self.requests += 1
-            run_op(self.endpoint, "journal.read", {"keys": []}, journal=journal, timeout=self.timeout)
+            run_op(self.endpoint, "journal.read", {"keys": []}, journal={"update": update}, timeout=self.timeout)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -427,6 +479,25 @@ def _error_message(err: dict) -> str:
     if err.get("type") == "extra_forbidden":
         msg = "unknown input (check the spelling; inputs are camelCase)"
     return msg
+
+
+def _conflict(exc: BaseException) -> bool:
+    """The host refused our journal update's precondition (nothing was changed): plan again."""
+    return getattr(exc, "code", None) == JOURNAL_CONFLICT
+
+
+class _ClaimsWithDefault(dict):
+    """item -> claim; an item without an explicit claim gets just the owner fields."""
+
+    def __init__(self, claims: dict, who: dict):
+        super().__init__(claims)
+        self.who = who
+
+    def __missing__(self, item):
+        return dict(self.who)
+
+    def get(self, item, default=None):
+        return self[item]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -586,12 +657,20 @@ class HostResourceProvider(dyn.ResourceProvider):
             raise HostResourceError(f"{self.kind}: {what} failed: the stored inputs no longer validate "
                                     f"({bad})") from None
 
+    def _end(self, inputs) -> None:
+        try:
+            end_call(make_endpoint(inputs.connection.dump()))
+        except Exception:
+            pass
+
     def create(self, props: dict) -> dyn.CreateResult:
         inputs = self._parsed("create", props)
         try:
             outs = self._converge(inputs, None, None, creating=True)
         except Exception as exc:
             raise self._fail("create", inputs, exc) from None   # the cause's text is unredacted (URLs)
+        finally:
+            self._end(inputs)
         return dyn.CreateResult(self.resource_id(inputs), outs)
 
     def update(self, _id: str, olds: dict, news: dict) -> dyn.UpdateResult:
@@ -604,57 +683,83 @@ class HostResourceProvider(dyn.ResourceProvider):
             outs = self._converge(inputs, old_inputs, unwrap_secrets(olds or {}), creating=False)
         except Exception as exc:
             raise self._fail("update", inputs, exc) from None   # the cause's text is unredacted (URLs)
+        finally:
+            self._end(inputs)
         return dyn.UpdateResult(outs)
 
     def _converge(self, inputs, old_inputs, old_outs, *, creating: bool) -> dict:
+        for attempt in range(1, CONFLICT_RETRIES + 1):
+            try:
+                return self._converge_once(inputs, old_inputs, old_outs, creating=creating)
+            except Exception as exc:
+                if not _conflict(exc) or attempt == CONFLICT_RETRIES:
+                    raise
+                log.info("%s: the host journal changed under us (%s); planning again", self.kind, exc)
+        raise AssertionError("unreachable")
+
+    def _converge_once(self, inputs, old_inputs, old_outs, *, creating: bool) -> dict:
         host = self._session(inputs)
         key = self.journal_key(inputs)
-        holder = self.identity(inputs)
-        old_holder = self.identity(old_inputs) if old_inputs is not None else None
+        holder = self.holder_id(inputs)
+        legacy = self.legacy_holders(inputs, old_inputs)
+        old_holder = self.holder_id(old_inputs) if old_inputs is not None else None
         with lock_for(host.label, key):
             host.read_with_next([key])            # the read op carries the journal read
             current = self.read_state(host, inputs)
             entry = Entry.parse(host.journal_entries().get(key), self.kind)
+            raw = entry.copy()                    # as the host has it: the precondition is about this
+            self.check_machine(inputs, old_outs, host)
+            for old in legacy:                    # a pre-owner holder id of this resource: ours
+                if old != holder and entry.items_of(old) and not entry.items_of(holder):
+                    entry.rename(old, holder)
             before = entry.copy()
             live = self.prior_of(inputs, current)
             old_prior = dict((old_outs or {}).get("prior") or {})
             for item in live:                     # state's record beats the live value
                 if item in old_prior and item not in entry.prior:
                     live[item] = copy.deepcopy(old_prior[item])
+            claims = self.owned_claims(inputs, host)
+            self.check_owners(inputs, entry, holder, claims, live, host)
             ctx = PlanContext(others=entry.others(holder), held=frozenset(entry.items_of(holder)))
-            prior = entry.hold(holder, live, self.claims(inputs))
+            prior = entry.hold(holder, live, claims)
             ctx.prior = prior
             pre = entry.copy()
-            freed = entry.release(holder, [i for i in entry.items_of(holder) if i not in live])
+            gone = [i for i in entry.items_of(holder) if i not in live]
+            freed = entry.release(holder, gone)
+            others_out: dict[str, list[str]] = {}
             if old_holder is not None and old_holder != holder:
-                freed.update(entry.release(old_holder, entry.items_of(old_holder)))
+                others_out[old_holder] = entry.items_of(old_holder)
+                freed.update(entry.release(old_holder, others_out[old_holder]))
             for item, value in old_prior.items():   # journal lost but state remembers
                 if item not in live and item not in freed and item not in entry.holders:
                     freed[item] = value
             changes = list(self.plan_in_context(inputs, current, ctx))
             if freed:
                 changes += self.restore_plan(old_inputs or inputs, freed, current)
+            hold = {i: {"prior": copy.deepcopy(live[i]), "claim": copy.deepcopy(pre.holders[i][holder])}
+                    for i in live if raw.holders.get(i, {}).get(holder) != pre.holders[i][holder]
+                    or i not in raw.prior}
+            renamed = {old: raw.items_of(old) for old in legacy if old != holder and raw.items_of(old)}
+            touched = set(hold) | set(gone) | {i for v in others_out.values() for i in v} | \
+                {i for v in renamed.values() for i in v}
+            expect = {i: sorted(h for h in raw.holders.get(i, {}) if h != holder) for i in sorted(touched)}
+            release_other = {**renamed, **{h: v for h, v in others_out.items() if v}}
+            if hold or expect:
+                host.hold_before(key, holder, hold, expect)
+            if gone or release_other:
+                host.release_after(key, holder, gone, release_other, expect if not (hold or expect) else {})
             if changes:
-                if pre != before:
-                    host.write_before(key, pre.to_value())
-                if entry != pre:
-                    host.after_success(key, None if entry.empty else entry.to_value())
                 try:
                     state = self.apply(host, inputs, changes, prior)
                     host.flush()
                 except Exception as exc:
-                    if creating:
+                    if creating and not _conflict(exc):
                         self._rollback(inputs, key, holder, exc)
                     raise
             else:
                 state = current
-                if entry != before:
-                    if entry.empty:
-                        host.after_success(key, None)
-                    else:
-                        host.write_before(key, entry.to_value())
                 host.flush()
-        return self._outs(inputs, state, prior, changes)
+        return {**self._outs(inputs, state, prior, changes), "machineGuid": host.machine_guid}
 
     def _rollback(self, inputs, key: str, holder: str, exc: Exception) -> None:
         """A create failed part-way: put back what it changed (best effort, journal kept on failure)."""
@@ -663,15 +768,77 @@ class HostResourceProvider(dyn.ResourceProvider):
             host.read_with_next([key])
             current = self.read_state(host, inputs)
             entry = Entry.parse(host.journal_entries().get(key), self.kind)
-            freed = entry.release(holder, entry.items_of(holder))
+            mine = entry.items_of(holder)
+            expect = {i: sorted(h for h in entry.holders.get(i, {}) if h != holder) for i in mine}
+            freed = entry.release(holder, mine)
             changes = self.restore_plan(inputs, freed, current) if freed else []
-            host.after_success(key, None if entry.empty else entry.to_value())
+            if mine:
+                host.release_after(key, holder, mine, {}, expect)
             if changes:
                 self.apply(host, inputs, changes, freed)
             host.flush()
             log.warning("%s: create failed (%s); rolled back %d change(s)", self.kind, redact_text(exc), len(changes))
         except Exception as rb_exc:  # the journal still holds the prior values
             log.warning("%s: rollback after failed create also failed: %s", self.kind, redact_text(rb_exc))
+
+    # ---- who holds what ----------------------------------------------------------------------
+    def holder_id(self, inputs) -> str:
+        """Journal holder id: the owner (organization/project/stack), the logical host and the
+        resource's identity. Lower-case (PowerShell 5.1's ConvertFrom-Json refuses keys differing
+        only in case). Two stacks, or two host entries of one stack that reach one machine, never
+        share a holder, so neither can release (and wipe) what the other holds."""
+        owner = inputs.owner.ref if inputs.owner is not None else ""
+        return f"{owner}|{inputs.connection.label}|{self.identity(inputs)}".lower()
+
+    def legacy_holders(self, inputs, old_inputs) -> list[str]:
+        """Holder ids this resource had before holders carried the owner (``identity`` alone)."""
+        return sorted({self.identity(i).lower() for i in (inputs, old_inputs) if i is not None} |
+                      {self.identity(i) for i in (inputs, old_inputs) if i is not None})
+
+    def owned_claims(self, inputs, host) -> dict:
+        """``claims`` with who holds: ``stack``, ``host`` (logical name) and ``machine`` (MachineGuid)."""
+        who = {"stack": inputs.owner.ref if inputs.owner is not None else "",
+               "host": inputs.connection.label, "machine": host.machine_guid}
+        out = {item: {**(claim if isinstance(claim, dict) else {}), **who}
+               for item, claim in self.claims(inputs).items()}
+        return _ClaimsWithDefault(out, who)
+
+    def shareable(self, item: str, mine: dict, theirs: dict) -> bool:
+        """May another owner (stack, or host entry) hold ``item`` too? Default: no (exclusive).
+        Resources whose items are safe to co-own (the last holder restores) override this."""
+        return False
+
+    def item_field(self, inputs, item: str) -> str:
+        """The input that names ``item`` (for a refusal)."""
+        return "connection"
+
+    def check_owners(self, inputs, entry: Entry, holder: str, claims: dict, live: dict, host) -> None:
+        """Refuse an item another owner holds (unless ``shareable``), naming that stack and host."""
+        for item in sorted(live):
+            mine = claims[item]
+            for other, theirs in sorted((entry.holders.get(item) or {}).items()):
+                if other == holder or not isinstance(theirs, dict) or "stack" not in theirs:
+                    continue         # legacy holders (no owner recorded) are treated as ours
+                if (theirs.get("stack"), theirs.get("host")) == (mine["stack"], mine["host"]):
+                    continue
+                if self.shareable(item, mine, theirs):
+                    continue
+                same = "another stack" if theirs.get("stack") != mine["stack"] else \
+                    f"another host entry of this stack ({theirs.get('host')} and {mine['host']} are the same machine)"
+                raise Refused(self.item_field(inputs, item),
+                              f"{self.kind} item {item!r} on this machine (MachineGuid {host.machine_guid}) is "
+                              f"already held by stack {theirs.get('stack') or '?'} as host {theirs.get('host')}: "
+                              f"{same}. winfleet never lets two owners manage one item (destroying one would undo "
+                              "the other's); destroy it there first, or remove the duplicate host entry")
+
+    def check_machine(self, inputs, old_outs, host) -> None:
+        """The endpoint must still reach the machine this resource was created on (MachineGuid), so an
+        address given to another VM never gets our changes or restores."""
+        was = (old_outs or {}).get("machineGuid")
+        if was and host.machine_guid and was.lower() != host.machine_guid.lower():
+            raise Refused("connection", f"{inputs.connection.label} now reaches another machine (MachineGuid "
+                                        f"{host.machine_guid}; this resource is on {was}); nothing was changed. "
+                                        "Point connection back at that machine, or remove the resource from state")
 
     # ---- read ------------------------------------------------------------------------------
     def read(self, id_: str, props: dict) -> dyn.ReadResult:
@@ -681,6 +848,8 @@ class HostResourceProvider(dyn.ResourceProvider):
             current = self.refresh_state(self._session(inputs), inputs, old_outs)
         except Exception as exc:
             raise self._fail("read", inputs, exc) from None   # the cause's text is unredacted (URLs)
+        finally:
+            self._end(inputs)
         outs = dict(old_outs)
         outs.update(inputs.dump())
         outs.update(self.refresh_outputs(inputs, current, old_outs))
@@ -709,11 +878,23 @@ class HostResourceProvider(dyn.ResourceProvider):
             self.restore(inputs, unwrap_secrets(props))
         except Exception as exc:
             raise self._fail("delete", inputs, exc) from None   # the cause's text is unredacted (URLs)
+        finally:
+            self._end(inputs)
 
     def restore(self, inputs, outs: dict) -> None:
+        for attempt in range(1, CONFLICT_RETRIES + 1):
+            try:
+                return self._restore_once(inputs, outs)
+            except Exception as exc:
+                if not _conflict(exc) or attempt == CONFLICT_RETRIES:
+                    raise
+                log.info("%s: the host journal changed under us (%s); planning the delete again", self.kind, exc)
+
+    def _restore_once(self, inputs, outs: dict) -> None:
         host = self._session(inputs)
         key = self.journal_key(inputs)
-        holder = self.identity(inputs)
+        holder = self.holder_id(inputs)
+        legacy = [h for h in self.legacy_holders(inputs, None) if h != holder]
         recorded = dict(outs.get("prior") or {})
         with lock_for(host.label, key):
             # The read op carries the journal read. A delete that turns out to have nothing to
@@ -726,6 +907,13 @@ class HostResourceProvider(dyn.ResourceProvider):
             except (OpFailed, MalformedOutput) as exc:
                 current, read_error = None, exc
             entry = Entry.parse(host.journal_entries().get(key), self.kind)
+            self.check_machine(inputs, outs, host)
+            raw = entry.copy()
+            renamed = {}
+            for old in legacy:
+                if entry.items_of(old) and not entry.items_of(holder):
+                    renamed[old] = entry.items_of(old)
+                    entry.rename(old, holder)
             before = entry.copy()
             items = sorted(set(entry.items_of(holder)) | set(recorded))
             in_journal = set(entry.holders) | set(entry.prior)
@@ -743,11 +931,25 @@ class HostResourceProvider(dyn.ResourceProvider):
                 ctx = PlanContext(others={i: dict(entry.holders[i]) for i in shared},
                                   held=frozenset(), prior={i: entry.prior.get(i) for i in shared})
                 changes += self.plan_after_release(inputs, current, ctx)
-            if entry != before:
-                host.after_success(key, None if entry.empty else entry.to_value())
+            own = raw.items_of(holder)             # what the host has under our id
+            touched = set(own) | {i for v in renamed.values() for i in v}
+            expect = {i: sorted(h for h in raw.holders.get(i, {}) if h != holder) for i in sorted(touched)}
+            if touched:
+                host.release_after(key, holder, own, renamed, expect)
             if changes:
                 self.apply(host, inputs, changes, freed)
             host.flush()
+
+
+def current_owner() -> dict:
+    """This program's organization/project/stack (the ``owner`` input of every host resource)."""
+    def get(fn) -> str:
+        try:
+            return fn() or ""
+        except Exception:        # an engine without organizations (old CLI, local backend)
+            return ""
+    return {"organization": get(pulumi.get_organization), "project": get(pulumi.get_project),
+            "stack": get(pulumi.get_stack)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -763,6 +965,7 @@ class HostResource(dyn.Resource):
 
     def __init__(self, resource_name: str, inputs: dict, opts: Optional[pulumi.ResourceOptions] = None):
         props = dict(inputs)
+        props.setdefault("owner", current_owner())
         for key in OUTPUT_KEYS:
             props.setdefault(key, None)
         opts = pulumi.ResourceOptions.merge(

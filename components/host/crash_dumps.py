@@ -119,6 +119,9 @@ class CrashDumpsProvider(HostResourceProvider):
     def journal_scope(self, i) -> str:
         return i.exe_name.lower()
 
+    def item_field(self, i, item) -> str:
+        return "exeName"
+
     def _params(self, i) -> dict:
         return {"exeName": i.exe_name, "dumpFolder": i.dump_folder, "dirs": _ancestors(i.dump_folder),
                 "serviceName": i.service_name}

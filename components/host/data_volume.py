@@ -81,6 +81,9 @@ class DataVolumeProvider(HostResourceProvider):
     def identity(self, inputs) -> str:
         return f"{self.journal_scope(inputs)}:{inputs.drive_letter}"
 
+    def item_field(self, inputs, item) -> str:
+        return "lun" if inputs.lun is not None else "diskNumber"
+
     # ---- Get --------------------------------------------------------------------------------
     def read_state(self, host, inputs) -> dict:
         return host.state("volume.read", {})

@@ -102,6 +102,19 @@ class EventLogSettingsProvider(HostResourceProvider):
     def identity(self, inputs) -> str:
         return ",".join(sorted(l.name.lower() for l in inputs.logs))
 
+    def claims(self, inputs) -> dict:
+        return {item_name(l.name): {"maxSizeKb": l.max_size_kb, "retention": l.retention} for l in inputs.logs}
+
+    def shareable(self, item, mine, theirs) -> bool:
+        """Two stacks may size one log alike (the last one deleted restores it); never differently."""
+        return (mine.get("maxSizeKb"), mine.get("retention")) == (theirs.get("maxSizeKb"), theirs.get("retention"))
+
+    def item_field(self, inputs, item) -> str:
+        for i, l in enumerate(inputs.logs):
+            if item_name(l.name) == item:
+                return f"logs[{i}].maxSizeKb"
+        return "logs"
+
     def check_inputs(self, inputs) -> list[tuple[str, str]]:
         seen: dict[str, int] = {}
         out = []

@@ -94,7 +94,7 @@ class Entry:
         Records the live value as prior only where the journal has none yet; returns the prior
         values that apply to these items (journal first).
         """
-        claims = claims or {}
+        claims = {} if claims is None else claims
         out = {}
         for item, live in live_prior.items():
             if item not in self.prior:
@@ -115,6 +115,12 @@ class Entry:
                 if item in self.prior:
                     freed[item] = self.prior.pop(item)
         return freed
+
+    def rename(self, old: str, new: str) -> None:
+        """Holder ``old`` becomes ``new`` (same claims): a resource adopting its pre-owner holder id."""
+        for hs in self.holders.values():
+            if old in hs:
+                hs.setdefault(new, hs.pop(old))
 
     def items_of(self, holder: str) -> list[str]:
         return sorted(i for i, hs in self.holders.items() if holder in hs)

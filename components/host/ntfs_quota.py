@@ -104,6 +104,14 @@ class NtfsQuotaProvider(HostResourceProvider):
     def claims(self, inputs) -> dict:
         return {"volume": {"enforce": inputs.enforce}, self._entry_item(inputs.account): True}
 
+    def shareable(self, item, mine, theirs) -> bool:
+        """Every NtfsQuota on a volume holds ``volume`` (enforced while any asks): safe to co-own across
+        stacks. An account's entry belongs to one owner."""
+        return item == "volume"
+
+    def item_field(self, inputs, item) -> str:
+        return "volume" if item == "volume" else "account"
+
     # ---- Get --------------------------------------------------------------------------------
     def read_state(self, host, inputs) -> dict:
         return host.state("quota.read", {"volume": inputs.volume[0], "accounts": [inputs.account]})

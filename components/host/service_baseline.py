@@ -180,6 +180,13 @@ class ServiceBaselineProvider(HostResourceProvider):
     def identity(self, i) -> str:
         return i.baseline_name.lower()
 
+    def shareable(self, item, mine, theirs) -> bool:
+        """Baselines of several stacks may disable one service alike; the last one deleted restores it."""
+        return True
+
+    def item_field(self, inputs, item) -> str:
+        return "services"
+
     def read_state(self, host, i) -> dict:
         return host.state("baseline.read", {})
 

@@ -65,7 +65,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .. import windows_facts as wf
 from ..windows_facts import (BUILTIN_ACCOUNTS, EXE_NAME_RE, INVALID_PATH_CHARS, SERVICE_NAME_RE,  # noqa: F401
-                             account_kind, service_name_list_problem, windows_path_problem)
+                             account_kind, folder_overlaps, service_name_list_problem, windows_path_problem)
 
 from .base import (HostInputs, HostResource, HostResourceProvider, HostSession, Model, Refused,
                    redact_environment, redact_url, url_has_credentials)
@@ -537,14 +537,20 @@ class WindowsServiceProvider(HostResourceProvider):
                                            "this resource creates)"))
             if i.secrets_file.lower() == i.exe_path.lower():
                 out.append(("secretsFile", "must not be the service binary"))
-        if i.logs is not None and i.logs.directory.lower() == i.install_dir.lower():
-            out.append(("logs.directory", "must differ from installDir (the service account may write logs, "
-                                          "not its own binary)"))
+        if i.logs is not None:
+            for _loc, _v, _o, other, how in folder_overlaps([("installDir", i.install_dir),
+                                                              ("logs.directory", i.logs.directory)]):
+                out.append(("logs.directory", f"{how} installDir ({other}): the folders must be separate (not "
+                                              "equal, nested or one above the other): the service account may "
+                                              "write its logs, never its own binary"))
         return out
 
     # ---- journal scope -----------------------------------------------------------------------
     def journal_scope(self, i) -> str:
         return i.service_name.lower()
+
+    def item_field(self, i, item) -> str:
+        return "serviceName"
 
     # ---- Get ---------------------------------------------------------------------------------
     @staticmethod

@@ -1,6 +1,6 @@
 """The fixed PowerShell bootstrap and the stdin payload (docs/CONTRACTS.md, "Host ops").
 
-The command line is always ``COMMAND_LINE`` (~6.1 KB, far below cmd.exe's 8,191 characters):
+The command line is always ``COMMAND_LINE`` (~6.9 KB, far below cmd.exe's 8,191 characters):
 ``powershell.exe ... -EncodedCommand <BOOTSTRAP as UTF-16LE base64>``. Everything else — the
 script text and the op's JSON envelope — travels over stdin:
 
@@ -9,8 +9,10 @@ script text and the op's JSON envelope — travels over stdin:
 
 User data appears only inside the JSON envelope, never in script text or on the command line.
 The envelope's ``journal`` is applied around the driver in this order: ``read`` (the entries as they
-were before this op: ``"journal": {"entries": ..}`` next to ``result`` in the output), ``write``,
-the driver, ``clear`` (only if the driver succeeded).
+were before this op and the host's MachineGuid: ``"journal": {"entries": .., "machineGuid": ..}`` next
+to ``result`` in the output), ``write``, ``update``'s check + ``hold``, the driver, then (only if the
+driver succeeded) ``clear`` and ``update``'s ``release``. ``update`` is a delta merged into the entry
+as it is on the host at that moment, under the host-wide mutex (common.ps1 ``Update-Journal``).
 Stdin is decoded by powershell.exe with the console input code page, which the executor's shell sets to
 65001 (``WINRS_CODEPAGE``); setting ``[Console]::InputEncoding`` inside the script changes nothing for
 ``$input``, whose reader the host created before the script ran, so the bootstrap does not try. Neither
@@ -72,16 +74,18 @@ try {
     $wfJournal = $wfEnvelope.journal
     $wfRead = $null
     if ($null -ne $wfJournal -and $null -ne $wfJournal.read) {
-        $wfRead = Read-Journal -Keys ([string[]]@($wfJournal.read))
+        $wfRead = @{ entries = (Read-Journal -Keys ([string[]]@($wfJournal.read))); machineGuid = (Get-MachineGuid) }
     }
     if ($null -ne $wfJournal -and $null -ne $wfJournal.write) {
         Write-Journal -Key $wfJournal.write.key -Json (ConvertTo-Json -InputObject $wfJournal.write.value -Depth 20 -Compress)
     }
+    if ($null -ne $wfJournal -and $null -ne $wfJournal.update) { Update-Journal -Update $wfJournal.update -Phase 'before' }
     $wfOut = @(& ([ScriptBlock]::Create($wfScripts[1])) $wfEnvelope.params)
     if ($wfOut.Count -lt 1) { throw "winfleet bootstrap: op $($wfEnvelope.op) returned nothing" }
     if ($null -ne $wfJournal -and $null -ne $wfJournal.clear) { Clear-Journal -Key $wfJournal.clear }
+    if ($null -ne $wfJournal -and $null -ne $wfJournal.update) { Update-Journal -Update $wfJournal.update -Phase 'after' }
     $wfDoc = @{ ok = $true; result = $wfOut[-1] }
-    if ($null -ne $wfRead) { $wfDoc['journal'] = @{ entries = $wfRead } }
+    if ($null -ne $wfRead) { $wfDoc['journal'] = $wfRead }
     $wfExit = 0
 } catch {
     $wfCode = 'UNHANDLED'
@@ -152,8 +156,12 @@ def envelope_json(op: str, params: dict, journal: dict | None) -> str:
     if not isinstance(params, dict):
         raise ValueError("op params must be a dict")
     if journal is not None:
-        if not isinstance(journal, dict) or not set(journal) <= {"read", "write", "clear"}:
-            raise ValueError('journal must be {"read": [k]}, {"write": {"key": k, "value": v}} and/or {"clear": k}')
+        if not isinstance(journal, dict) or not set(journal) <= {"read", "write", "clear", "update"}:
+            raise ValueError('journal must be {"read": [k]}, {"write": {"key": k, "value": v}}, {"clear": k} '
+                             'and/or {"update": {"key", "holder", "expect", "hold", "release", "releaseOther"}}')
+        u = journal.get("update")
+        if u is not None:
+            _check_update(u)
         r = journal.get("read")
         if r is not None and (not isinstance(r, list) or not all(isinstance(k, str) for k in r)):
             raise ValueError("journal.read must be a list of keys (str)")
@@ -164,6 +172,29 @@ def envelope_json(op: str, params: dict, journal: dict | None) -> str:
             raise ValueError("journal.clear must be a key (str)")
     return json.dumps({"op": op, "params": params, "journal": journal},
                       ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _check_update(u) -> None:
+    """The ``update`` delta (docs/CONTRACTS.md): ``key``/``holder`` (str), ``expect`` {item: [holder]},
+    ``hold`` {item: {"prior": JSON, "claim": JSON}}, ``release`` [item], ``releaseOther`` {holder: [item]}."""
+    if not isinstance(u, dict) or not set(u) <= {"key", "holder", "expect", "hold", "release", "releaseOther"}:
+        raise ValueError("journal.update has unknown members")
+    if not isinstance(u.get("key"), str) or not isinstance(u.get("holder"), str) or not u["holder"]:
+        raise ValueError("journal.update needs key and holder (str)")
+
+    def names(v):
+        return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+    if not isinstance(u.get("expect", {}), dict) or not all(names(v) for v in u.get("expect", {}).values()):
+        raise ValueError("journal.update.expect must be {item: [holder]}")
+    hold = u.get("hold", {})
+    if not isinstance(hold, dict) or not all(isinstance(r, dict) and set(r) <= {"prior", "claim"} for r in hold.values()):
+        raise ValueError('journal.update.hold must be {item: {"prior": .., "claim": ..}}')
+    if not names(u.get("release", [])):
+        raise ValueError("journal.update.release must be a list of items")
+    other = u.get("releaseOther", {})
+    if not isinstance(other, dict) or not all(names(v) for v in other.values()):
+        raise ValueError("journal.update.releaseOther must be {holder: [item]}")
 
 
 def build_payload(op: str, params: dict, journal: dict | None = None) -> bytes:

@@ -29,6 +29,15 @@ def _latin1(text: str) -> bool:
         return False
 
 
+def _seconds(connection: dict, key: str) -> float | None:
+    v = connection.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 7200:
+        raise InvalidEndpoint(f"connection.{key} must be a number of seconds, 0 < s <= 7200, got {v!r}")
+    return float(v)
+
+
 @dataclass(frozen=True)
 class Endpoint:
     host: str
@@ -40,6 +49,8 @@ class Endpoint:
     cert_sha256: str | None = None
     tls_server_name: str | None = None
     host_name: str | None = None
+    reach_budget_seconds: float | None = None     # None: executor.REACH_BUDGET_SECONDS
+    reach_backoff_seconds: float | None = None    # None: executor.REACH_BACKOFF_SECONDS
 
     def __post_init__(self):
         if not isinstance(self.host, str) or not self.host.strip():
@@ -75,7 +86,8 @@ class Endpoint:
             return connection
         if not isinstance(connection, dict):
             raise InvalidEndpoint("connection must be a dict")
-        known = {"host", "port", "username", "password", "auth", "caPem", "certSha256", "tlsServerName", "hostName"}
+        known = {"host", "port", "username", "password", "auth", "caPem", "certSha256", "tlsServerName", "hostName",
+                 "reachBudgetSeconds", "reachBackoffSeconds"}
         unknown = sorted(set(connection) - known)
         if unknown:
             raise InvalidEndpoint(f"connection has unknown keys {unknown}; allowed: {sorted(known)}")
@@ -94,6 +106,8 @@ class Endpoint:
             cert_sha256=connection.get("certSha256") or None,
             tls_server_name=connection.get("tlsServerName") or None,
             host_name=connection.get("hostName") or None,
+            reach_budget_seconds=_seconds(connection, "reachBudgetSeconds"),
+            reach_backoff_seconds=_seconds(connection, "reachBackoffSeconds"),
         )
 
     @property

@@ -47,6 +47,9 @@ READ_TIMEOUT_MARGIN = 10          # requests read timeout = operation timeout + 
 RETRY_ATTEMPTS = 6                # total attempts for transient failures
 RETRY_BACKOFF = 0.25              # first backoff (s), doubled each time ...
 RETRY_BACKOFF_MAX = 4.0           # ... up to this
+REACH_BUDGET_SECONDS = 600.0     # how long a host that does not answer is waited for (winfleet:winrm.reachBudgetMinutes)
+REACH_BACKOFF_SECONDS = 2.0      # first pause between tries of an unreachable host, doubling ...
+REACH_BACKOFF_MAX = 30.0         # ... up to this (winfleet:winrm.reachBackoffSeconds sets the first)
 CODEPAGE = 65001
 CLEANUP_TIMEOUT = 5               # s: request timeout of Signal/Delete after a failure
 SHELL_IDLE_TIMEOUT = 180          # s: the host deletes our shell if unused this long, so shells of a killed
@@ -215,7 +218,11 @@ def _classify(exc: BaseException, ep: Endpoint, op: str, phase: str) -> Winfleet
         return TlsValidationFailed(host, op, "TLS validation of the server certificate failed during "
                                              f"{phase}: {_redact(_ssl_reason(exc), ep)}")
     if isinstance(exc, requests.exceptions.RequestException):   # refused, reset, timeout, truncated body
-        return HostUnreachable(host, op, f"{ep.url} unreachable during {phase}: {_redact(_conn_reason(exc), ep)}")
+        err = HostUnreachable(host, op, f"{ep.url} unreachable during {phase}: {_redact(_conn_reason(exc), ep)}")
+        # A host that answers nothing at all (refused, reset, no route: rebooting) is waited for within the
+        # reachability budget; a request that was accepted and then timed out is bounded by the op deadline.
+        err.host_away = not isinstance(exc, requests.exceptions.ReadTimeout)
+        return err
     if isinstance(exc, WinRMOperationTimeoutError):
         return WsmanFault(host, op, f"WS-Man OperationTimeout during {phase}", code="WSMAN_TIMEOUT",
                           wsman_code=WSMAN_OPERATION_TIMEOUT, phase=phase)
@@ -242,6 +249,7 @@ def _classify(exc: BaseException, ep: Endpoint, op: str, phase: str) -> Winfleet
         if isinstance(status, int) and status >= 500:
             err = HostUnreachable(host, op, f"HTTP {status} from the WinRM service during {phase} "
                                             "(service starting or overloaded)", http_status=status, phase=phase)
+            err.host_away = True           # WinRM restarting with the host: within the reachability budget
             return err
         return WsmanFault(host, op, f"unexpected HTTP {status} during {phase}", http_status=status, phase=phase)
     if isinstance(exc, WinRMError):
@@ -431,7 +439,10 @@ def _parse_output(ep: Endpoint, op: str, stdout: bytes, stderr: bytes, rc: int, 
         if not isinstance(journal, dict) or not isinstance(journal.get("entries"), dict):
             raise MalformedOutput(host, op, "a journal read was asked for but the output has no "
                                   "{\"journal\": {\"entries\": {...}}}", exit_code=rc)
-        result = {**result, "journal": {"entries": journal["entries"]}}
+        out = {"entries": journal["entries"]}
+        if isinstance(journal.get("machineGuid"), str):
+            out["machineGuid"] = journal["machineGuid"]     # the host's identity (HKLM\SOFTWARE\Microsoft\Cryptography)
+        result = {**result, "journal": out}
     return result
 
 
@@ -468,6 +479,7 @@ def run_op(endpoint, op: str, params: dict | None = None, journal: dict | None =
     started = time.monotonic()
     deadline = started + timeout
     attempt, recreated = 0, False
+    reach = _Reach(ep)
     while True:
         attempt += 1
         try:
@@ -481,6 +493,12 @@ def run_op(endpoint, op: str, params: dict | None = None, journal: dict | None =
             log.info("%s on %s: %s; recreating the shell once", op, ep.label, rec.error.code)
             continue
         except WinfleetHostError as err:
+            if getattr(err, "host_away", False):   # refused/reset/5xx: a reboot; bounded by time, not tries
+                delay = reach.next_delay(err)      # raises once the host stayed away past the budget
+                log.info("%s on %s: %s, retrying in %.2fs", op, ep.label, err.code, delay)
+                time.sleep(delay)
+                deadline = max(deadline, time.monotonic() + timeout)   # the op's own time starts when it answers
+                continue
             if not err.retryable or attempt >= RETRY_ATTEMPTS:
                 if err.retryable:
                     err.message += f" (gave up after {attempt} attempts)"
@@ -491,6 +509,33 @@ def run_op(endpoint, op: str, params: dict | None = None, journal: dict | None =
                 raise
             log.info("%s on %s: %s (attempt %d), retrying in %.2fs", op, ep.label, err.code, attempt, delay)
             time.sleep(delay)
+
+
+class _Reach:
+    """The reachability budget of one ``run_op``: a host that does not answer (refused, reset, timed out,
+    5xx: a reboot, a VM still booting) is tried again with backoff for ``reach_budget_seconds`` of wall
+    time since it first failed, then given up with a message naming the budget and its config key."""
+
+    def __init__(self, ep: Endpoint):
+        self.ep = ep
+        self.budget = ep.reach_budget_seconds or REACH_BUDGET_SECONDS
+        self.backoff = ep.reach_backoff_seconds or REACH_BACKOFF_SECONDS
+        self.since: float | None = None
+        self.tries = 0
+
+    def next_delay(self, err: HostUnreachable) -> float:
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        self.tries += 1
+        waited = now - self.since
+        left = self.budget - waited
+        if left <= 0:
+            err.message += (f" (unreachable for {waited:.1f} s over {self.tries} tries: gave up after the "
+                            f"reachability budget of {self.budget:.0f} s, winfleet:winrm.reachBudgetMinutes)")
+            raise err
+        delay = min(REACH_BACKOFF_MAX, self.backoff * 2 ** (self.tries - 1)) * random.uniform(0.8, 1.0)
+        return max(0.05, min(delay, left))
 
 
 def _run_once(ep: Endpoint, op: str, payload: bytes, deadline: float, read_journal: bool = False,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import signal
 import threading
 import time
 from typing import Callable
@@ -137,3 +138,31 @@ def close_all() -> int:
 
 
 atexit.register(close_all)
+
+
+def _close_on(signum, previous):
+    """SIGTERM / CTRL_BREAK: close the idle shells, then do what the signal did before (default: exit)."""
+    def handler(sig, frame):
+        close_all()
+        if callable(previous):
+            previous(sig, frame)
+        elif previous != signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_DFL)
+            signal.raise_signal(sig)
+    return handler
+
+
+def install_signal_handlers() -> bool:
+    """Close shells on SIGTERM (and SIGBREAK, Windows' CTRL_BREAK) as atexit does on SIGINT. Only the
+    main thread may install handlers: a process that imports us from a worker thread (the dynamic-provider
+    host) relies on base.end_call closing shells when each provider call ends."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    for name in ("SIGTERM", "SIGBREAK"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            signal.signal(sig, _close_on(sig, signal.getsignal(sig)))
+    return True
+
+
+install_signal_handlers()

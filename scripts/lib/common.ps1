@@ -146,4 +146,94 @@ function Read-Journal {
     return $entries
 }
 
+function Get-MachineGuid {
+    # Who this host is, whatever name or address reached it: the MachineGuid Windows setup writes once
+    # per installation (HKLM\SOFTWARE\Microsoft\Cryptography, REG_SZ). $null if absent.
+    $k = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE\Microsoft\Cryptography')
+    if ($null -eq $k) { return $null }
+    try { return [string]$k.GetValue('MachineGuid') } finally { $k.Close() }
+}
+
+function ConvertTo-JournalTable {
+    # A PSCustomObject from ConvertFrom-Json as a hashtable of its properties ($null: empty).
+    param($Object)
+    $t = @{}
+    if ($null -ne $Object) { foreach ($p in $Object.PSObject.Properties) { $t[$p.Name] = $p.Value } }
+    return $t
+}
+
+function Update-Journal {
+    # Merge one delta (docs/CONTRACTS.md, journal "update") into the entry as it is on the host now, under
+    # the lock, so two runs on one host never overwrite each other's holders. Decisions are Python's; this
+    # only checks and applies. Phase 'before' (before the op): every item of `expect` must be held by exactly
+    # those other holders (else JOURNAL_CONFLICT, nothing changed), then `hold` is recorded (a prior value
+    # only where the entry has none). Phase 'after' (the op succeeded): our holds on `release` and the holds
+    # of `releaseOther` go; an item nobody holds loses its prior; an empty entry is removed.
+    param([Parameter(Mandatory = $true)]$Update, [Parameter(Mandatory = $true)][string]$Phase)
+    $key = [string]$Update.key
+    $holder = [string]$Update.holder
+    $lock = Enter-WinfleetRegistryLock
+    try {
+        $kind = $null
+        $prior = @{}
+        $holders = @{}
+        $reg = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE\winfleet\Journal')
+        if ($null -ne $reg) {
+            try { $text = $reg.GetValue($key) } finally { $reg.Close() }
+            if ($null -ne $text) {
+                $old = ConvertFrom-Json -InputObject ([string]$text)
+                $kind = $old.kind
+                $prior = ConvertTo-JournalTable $old.prior
+                foreach ($p in (ConvertTo-JournalTable $old.holders).GetEnumerator()) { $holders[$p.Key] = ConvertTo-JournalTable $p.Value }
+            }
+        }
+        $dirty = $false
+        if ($Phase -eq 'before') {
+            if ($null -ne $Update.expect) {
+                foreach ($p in $Update.expect.PSObject.Properties) {
+                    $now = @()
+                    if ($holders.ContainsKey($p.Name)) { $now = @($holders[$p.Name].Keys | Where-Object { $_ -ne $holder } | Sort-Object) }
+                    $seen = @(@($p.Value) | Where-Object { $null -ne $_ } | Sort-Object)
+                    if (($now -join "`n") -ne ($seen -join "`n")) {
+                        Fail 'JOURNAL_CONFLICT' "journal $key item $($p.Name) changed since it was read (another run); nothing was changed"
+                    }
+                }
+            }
+            if ($null -ne $Update.hold) {
+                foreach ($p in $Update.hold.PSObject.Properties) {
+                    if (-not $prior.ContainsKey($p.Name)) { $prior[$p.Name] = $p.Value.prior }
+                    if (-not $holders.ContainsKey($p.Name)) { $holders[$p.Name] = @{} }
+                    $holders[$p.Name][$holder] = $p.Value.claim
+                    $dirty = $true
+                }
+            }
+        } else {
+            $drops = @()
+            foreach ($i in @($Update.release)) { if ($null -ne $i) { $drops += , @($holder, [string]$i) } }
+            if ($null -ne $Update.releaseOther) {
+                foreach ($p in $Update.releaseOther.PSObject.Properties) {
+                    foreach ($i in @($p.Value)) { if ($null -ne $i) { $drops += , @($p.Name, [string]$i) } }
+                }
+            }
+            foreach ($d in $drops) {
+                if (-not $holders.ContainsKey($d[1])) { continue }
+                $holders[$d[1]].Remove($d[0])
+                if ($holders[$d[1]].Count -eq 0) { $holders.Remove($d[1]); $prior.Remove($d[1]) }
+                $dirty = $true
+            }
+        }
+        if (-not $dirty) { return }
+        if ($prior.Count -eq 0 -and $holders.Count -eq 0) {
+            $k = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE\winfleet\Journal', $true)
+            if ($null -ne $k) {
+                try { $k.DeleteValue($key, $false) } finally { $k.Close() }
+            }
+            Remove-EmptyWinfleetKey -Sub 'Journal'
+        } else {
+            $value = @{ v = 1; kind = $kind; prior = $prior; holders = $holders }
+            Set-WinfleetValue -Sub 'Journal' -Name $key -Data (ConvertTo-Json -InputObject $value -Depth 20 -Compress)
+        }
+    } finally { Exit-WinfleetRegistryLock -Mutex $lock }
+}
+
 #winfleet:end-of-common

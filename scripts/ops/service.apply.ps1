@@ -357,6 +357,10 @@ function Invoke-Step {
             $changed = $false
         }
         'create' {
+            # A service of this name with exactly our ImagePath was created by an earlier run of this op whose
+            # response was lost: nothing to do. Anything else still fails SERVICE_EXISTS below.
+            $haveImage = Get-RegistryValue -Path "HKLM:\SYSTEM\CurrentControlSet\Services\$name" -Name 'ImagePath'
+            if ($null -ne $haveImage -and [string]$haveImage -eq [string]$step.imagePath) { $changed = $false; continue }
             $deps = [string[]]@($step.dependencies | Where-Object { $_ })
             $pw = $null
             if ($null -ne $step.password) { $pw = [string]$step.password }
@@ -376,6 +380,15 @@ function Invoke-Step {
             $old = $path + '.winfleet-old'
             if ($keep) { $old = $keep }
             $hadOld = Test-Path -LiteralPath $path -PathType Leaf
+            # The verified build is already in place (an earlier run of this op whose response was lost
+            # swapped it): nothing to move. With a rollback armed, only if that run's copy aside is there too.
+            if ($hadOld -and (Get-FileHash -LiteralPath $path -Algorithm SHA256).Hash -eq (Get-FileHash -LiteralPath $ctx.tempFile -Algorithm SHA256).Hash -and
+                (-not $keep -or (Test-Path -LiteralPath $keep -PathType Leaf))) {
+                Remove-Item -LiteralPath $ctx.tempFile -Force
+                $ctx.tempFile = $null
+                $changed = $false
+                continue
+            }
             if ($hadOld) {
                 if (Test-Path -LiteralPath $old) { Remove-Item -LiteralPath $old -Force }
                 Invoke-Win32 "move aside $path" { [System.IO.File]::Move($path, $old) }

@@ -21,18 +21,31 @@ foreach ($s in @($P.steps)) {
         'offline' { Set-Disk -Number $n -IsOffline $true }
         'readWrite' { Set-Disk -Number $n -IsReadOnly $false }
         'readOnly' { Set-Disk -Number $n -IsReadOnly $true }
-        'initialize' { Initialize-Disk -Number $n -PartitionStyle ([string]$s.style) }
-        'partition' { $null = New-Partition -DiskNumber $n -UseMaximumSize -DriveLetter ([char][string]$s.driveLetter) }
+        # Each step checks the live disk first, so re-running this op (a lost response, then a retry) is harmless.
+        'initialize' {
+            if ([string](Get-Disk -Number $n).PartitionStyle -ne [string]$s.style) { Initialize-Disk -Number $n -PartitionStyle ([string]$s.style) }
+        }
+        'partition' {
+            $have = @(Get-Partition -DiskNumber $n -ErrorAction SilentlyContinue | Where-Object { [string]$_.DriveLetter -eq [string]$s.driveLetter })
+            if ($have.Count -eq 0) { $null = New-Partition -DiskNumber $n -UseMaximumSize -DriveLetter ([char][string]$s.driveLetter) }
+        }
         'letter' {
             Set-Partition -DiskNumber $n -PartitionNumber ([int]$s.partitionNumber) -NewDriveLetter ([char][string]$s.driveLetter)
         }
         'format' {
-            $null = Format-Volume -DriveLetter ([char][string]$s.driveLetter) -FileSystem ([string]$s.fileSystem) `
-                -NewFileSystemLabel ([string]$s.label) -Confirm:$false -Force
+            $vol = Get-Volume -DriveLetter ([char][string]$s.driveLetter) -ErrorAction SilentlyContinue
+            if ($null -eq $vol -or [string]$vol.FileSystem -ne [string]$s.fileSystem) {
+                $null = Format-Volume -DriveLetter ([char][string]$s.driveLetter) -FileSystem ([string]$s.fileSystem) `
+                    -NewFileSystemLabel ([string]$s.label) -Confirm:$false -Force
+            }
         }
         'label' { Set-Volume -DriveLetter ([char][string]$s.driveLetter) -NewFileSystemLabel ([string]$s.label) }
-        'removePartition' { Remove-Partition -DiskNumber $n -PartitionNumber ([int]$s.partitionNumber) -Confirm:$false }
-        'clear' { Clear-Disk -Number $n -RemoveData -RemoveOEM -Confirm:$false }
+        'removePartition' {
+            if ($null -ne (Get-Partition -DiskNumber $n -PartitionNumber ([int]$s.partitionNumber) -ErrorAction SilentlyContinue)) {
+                Remove-Partition -DiskNumber $n -PartitionNumber ([int]$s.partitionNumber) -Confirm:$false
+            }
+        }
+        'clear' { if ([string](Get-Disk -Number $n).PartitionStyle -ne 'RAW') { Clear-Disk -Number $n -RemoveData -RemoveOEM -Confirm:$false } }
         default { Fail 'INVALID_PARAMS' "unknown volume step '$do'" }
     }
     $applied += $do

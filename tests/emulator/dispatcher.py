@@ -17,8 +17,8 @@ import traceback
 
 from components.winrm import bootstrap
 
+from . import journal_envelope
 from .ops import OpError, handlers
-from .ops.journal import journal_read
 
 MARKER = bootstrap.COMMON_MARKER
 
@@ -74,13 +74,7 @@ def execute(host, data: bytes) -> tuple[bytes, bytes, int, str | None]:
         time.sleep(delay)
     with model.lock:
         try:
-            read = None
-            if journal.get("read") is not None:       # before write and op: the prior journal
-                read = journal_read(model, {"keys": journal["read"]})["state"]["entries"]
-            write = journal.get("write")
-            if write is not None:
-                model.journal_write(write["key"], json.dumps(write["value"], ensure_ascii=False,
-                                                             separators=(",", ":")))
+            read = journal_envelope.before(model, journal)
             result = handler(model, params if params is not None else {})
             if not (isinstance(result, dict) and isinstance(result.get("changed"), bool)
                     and isinstance(result.get("state"), dict)):
@@ -88,10 +82,9 @@ def execute(host, data: bytes) -> tuple[bytes, bytes, int, str | None]:
                                 'not {"changed": bool, "state": dict}')
             doc = {"ok": True, "result": result}
             if read is not None:
-                doc["journal"] = {"entries": read}
+                doc["journal"] = read
             doc = _dumps(doc)
-            if journal.get("clear") is not None:
-                model.journal_clear(journal["clear"])
+            journal_envelope.after(model, journal)
             return doc, b"", 0, op
         except OpError as exc:
             out, rc = _error(exc.code, exc.message)
@@ -114,6 +107,8 @@ def run_bootstrap(host, shell, process, data: bytes) -> None:
         _ops._CURRENT.emit = None
         try:
             host.counters.op(op, rc)
+            if op is not None and host.faults.take_drop_response(op):
+                process.drop_response = True
             process.write(out, err)
         finally:
             process.finish(rc)

@@ -8,6 +8,7 @@ the single SCM / registry APIs we call.
 from __future__ import annotations
 
 import threading
+import uuid
 
 from .windows.accounts import Accounts
 from .windows.eventlog import EventLogs
@@ -22,6 +23,10 @@ from .windows.tasks import TaskScheduler
 
 WINFLEET_KEY = r"HKLM\SOFTWARE\winfleet"
 JOURNAL_KEY = WINFLEET_KEY + r"\Journal"
+# MachineGuid: set by Windows setup, one per installation, the same through every endpoint of the host
+# (learn.microsoft.com: HKLM\SOFTWARE\Microsoft\Cryptography MachineGuid, REG_SZ). Stable per host name here.
+CRYPTOGRAPHY_KEY = r"HKLM\SOFTWARE\Microsoft\Cryptography"
+_GUID_NS = uuid.UUID("5b0c1a52-3c1e-4f0e-9a57-7e3c1f1ad001")
 
 
 class HostModel:
@@ -38,6 +43,12 @@ class HostModel:
         self.firewall = Firewall(self)
         self.net = TcpNet(self)
         self.tasks = TaskScheduler(self)
+        self.registry.set_value(CRYPTOGRAPHY_KEY, "MachineGuid", "REG_SZ", str(uuid.uuid5(_GUID_NS, name.lower())))
+
+    @property
+    def machine_guid(self) -> str | None:
+        kind_data = self.registry.get_value(CRYPTOGRAPHY_KEY, "MachineGuid")
+        return kind_data[1] if kind_data else None
 
     # --- the host journal (see docs/CONTRACTS.md) -------------------------------------------
     def journal_write(self, key: str, value_json: str) -> None:
@@ -59,6 +70,10 @@ class HostModel:
 
     def journal_entries(self) -> dict[str, str]:
         return {name: value for name, (_kind, value) in self.registry.values(JOURNAL_KEY).items()}
+
+    def journal_entries_ci(self) -> dict[str, str]:
+        """Entries by lower-case name (registry value names ignore case)."""
+        return {name.lower(): value for name, value in self.journal_entries().items()}
 
     def state(self) -> dict:
         """A JSON-able snapshot of everything the host ops can see or change."""

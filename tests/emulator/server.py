@@ -125,6 +125,7 @@ class Faults:
         self.latency = float(latency)
         self._rules: list[dict] = []
         self._op_delay: dict[str, float] = {}
+        self._drops: list[dict] = []
 
     def add(self, kind: str, action: str = "*", count: int = 1) -> None:
         if kind not in FAULT_KINDS:
@@ -146,6 +147,29 @@ class Faults:
                     return rule["kind"]
         return None
 
+    def drop_response(self, op: str = "*", count: int = 1, once_per_op: bool = False) -> None:
+        """The next ``count`` runs of ``op`` (or of any op) execute on the host, and then the connection
+        carrying their output is dropped (a lost response: the client cannot tell whether the op ran).
+        ``once_per_op``: every distinct op name loses its response once (``count`` is ignored)."""
+        with self._lock:
+            self._drops.append({"op": op, "count": count, "each": once_per_op, "seen": set()})
+
+    def take_drop_response(self, op) -> bool:
+        with self._lock:
+            for rule in self._drops:
+                if rule["op"] not in ("*", op):
+                    continue
+                if rule["each"]:
+                    if op in rule["seen"]:
+                        continue
+                    rule["seen"].add(op)
+                    return True
+                rule["count"] -= 1
+                if rule["count"] <= 0:
+                    self._drops.remove(rule)
+                return True
+        return False
+
     def set_op_delay(self, seconds: float, op: str = "*") -> None:
         with self._lock:
             if seconds:
@@ -161,6 +185,7 @@ class Faults:
         with self._lock:
             self._rules.clear()
             self._op_delay.clear()
+            self._drops.clear()
             self.latency = 0.0
 
     def state(self) -> dict:
@@ -496,6 +521,11 @@ class EmulatedHost:
             self._respond(h, 500, wsman.named_fault("action_not_supported", req.message_id, self.name))
             return
         status, payload = handler(req, user, h.client_address[0])
+        if status is None:                       # drop_response: the op ran, its output never arrives
+            self.counters.fault("drop_response")
+            h.close_connection = True
+            _abort(h.connection)
+            return
         self._respond(h, status, payload)
 
     def _inject(self, h, req, kind: str) -> bool:
@@ -640,6 +670,10 @@ class EmulatedHost:
         if not ready:
             self.counters.inc("receive_timeouts")
             return 500, wsman.named_fault("timeout", req.message_id, self.name)
+        if proc.exit_code is not None and getattr(proc, "drop_response", False):
+            with self._lock:                 # drop_response: the op ran; its output never arrives
+                shell.commands.pop(proc.command_id, None)
+            return None, b""
         # keep the response under the client's MaxEnvelopeSize: base64 (4/3) plus ~130 bytes of
         # element per piece, plus the envelope
         per_piece = processes.STREAM_PIECE_BYTES

@@ -215,4 +215,4 @@ class DynamicResource:
     @staticmethod
     def inputs_of(outs: dict) -> dict:
         """The input part of outputs (what the engine would diff against the program's inputs)."""
-        return {k: v for k, v in outs.items() if k not in ("state", "prior", "changed", "changes", "drift")}
+        return {k: v for k, v in outs.items() if k not in ("state", "prior", "changed", "changes", "drift", "machineGuid")}

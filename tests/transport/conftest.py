@@ -19,6 +19,9 @@ def _isolate(request, monkeypatch):
     # fast, bounded retries in tests; each test starts and ends with an empty shell pool
     monkeypatch.setattr(executor, "RETRY_BACKOFF", 0.05)
     monkeypatch.setattr(executor, "RETRY_BACKOFF_MAX", 0.2)
+    monkeypatch.setattr(executor, "REACH_BUDGET_SECONDS", 1.5)   # tests/adversarial/test_faults.py: real budgets
+    monkeypatch.setattr(executor, "REACH_BACKOFF_SECONDS", 0.05)
+    monkeypatch.setattr(executor, "REACH_BACKOFF_MAX", 0.2)
     close_all_shells()
     yield
     close_all_shells()

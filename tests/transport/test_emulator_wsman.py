@@ -77,8 +77,21 @@ def test_run_ps_of_a_full_driver_exceeds_the_command_line(lab):
     h = lab.hosts[1]
     s = winrm.Session(h.url, auth=(h.username, h.endpoint["password"]), transport="ntlm",
                       server_cert_validation="validate", ca_trust_path=lab.ca_path, proxy=None)
-    r = s.run_ps(bootstrap.op_script("journal.read"))
-    assert r.status_code == 1 and b"The command line is too long." in r.std_err
+    script = bootstrap.op_script("journal.read")
+    encoded = len(script.encode("utf-16-le")) * 4 // 3
+    if encoded > 32767:
+        # beyond CreateProcess' 32,767 characters the shell plugin refuses it before cmd.exe sees it
+        shell = s.protocol.open_shell()                          # run_ps, with the shell closed after the fault
+        try:
+            with pytest.raises(WSManFaultError) as info:
+                s.protocol.run_command(shell, "powershell -encodedcommand " +
+                                       base64.b64encode(script.encode("utf-16-le")).decode("ascii"))
+        finally:
+            s.protocol.close_shell(shell)
+        assert info.value.wsman_fault_code == 2147942606      # ERROR_FILENAME_EXCED_RANGE (206)
+    else:
+        r = s.run_ps(script)
+        assert r.status_code == 1 and b"The command line is too long." in r.std_err
     r = s.run_ps("$env:COMPUTERNAME")
     assert (r.status_code, r.std_out) == (0, f"{h.name.upper()}\r\n".encode())
     assert h.shells_open == 0

@@ -126,11 +126,16 @@ def test_transient_failures_are_bounded(lab):
     h = lab.hosts[1]
     close_all_shells()
     before = injected(h, "http503")
-    h.faults.add("http503", action="Create", count=100)
+    h.faults.add("http503", action="Create", count=1000)
+    t0 = time.monotonic()
     with pytest.raises(HostUnreachable) as info:
         run_op(h.endpoint, "host.info", {})
+    waited = time.monotonic() - t0
     assert info.value.retryable and "503" in info.value.message
-    assert injected(h, "http503") - before == executor.RETRY_ATTEMPTS
+    assert "reachability budget" in info.value.message and "winfleet:winrm.reachBudgetMinutes" in info.value.message
+    # bounded by the (time-based) reachability budget, not by a count of attempts
+    assert waited >= executor.REACH_BUDGET_SECONDS
+    assert 1 < injected(h, "http503") - before < 1000
     h.faults.clear()
 
 

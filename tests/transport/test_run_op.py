@@ -34,15 +34,18 @@ def test_journal_read_rides_on_the_op_and_reports_the_prior_journal(lab):
     # read + write in one envelope: read reports the prior value, the write lands after it
     got = run_op(ep, "eventlog.read", {"logs": ["Application"]},
                  journal={"read": ["K/a", "K/missing"], "write": {"key": "K/a", "value": {"v": 2}}})
-    assert got["journal"] == {"entries": {"K/a": {"v": 1}}}        # prior; absent keys are left out
+    assert got["journal"] == {"entries": {"K/a": {"v": 1}},        # prior; absent keys are left out
+                              "machineGuid": h.model.machine_guid}   # and who the host says it is
     assert got["state"]["logs"][0]["name"] == "Application"        # the op's own result is unchanged
     assert set(got) == {"changed", "state", "journal"}
     assert run_op(ep, "journal.read", {"keys": ["K/a"]})["state"]["entries"] == {"K/a": {"v": 2}}
     # read + clear: the entry is reported, then cleared after the op succeeded
     got = run_op(ep, "journal.read", {"keys": []}, journal={"read": ["K/a"], "clear": "K/a"})
-    assert got == {"changed": False, "state": {"entries": {}}, "journal": {"entries": {"K/a": {"v": 2}}}}
+    assert got == {"changed": False, "state": {"entries": {}},
+                   "journal": {"entries": {"K/a": {"v": 2}}, "machineGuid": h.model.machine_guid}}
     # an empty read gives an empty dict; no read -> no "journal" key (existing callers unchanged)
-    assert run_op(ep, "journal.read", {}, journal={"read": []})["journal"] == {"entries": {}}
+    assert run_op(ep, "journal.read", {}, journal={"read": []})["journal"] == {"entries": {},
+                                                                              "machineGuid": h.model.machine_guid}
     assert "journal" not in run_op(ep, "eventlog.read", {"logs": []}, journal={"write": {"key": "K/b", "value": 0}})
     assert ours() == {"K/b": "0"}
     # a failed op returns no journal (it raises), and its write still happened before it

@@ -343,7 +343,7 @@ def test_certificate_names_match_how_we_connect(example, variant):
 # HostTargets and outputs
 # ------------------------------------------------------------------------------------------------
 CONNECTION_KEYS = {"host", "port", "username", "password", "auth", "caPem", "certSha256", "tlsServerName",
-                   "hostName"}
+                   "hostName", "reachBudgetSeconds", "reachBackoffSeconds"}
 
 
 def test_host_targets_follow_the_connection_contract(example):

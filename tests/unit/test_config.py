@@ -259,7 +259,7 @@ RULES = [
     ("svc-logs-dotdot", _set(S0 + ["logs"], {"directory": "D:\\logs\\..\\Windows"}), "winfleet:services[0].logs.directory", "'..'"),
     ("svc-logs-size", _set(S0 + ["logs"], {"maxFileSizeMb": 0}), "winfleet:services[0].logs.maxFileSizeMb", "greater than or equal to 1"),
     ("svc-logs-dup-dir", _do(_set(S0 + ["logs"], {"directory": "D:\\logs\\shared"}), _set(["services", 1, "logs"], {"directory": "D:\\LOGS\\shared"})),
-     "winfleet:services[1].logs.directory", "duplicate log directory"),
+     "winfleet:services[1].logs.directory", "is the same folder as winfleet:services[0].logs.directory"),
     ("svc-dumps-type", _set(S0 + ["crashDumps"], {"type": "triage"}), "winfleet:services[0].crashDumps.type", "'mini' or 'full'"),
     ("svc-dumps-count", _set(S0 + ["crashDumps"], {"count": 0}), "winfleet:services[0].crashDumps.count", "greater than or equal to 1"),
     ("svc-dumps-folder", _set(S0 + ["crashDumps"], {"folder": "E:\\dumps"}), "winfleet:services[0].crashDumps.folder", "data volume D:"),

@@ -44,7 +44,7 @@ def contract_inputs(type_name: str) -> set[str]:
             depth -= 1
         elif depth == 0:
             cur += ch
-    return set(re.findall(r"`([A-Za-z][A-Za-z0-9]*)`", cur)) | {"connection"}
+    return set(re.findall(r"`([A-Za-z][A-Za-z0-9]*)`", cur)) | {"connection", "owner"}
 
 
 def test_children_are_parented_and_named_per_host():

@@ -12,7 +12,7 @@ from tests.unit.conftest import stack_raw
 from tests.unit.mocks import WinfleetMocks, resolve, run_program
 
 CONNECTION_KEYS = {"host", "port", "username", "password", "auth", "caPem", "certSha256", "tlsServerName",
-                   "hostName"}
+                   "hostName", "reachBudgetSeconds", "reachBackoffSeconds"}
 
 
 def test_existing_hosts_targets(lab_raw, test_ca):
@@ -32,6 +32,18 @@ def test_existing_hosts_targets(lab_raw, test_ca):
         assert conn["tlsServerName"] == f"lab-{i}" and conn["hostName"] == f"lab-{i}"
         assert t.data_disk == {"diskNumber": 1}
         assert t.depends_on == [] and t.private_ip is None and t.public_ip is None
+        assert conn["reachBudgetSeconds"] == 600.0 and conn["reachBackoffSeconds"] == 2.0   # documented defaults
+
+
+def test_reachability_budget_is_configured_in_minutes_under_winrm(lab_raw):
+    raw = copy.deepcopy(lab_raw)
+    raw.setdefault("winrm", {}).update({"reachBudgetMinutes": 0.5, "reachBackoffSeconds": 0.25})
+    conn, _ = resolve(run_program(lambda: existing_hosts(parse_config(raw))).value[0].connection)
+    assert conn["reachBudgetSeconds"] == 30.0 and conn["reachBackoffSeconds"] == 0.25
+    raw["winrm"]["reachBudgetMinutes"] = 0
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    assert "winfleet:winrm.reachBudgetMinutes" in str(info.value)
 
 
 def test_existing_hosts_data_disk_and_pinning_variants():

@@ -297,6 +297,11 @@ class _Apply:
         return mkdir_grant(self.host, s)
 
     def create(self, s):
+        # service.apply.ps1's guard: a service of this name with exactly our ImagePath is the one an earlier
+        # run of this op created (its response was lost); anything else is refused as before (SERVICE_EXISTS).
+        have = self.host.registry.get_value(f"HKLM\\SYSTEM\\CurrentControlSet\\Services\\{self.name}", "ImagePath")
+        if self.host.scm.exists(self.name) and have is not None and have[1] == s["imagePath"]:
+            return False
         self.host.scm.create(self.name, s["displayName"], s["imagePath"], s["start"], s.get("dependencies") or [],
                              s["account"], s.get("password"))
         return True
@@ -318,6 +323,12 @@ class _Apply:
         keep = s.get("previous")           # the old binary stays there until the gate passed
         old = keep or path + ".winfleet-old"
         had_old = f.is_file(path)
+        if had_old and f.sha256(path) == f.sha256(self.temp) and not (keep and not f.is_file(keep)):
+            # service.apply.ps1's guard: the verified build is already in place (an earlier run of this op
+            # whose response was lost swapped it): nothing to move, and a running service keeps running
+            f.delete(self.temp)
+            self.temp = None
+            return False
         if had_old:
             f.move(path, old, replace=True)
         try:

@@ -39,6 +39,26 @@ def volume_read(host, params: dict) -> dict:
     return {"changed": False, "state": {"disks": read_disks(host)}}
 
 
+def _already(host, n: int, s: dict) -> bool:
+    """scripts/ops/volume.apply.ps1's guards: the step's effect is already there on the live disk."""
+    d = host.storage.disks.get(n)
+    if d is None:
+        return False
+    do = s.get("do")
+    part = next((p for p in d["partitions"] if p["driveLetter"] == s.get("driveLetter")), None)
+    if do == "initialize":
+        return d["partitionStyle"] == s.get("style")
+    if do == "clear":
+        return d["partitionStyle"] == "RAW"
+    if do == "partition":
+        return part is not None
+    if do == "format":
+        return part is not None and part["volume"] is not None and part["volume"]["fileSystem"] == s.get("fileSystem")
+    if do == "removePartition":
+        return not any(p["number"] == s.get("partitionNumber") for p in d["partitions"])
+    return False
+
+
 @op("volume.apply")
 def volume_apply(host, params: dict) -> dict:
     n = params.get("disk") if isinstance(params, dict) else None
@@ -49,6 +69,9 @@ def volume_apply(host, params: dict) -> dict:
     applied = []
     for s in steps:
         do = s.get("do") if isinstance(s, dict) else None
+        if isinstance(s, dict) and _already(host, n, s):
+            applied.append(do)   # the driver's live-state guard: a re-run (lost response, retry) is harmless
+            continue
         try:
             if do == "online":
                 st.set_online(n, True)

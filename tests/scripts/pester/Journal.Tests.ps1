@@ -118,4 +118,42 @@ $failures
         $failures | Should -BeNullOrEmpty
         Test-Path -LiteralPath 'HKLM:\SOFTWARE\winfleet' | Should -BeFalse
     }
+
+    It 'Update-Journal merges holds and releases into the entry as it is, and refuses a stale precondition' {
+        $u = { param($json) ConvertFrom-Json -InputObject $json }
+        Update-Journal -Update (& $u '{"key":"K/m","holder":"a","expect":{"x":[]},"hold":{"x":{"prior":1,"claim":{"stack":"s1"}}}}') -Phase 'before'
+        Update-Journal -Update (& $u '{"key":"K/m","holder":"b","expect":{"x":["a"]},"hold":{"x":{"prior":2,"claim":{"stack":"s2"}}}}') -Phase 'before'
+        $e = (Read-Journal -Keys @('K/m'))['K/m']
+        $e.prior.x | Should -Be 1                                          # the first holder's prior wins
+        @($e.holders.x.PSObject.Properties.Name) | Sort-Object | Should -Be @('a', 'b')
+        { Update-Journal -Update (& $u '{"key":"K/m","holder":"c","expect":{"x":["a"]}}') -Phase 'before' } |
+            Should -Throw -ExpectedMessage '*changed since it was read*'
+        Update-Journal -Update (& $u '{"key":"K/m","holder":"a","release":["x"]}') -Phase 'after'
+        (Read-Journal -Keys @('K/m'))['K/m'].prior.x | Should -Be 1      # b still holds it
+        Update-Journal -Update (& $u '{"key":"K/m","holder":"b","release":["x"]}') -Phase 'after'
+        Test-Path -LiteralPath 'HKLM:\SOFTWARE\winfleet' | Should -BeFalse   # the last release removes it all
+    }
+
+    It 'concurrent holders of one entry (one runspace each) lose no holder' {
+        $loop = @'
+for ($i = 0; $i -lt 50; $i++) {
+    $h = ConvertFrom-Json -InputObject ('{"key":"K/race","holder":"t' + $n + '-' + $i + '","hold":{"x":{"prior":0,"claim":true}}}')
+    Update-Journal -Update $h -Phase 'before'
+}
+'@
+        $pool = [RunspaceFactory]::CreateRunspacePool(4, 4)
+        $pool.Open()
+        try {
+            $jobs = foreach ($n in 1..4) {
+                $ps = [PowerShell]::Create()
+                $ps.RunspacePool = $pool
+                $null = $ps.AddScript("param(`$n)`n" + $script:Common + "`n" + $loop).AddArgument($n)
+                @{ PS = $ps; Handle = $ps.BeginInvoke() }
+            }
+            foreach ($j in $jobs) { $null = $j.PS.EndInvoke($j.Handle); $j.PS.Dispose() }
+        } finally { $pool.Close() }
+        @((Read-Journal -Keys @('K/race'))['K/race'].holders.x.PSObject.Properties).Count | Should -Be 200
+        Clear-Journal -Key 'K/race'
+        Test-Path -LiteralPath 'HKLM:\SOFTWARE\winfleet' | Should -BeFalse
+    }
 }

@@ -2,8 +2,7 @@
 
 Used by unit tests of the host resources' Python side (planning, journal bookkeeping) without
 sockets. It applies the journal envelope exactly as the bootstrap / emulator dispatcher do
-(``read`` first, returned as ``"journal": {"entries": ..}`` next to the result, then ``write``
-before the op, ``clear`` after it succeeded) and JSON-round-trips params and results
+(``tests.emulator.journal_envelope``: the one definition the dispatcher uses too) and JSON-round-trips params and results
 like the wire does. Provider tests over gRPC use the real executor and the real emulator.
 """
 from __future__ import annotations
@@ -12,6 +11,7 @@ import json
 
 from components.host import base
 from components.winrm.errors import OpFailed
+from tests.emulator import journal_envelope
 from tests.emulator.host_model import HostModel
 from tests.emulator.ops import OpError, handlers
 
@@ -36,20 +36,14 @@ class FakeHosts:
         self.calls.append((endpoint.host_name, op))
         params = json.loads(json.dumps(params))
         with model.lock:
-            read = None
-            if journal and journal.get("read") is not None:
-                read = handlers()["journal.read"](model, {"keys": list(journal["read"])})["state"]["entries"]
-            if journal and journal.get("write") is not None:
-                w = journal["write"]
-                model.journal_write(w["key"], json.dumps(w["value"], ensure_ascii=False, separators=(",", ":")))
             try:
+                read = journal_envelope.before(model, journal or {})
                 result = handlers()[op](model, params)
+                journal_envelope.after(model, journal or {})
             except OpError as exc:
                 raise OpFailed(endpoint.host_name, op, exc.message, code=exc.code) from None
-            if journal and journal.get("clear") is not None:
-                model.journal_clear(journal["clear"])
         if read is not None:
-            result = {**result, "journal": {"entries": read}}
+            result = {**result, "journal": read}
         return json.loads(json.dumps(result))
 
 

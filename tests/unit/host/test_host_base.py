@@ -80,30 +80,32 @@ def test_diff_turns_refreshed_drift_into_an_update_not_a_replace():
     assert d.changes is True and d.replaces == []
 
 
-def test_session_puts_the_journal_write_on_the_first_op_and_the_clear_on_the_final_one(monkeypatch):
+def test_session_puts_the_hold_on_the_first_op_and_the_release_on_the_final_one(monkeypatch):
     calls = []
     monkeypatch.setattr(base, "run_op", lambda ep, op, params, journal=None, timeout=None:
                         calls.append((op, journal)) or {"changed": False, "state": {}})
     s = HostSession(connection())
-    s.write_before("K", {"v": 1})
-    s.after_success("K", None)
+    s.hold_before("K", "h", {"a": {"prior": 1, "claim": {}}}, {"a": []})
+    s.release_after("K", "h", ["b"], {}, {})
     s.run("a.read", {})
     s.run("a.apply", {}, final=True)
     s.flush()
-    assert calls == [("a.read", {"write": {"key": "K", "value": {"v": 1}}}), ("a.apply", {"clear": "K"})]
+    assert calls == [("a.read", {"update": {"key": "K", "holder": "h", "expect": {"a": []},
+                                            "hold": {"a": {"prior": 1, "claim": {}}}}}),
+                     ("a.apply", {"update": {"key": "K", "holder": "h", "release": ["b"]}})]
 
 
-def test_session_flush_sends_a_rewrite_after_success(monkeypatch):
+def test_session_flush_sends_a_release_after_success(monkeypatch):
     calls = []
     monkeypatch.setattr(base, "run_op", lambda ep, op, params, journal=None, timeout=None:
                         calls.append((op, journal)) or {"changed": False, "state": {}})
     s = HostSession(connection())
-    s.write_before("K", {"v": 1})
-    s.after_success("K", {"v": 2})
-    s.run("a.apply", {}, final=True)     # the rewrite must not travel before the apply ran
+    s.release_after("K", "h", ["b"], {"old": ["b"]}, {"b": ["old"]})
+    s.run("a.apply", {})                 # not final: the release must not travel before the changes ran
     s.flush()
-    assert calls == [("a.apply", {"write": {"key": "K", "value": {"v": 1}}}),
-                     ("journal.read", {"write": {"key": "K", "value": {"v": 2}}})]
+    assert calls == [("a.apply", None),
+                     ("journal.read", {"update": {"key": "K", "holder": "h", "release": ["b"],
+                                                  "releaseOther": {"old": ["b"]}, "expect": {"b": ["old"]}}})]
 
 
 def test_session_journal_read_rides_on_the_next_op(monkeypatch):
@@ -121,13 +123,14 @@ def test_session_journal_read_rides_on_the_next_op(monkeypatch):
     s.read_with_next(["K"])
     assert s.state("a.read", {}) == {"x": 1}
     assert s.journal_entries() == {"K": {"v": 1}}
-    s.write_before("K", {"v": 2})
+    s.hold_before("K", "h", {"a": {"prior": 2, "claim": {}}}, {})
     s.run("a.apply", {})                       # the read was used up: not sent again
-    assert calls == [("a.read", {"read": ["K"]}), ("a.apply", {"write": {"key": "K", "value": {"v": 2}}})]
-    # no op carried it (or it failed): journal_entries falls back to a journal.read of its own
+    assert calls == [("a.read", {"read": ["K"]}),
+                     ("a.apply", {"update": {"key": "K", "holder": "h", "hold": {"a": {"prior": 2, "claim": {}}}}})]
+    # no op carried it (or it failed): journal_entries falls back to a journal.read carrying the read
     s.read_with_next(["K"])
-    assert s.journal_entries() == {}
-    assert calls[-1] == ("journal.read", None) and s.requests == 3
+    assert s.journal_entries() == {"K": {"v": 1}}
+    assert calls[-1] == ("journal.read", {"read": ["K"]}) and s.requests == 3
 
 
 def test_provider_pickles_by_reference():
