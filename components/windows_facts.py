@@ -141,7 +141,8 @@ DYNAMIC_PORT_END = 65535
 # and https://learn.microsoft.com/en-us/azure/load-balancer/load-balancer-custom-probe-overview
 AZURE_PROBE_ADDRESS = "168.63.129.16"
 
-# =====================================================================================# Input rules shared by the stack config (components/config.py) and the host resources' check
+# ============================================================================================
+# Input rules shared by the stack config (components/config.py) and the host resources' check
 # (components/host/*): one function per rule, so `pulumi preview` refuses exactly what config refuses.
 # Each returns None when the value is acceptable, else what is wrong and what is allowed. Patterns
 # are applied with ``fullmatch`` (``$`` in ``re.match`` also accepts a trailing newline).
@@ -440,7 +441,7 @@ def windows_path_problem(p: str) -> str | None:
     if len(p) > 240:
         return "at most 240 characters (MAX_PATH is 260, and files go inside)"
     return None
-=======
+
 
 # Managed folders (install, log, dump) of all services on a host must be separate: each gets an ACE for
 # its service's account and goes with its service (issue 12 item 3). One rule, used by config and provider.
