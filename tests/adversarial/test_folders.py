@@ -78,7 +78,7 @@ def provider_host():
 
 
 PROVIDER_CASES = [("logs inside installDir", r"D:\svc\api", r"D:\svc\api\logs", "logs.directory"),
-                  ("logs equal to installDir", r"D:\svc\api", "d:\\SVC\\API\\", "logs.directory"),
+                  ("logs equal to installDir", r"D:\svc\api", "d:\\SVC\\API", "logs.directory"),   # a trailing \\ is refused by the path rule
                   ("logs above installDir", r"D:\svc\api\bin", r"D:\svc", "logs.directory")]
 
 
