@@ -29,7 +29,14 @@ def host(lab):
     st.initialize(1, "GPT")
     st.new_partition(1, "D")
     st.format("D", "NTFS", "Data")
+    for name in ("api", "web", "jobs", "svc0", "svc1", "svc2", "svc3"):
+        register(h.model, name)
     return h
+
+
+def register(m, name: str) -> None:
+    """Register the service NT SERVICE\\<name> belongs to: the virtual account exists only from then on."""
+    m.scm.create(name, name, f'"C:\\Program Files\\winfleet\\{name}\\{name}.exe"', account=f"NT SERVICE\\{name}")
 
 
 def props(h, account="NT SERVICE\\api", **kw):
@@ -160,6 +167,27 @@ def test_an_admin_account_on_the_host_is_refused_not_pretended(res, host):
     m.storage.charge("D", f"{host.name}\\opsadmin", 100 * MB)
 
 
+def test_quota_for_a_virtual_account_waits_for_its_service(res, host):
+    """Issue 11 item 2: NT SERVICE\\<svc> resolves only once <svc> is registered. Before, the plan
+    refuses and nothing changes; once the SCM has the service the same inputs converge; once the
+    service is gone again the account is gone too (so the quota must be deleted before the service:
+    GoService makes the quota depend on the WindowsService)."""
+    m = host.model
+    before = host_snapshot(m)
+    inputs = res.checked(props(host, "NT SERVICE\\orders"))
+    with pytest.raises(ProviderError) as e:
+        res.create(inputs)
+    assert "account" in e.value.details and "does not exist" in e.value.details
+    assert host_snapshot(m) == before
+    register(m, "orders")
+    rid, outs = res.create(inputs)
+    assert m.storage.entry("D", "NT SERVICE\\orders")["limitBytes"] == 500 * MB
+    res.delete(rid, outs)
+    assert m.storage.entry("D", "NT SERVICE\\orders") is None
+    m.scm.delete("orders")
+    assert not m.accounts.exists("NT SERVICE\\orders")
+
+
 def test_missing_volume_or_account_is_refused(res, lab):
     h = lab.hosts[0]
     before = host_snapshot(h.model)
@@ -204,6 +232,8 @@ def test_odd_account_names_are_stored_literally(res, host, account):
     m = host.model
     if not account.lower().startswith("nt service\\"):
         m.accounts.add(account)
+    else:
+        register(m, account.split("\\", 1)[1])
     before = host_snapshot(m)
     rid, outs = res.create(res.checked(props(host, account)))
     entry = m.storage.disks[1]["partitions"][1]["volume"]["quota"]["entries"][account.lower()]

@@ -85,7 +85,18 @@ def _d(m):
     st.initialize(1, "GPT")
     st.new_partition(1, "D")
     st.format("D", "NTFS", "Data")
+    for svc in ("api", "web"):  # their virtual accounts exist only once the services do
+        m.scm.create(svc, svc, f'"C:\\svc\\{svc}.exe"', account=f"NT SERVICE\\{svc}")
     return st
+
+
+def test_virtual_accounts_exist_only_while_their_service_does(m):
+    """LookupAccountName resolves NT SERVICE\\<svc> only for a registered service (accounts.py cites it)."""
+    assert not m.accounts.exists("NT SERVICE\\later")
+    m.scm.create("later", "later", '"C:\\svc\\later.exe"', account="NT SERVICE\\later")
+    assert m.accounts.exists("NT SERVICE\\Later")
+    m.scm.delete("later")
+    assert not m.accounts.exists("NT SERVICE\\later")
 
 
 def test_quota_is_charged_to_the_owner_and_admins_are_exempt(m):
