@@ -333,3 +333,22 @@ def test_quota_logging_already_on_is_recorded_and_kept_on_destroy(res, host):
     res.delete(rid, outs)
     q = m.storage.quota("D")
     assert (q["logThreshold"], q["logLimit"]) == (True, False)
+
+
+def test_findUser_answers_for_any_account_so_explicit_comes_from_the_records(res, host):
+    """Issue 11 item 6: FindUser returns the volume defaults for an account without a record
+    (Storage.find_user cites FindUserName's remarks). The read must not take that for an entry: the
+    prior is "no entry", and delete removes the entry it made instead of writing -1/-1."""
+    m = host.model
+    st = m.storage
+    st.set_quota_state("D", "tracked")
+    assert st.find_user("D", "NT SERVICE\\api") == {"account": "NT SERVICE\\api", "warningBytes": -1,
+                                                    "limitBytes": -1, "usedBytes": 0}
+    assert st.quota_records("D") == []
+    before = host_snapshot(m)
+    rid, outs = res.create(res.checked(props(host)))
+    assert outs["prior"]["entry:nt service\\api"] == {"account": "NT SERVICE\\api", "exists": False}
+    assert [r["account"] for r in st.quota_records("D")] == ["NT SERVICE\\api"]
+    outs = res.delete(rid, outs)
+    assert st.quota_records("D") == [], "the entry is removed, not rewritten as -1/-1"
+    assert host_snapshot(m) == before
