@@ -53,7 +53,9 @@ NEVER_OVERWRITE = 0xFFFFFFFF
 MODES = ("circular", "autoBackup", "retain")
 
 DEFAULT_CLASSIC = {"Application": 20480 * 1024, "Security": 20480 * 1024, "System": 20480 * 1024}
-DEFAULT_CHANNELS = {"Setup": 20480 * 1024}
+# Microsoft-Windows-PowerShell/Operational: 15 MB on Windows Server 2022 (wevtutil gl); a channel whose name
+# holds '/', stored as one key under WINEVT\Channels (registry.py).
+DEFAULT_CHANNELS = {"Setup": 20480 * 1024, "Microsoft-Windows-PowerShell/Operational": 15360 * 1024}
 
 
 class EventLogError(Exception):
@@ -107,10 +109,9 @@ class EventLogs:
         if found is None:
             raise EventLogError("LOG_NOT_FOUND", f"There is not an event log on the localhost computer that matches \"{name}\".")
         parent = SERVICES_EVENTLOG if found[1] else CHANNELS
-        leaf = name.split("/")[0]
         for sub in self.host.registry.subkeys(parent):
-            if sub.lower() == leaf.lower():
-                return sub + name[len(leaf):]
+            if sub.lower() == name.lower():
+                return sub
         return name
 
     def _raw(self, key: str, value: str, default=None):
