@@ -25,6 +25,13 @@ Faithful where winfleet depends on behaviour:
 Downloads: ``downloads`` maps a URL to the bytes a GET returns (or to an int HTTP status for a
 failing URL); tests control it. ``download(url)`` is what a driver's ``Invoke-WebRequest`` sees.
 
+ACLs are written two ways, as on Windows: ``grant``/``revoke`` change the DACL only
+(``DirectoryInfo.GetAccessControl('Access')`` + ``SetAccessControl``: only the Access section is written),
+``set_acl`` writes the whole descriptor ``Get-Acl`` read, owner included (``Set-Acl``), which fails with
+ERROR_INVALID_OWNER 1307 when the owner is SYSTEM or TrustedInstaller: an elevated administrator may not
+assign those without SeRestorePrivilege enabled ("The security identifier is not allowed to be the owner
+of this object": ansible/ansible#20553 for C:\\Program Files, dsccommunity/xSystemSecurity#11).
+
 Simplifications: one owner string per entry, ACL entries are (identity, rights, type) without
 inheritance flags, no alternate data streams, no short names, no reparse points.
 """
@@ -41,11 +48,15 @@ _DEFAULT_ACL = [
 ]
 
 
+# Owners an elevated administrator cannot (re)assign without SeRestorePrivilege (module docstring).
+UNASSIGNABLE_OWNERS = {"nt authority\\system", "nt service\\trustedinstaller"}
+
+
 class FsError(Exception):
     def __init__(self, code: int, detail: str):
         names = {2: "ERROR_FILE_NOT_FOUND", 3: "ERROR_PATH_NOT_FOUND", 5: "ERROR_ACCESS_DENIED",
                  32: "ERROR_SHARING_VIOLATION", 145: "ERROR_DIR_NOT_EMPTY", 183: "ERROR_ALREADY_EXISTS",
-                 267: "ERROR_DIRECTORY"}
+                 267: "ERROR_DIRECTORY", 1307: "ERROR_INVALID_OWNER"}
         self.code = code
         self.symbol = names.get(code, f"WIN32_{code}")
         super().__init__(f"{self.symbol} ({code}): {detail}")
@@ -259,6 +270,18 @@ class FileSystem:
         before = len(e["acl"])
         e["acl"] = [a for a in e["acl"] if a["inherited"] or not self._same(a, identity, sid)]
         return len(e["acl"]) != before
+
+    def get_acl(self, path: str) -> dict:
+        """Get-Acl: the whole descriptor (owner + DACL)."""
+        e = self._entry(path)
+        return {"owner": e["owner"], "acl": [dict(a) for a in e["acl"]]}
+
+    def set_acl(self, path: str, sd: dict) -> None:
+        """Set-Acl -AclObject <what Get-Acl read>: writes the owner as well as the DACL (module docstring)."""
+        e = self._entry(path)
+        if sd["owner"].lower() in UNASSIGNABLE_OWNERS:
+            raise FsError(1307, f"{path}: The security identifier is not allowed to be the owner of this object")
+        e["owner"], e["acl"] = sd["owner"], [dict(a) for a in sd["acl"]]
 
     def set_owner(self, path: str, owner: str) -> None:
         self._entry(path)["owner"] = owner
