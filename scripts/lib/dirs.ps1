@@ -116,6 +116,29 @@ function Remove-OwnedDirectoryRecord {
     } finally { Exit-WinfleetRegistryLock -Mutex $lock }
 }
 
+function Remove-TreeNoFollow {
+    # Delete the directory $Path and everything below it without ever following a reparse point: a
+    # junction or symbolic link met on the way is removed as a link, its target untouched. Remove-Item
+    # -Recurse in Windows PowerShell 5.1 follows junctions (PowerShell/PowerShell#621), and the service
+    # account may create one in its own (log) folder.
+    param([string]$Path)
+    $item = Get-Item -LiteralPath $Path -Force
+    $reparse = [System.IO.FileAttributes]::ReparsePoint
+    if (($item.Attributes -band $reparse) -eq 0) {
+        foreach ($child in @($item.GetFileSystemInfos())) {
+            if ($child -is [System.IO.DirectoryInfo]) {
+                Remove-TreeNoFollow -Path $child.FullName
+            } else {
+                # a read-only file is deleted too (as -Force did); a file link's attributes are left alone
+                if (($child.Attributes -band $reparse) -eq 0) { $child.Attributes = [System.IO.FileAttributes]::Normal }
+                $child.Delete()
+            }
+        }
+    }
+    # RemoveDirectory on a reparse point deletes the point itself, never what it points to
+    [System.IO.Directory]::Delete($item.FullName, $false)
+}
+
 function Remove-DirUpTo {
     # Remove $Path (ours, recursively), then each parent that is empty and was created by winfleet
     # (recorded above, by whichever resource) or lies within $UpTo (the highest directory found missing).
@@ -124,7 +147,7 @@ function Remove-DirUpTo {
     $top = $UpTo.ToLowerInvariant()
     $changed = $false
     if (Test-Path -LiteralPath $Path -PathType Container) {
-        Remove-Item -LiteralPath $Path -Recurse -Force
+        Remove-TreeNoFollow -Path $Path
         $changed = $true
     }
     Remove-OwnedDirectoryRecord -Path $Path

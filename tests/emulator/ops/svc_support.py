@@ -155,7 +155,7 @@ def remove_dir_up_to(host, path: str, up_to: str | None) -> bool:
     lies within ``up_to`` (the highest directory this resource found missing)."""
     files = host.files
     up_to = (up_to or path).lower()
-    changed = files.is_dir(path) and files.delete(path, recurse=True)
+    changed = files.is_dir(path) and files.delete(path, recurse=True)  # Remove-TreeNoFollow: junctions as links
     _unregister(host, path)
     parent = path
     while "\\" in parent.rstrip("\\")[3:]:

@@ -32,8 +32,17 @@ ERROR_INVALID_OWNER 1307 when the owner is SYSTEM or TrustedInstaller: an elevat
 assign those without SeRestorePrivilege enabled ("The security identifier is not allowed to be the owner
 of this object": ansible/ansible#20553 for C:\\Program Files, dsccommunity/xSystemSecurity#11).
 
+Junctions (directory reparse points, ``junction``): any account with write access to a directory can
+plant one in it (mklink /J needs no privilege). ``delete(recurse=True)`` is a delete that never follows
+reparse points (a junction inside the tree is removed as a link, its target untouched: RemoveDirectory on
+a reparse point removes the point, https://learn.microsoft.com/en-us/windows/win32/fileio/reparse-points).
+``delete_following_junctions`` is what Windows PowerShell 5.1's ``Remove-Item -Recurse -Force`` does: it
+enumerates *through* a junction and deletes the target's contents (PowerShell/PowerShell#621, fixed only in
+PowerShell 6). Paths are not resolved through junctions otherwise (a path below a junction is not looked up
+in its target).
+
 Simplifications: one owner string per entry, ACL entries are (identity, rights, type) without
-inheritance flags, no alternate data streams, no short names, no reparse points.
+inheritance flags, no alternate data streams, no short names, no symbolic links or mount points.
 """
 from __future__ import annotations
 
@@ -219,10 +228,41 @@ class FileSystem:
         self._e[n] = {"path": path.replace("/", "\\"), "type": "file", "owner": old["owner"] if old else owner,
                       "acl": old["acl"] if old else self._inherit(parent, owner, folder=False), "data": bytes(data)}
 
+    def junction(self, path: str, target: str, owner: str = ADMINS) -> None:
+        """mklink /J path target: a directory entry that points elsewhere (see the module docstring)."""
+        parent = _parent(path)
+        if parent is None or not self.is_dir(parent):
+            raise FsError(3, f"parent of {path} does not exist")
+        if _norm(path) in self._e:
+            raise FsError(183, f"{path} exists")
+        self._e[_norm(path)] = {"path": path.replace("/", "\\").rstrip("\\"), "type": "dir", "owner": owner,
+                                "acl": self._inherit(parent), "reparse": target}
+
+    def is_junction(self, path: str) -> bool:
+        e = self._e.get(_norm(path))
+        return bool(e and e.get("reparse"))
+
+    def delete_following_junctions(self, path: str) -> bool:
+        """Windows PowerShell 5.1 ``Remove-Item -Recurse -Force`` (PowerShell/PowerShell#621): the contents of
+        every junction met on the way are deleted in the junction's *target*, then the tree itself."""
+        n = _norm(path)
+        if n not in self._e:
+            return False
+        e = self._e[n]
+        if e.get("reparse"):
+            for child in self.children(e["reparse"]):
+                self.delete_following_junctions(child)
+            del self._e[n]
+            return True
+        for child in self.children(path):
+            self.delete_following_junctions(child)
+        return self.delete(path, recurse=True)
+
     def delete(self, path: str, recurse: bool = False) -> bool:
         n = _norm(path)
         if n not in self._e:
             return False
+        # entries below a junction live under its target, not under n: a junction is removed as a link
         sub = [k for k in self._e if k.startswith(n.rstrip("\\") + "\\")]
         if sub and not recurse:
             raise FsError(145, f"{path} is not empty")
@@ -347,6 +387,8 @@ class FileSystem:
             if e.get("auto") or not self.drive_exists(k[:1]):
                 continue          # a storage volume's root (and a volume that is gone) is storage's business
             item = {"type": e["type"], "owner": e["owner"], "acl": [dict(a) for a in e["acl"]]}
+            if e.get("reparse"):
+                item["junction"] = e["reparse"]
             if e["type"] == "file":
                 item["sha256"] = hashlib.sha256(e["data"]).hexdigest()
                 item["size"] = len(e["data"])
