@@ -132,16 +132,14 @@ def _no_control(v: str, what: str) -> str:
 
 
 def _windows_abs_path(v: str, drive: Optional[str] = None) -> str:
-    """An absolute local Windows path (X:\\...), no '..', no <>"|?* , optionally on `drive`."""
+    """A folder winfleet creates: absolute, local, not a drive root, nothing Windows reads as something else
+    (windows_facts.folder_path_problem, the rule the host resources' check applies too), no trailing
+    backslash, optionally on `drive`."""
     _no_control(v, "path")
-    if not re.fullmatch(r"[A-Za-z]:\\.*", v):
-        raise ValueError("must be an absolute Windows path like 'D:\\logs\\api'")
-    rest = v[3:]
-    if any(c in wf.INVALID_PATH_CHARS for c in rest) or ":" in rest or "/" in rest:
-        raise ValueError('must not contain < > " | ? * : or / after the drive')
-    if any(seg in ("..", ".") for seg in rest.split("\\")):
-        raise ValueError("must not contain '.' or '..' segments")
-    if rest.endswith("\\") and rest:
+    problem = wf.folder_path_problem(v)
+    if problem:
+        raise ValueError(problem)
+    if v.endswith("\\"):
         raise ValueError("must not end with a backslash")
     if drive and v[0].upper() != drive.upper():
         raise ValueError(f"must be on the data volume {drive.upper()}: (winfleet:dataVolume.driveLetter)")
@@ -351,8 +349,11 @@ class ServiceConfig(_Model):
     @field_validator("arguments")
     @classmethod
     def _args(cls, v: list[str]) -> list[str]:
-        for a in v:
+        for n, a in enumerate(v):
             _no_control(a, "argument")
+            problem = wf.expanded_text_problem(a, f"argument [{n}]")
+            if problem:
+                raise ValueError(problem)
         return v
 
     @field_validator("install_dir")
@@ -391,6 +392,9 @@ class ServiceConfig(_Model):
                 raise ValueError(f"variable name {k!r} must match [A-Za-z_][A-Za-z0-9_]*")
             if "\x00" in str(val):
                 raise ValueError(f"value of {k!r} must not contain NUL")
+            problem = wf.environment_value_problem(k, str(val))
+            if problem:
+                raise ValueError(problem)
         if len({k.upper() for k in v}) != len(v):
             raise ValueError("variable names differ only by case (Windows environment is case-insensitive)")
         return v
@@ -908,6 +912,16 @@ def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path])
                 src = src if src.startswith("winfleet:") else f"services[{i}].{src}"
                 add(("services", i, "environment", k), s.environment[k],
                     f"{k} is set by winfleet from {src}; set that instead")
+        # the command line the SCM starts: the exe path and ImagePath the WindowsService writes
+        from .host.windows_service import image_path
+        exe = f"{s.install_dir}\\{s.binary.exe_name}"
+        if len(exe) > wf.MAX_FILE_PATH:
+            add(("services", i, "installDir"), s.install_dir,
+                f"the exe path {exe!r} is {len(exe)} characters; at most {wf.MAX_FILE_PATH} (MAX_PATH): shorten "
+                "installDir or binary.exeName")
+        problem = wf.command_line_problem(image_path(exe, list(s.arguments)))
+        if problem:
+            add(("services", i, "arguments"), f"<{len(s.arguments)} arguments>", problem)
         # self dependency
         if s.name.lower() in (d.lower() for d in s.dependencies):
             add(("services", i, "dependencies"), s.dependencies, "a service cannot depend on itself")
@@ -943,10 +957,13 @@ def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path])
                 "the hosts' range was moved (ServicePort still checks the host's actual range)")
     dupes([s.binary.exe_name for s in svcs], lambda i: ("services", i, "binary", "exeName"),
           "exe name (WER LocalDumps is keyed by exe name)", lambda x: (x or "").lower())
+    # paths compare like NTFS names (case-insensitive; windows_facts.path_key)
+    dupes([s.install_dir for s in svcs], lambda i: ("services", i, "installDir"),
+          "install directory", lambda x: wf.path_key(x or ""))
     dupes([s.logs.directory for s in svcs], lambda i: ("services", i, "logs", "directory"),
-          "log directory", lambda x: (x or "").lower())
+          "log directory", lambda x: wf.path_key(x or ""))
     dupes([s.crash_dumps.folder for s in svcs], lambda i: ("services", i, "crashDumps", "folder"),
-          "dump folder", lambda x: (x or "").lower())
+          "dump folder", lambda x: wf.path_key(x or ""))
 
     # --- dependency cycles among our services ----------------------------------------------------
     names = {s.name.lower(): i for i, s in enumerate(svcs)}

@@ -64,7 +64,8 @@ from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
-from ..windows_facts import INVALID_PATH_CHARS, SERVICE_NAME_RE, service_name_list_problem
+from ..windows_facts import (MAX_FILE_PATH, SERVICE_NAME_RE, command_line_problem, environment_value_problem,
+                             expanded_text_problem, folder_path_problem, path_key, service_name_list_problem)
 
 from .base import HostInputs, HostResource, HostResourceProvider, HostSession, Model, Refused
 from .journal import item_name
@@ -118,17 +119,9 @@ def _no_nul(v: str, what: str) -> str:
 
 
 def windows_path_problem(p: str) -> str | None:
-    """Why ``p`` is not an absolute local Windows directory path we accept, or None."""
-    if not _PATH_RE.match(p):
-        return "must be an absolute local path such as D:\\services\\api (drive letter, colon, backslash)"
-    rest = p[3:]
-    if any(c in INVALID_PATH_CHARS or ord(c) < 32 for c in rest) or ":" in rest:
-        return 'must not contain < > " | ? * : or control characters after the drive'
-    if any(part in ("..", ".") for part in rest.split("\\")):
-        return "must not contain . or .. segments"
-    if "\\\\" in rest or "/" in rest:
-        return "must use single backslashes as separators"
-    return None
+    """Why ``p`` is not an absolute local Windows directory path we accept, or None (the rules live in
+    windows_facts.folder_path_problem, shared with the stack config)."""
+    return folder_path_problem(p)
 
 
 def norm_path(p: str) -> str:
@@ -363,8 +356,11 @@ class WindowsServiceInputs(HostInputs):
     @field_validator("arguments")
     @classmethod
     def _args(cls, v):
-        for a in v:
+        for n, a in enumerate(v):
             _no_nul(a, "arguments")
+            problem = expanded_text_problem(a, f"argument [{n}]")
+            if problem:
+                raise ValueError(problem)
         return v
 
     @field_validator("dependencies")
@@ -386,6 +382,9 @@ class WindowsServiceInputs(HostInputs):
                 raise ValueError(f"variable {k!r} is given twice (Windows variable names are case-insensitive)")
             seen.add(k.lower())
             _no_nul(val, f"environment[{k}]")
+            problem = environment_value_problem(k, val)
+            if problem:
+                raise ValueError(problem)
         return dict(sorted(v.items(), key=lambda kv: kv[0].lower()))
 
     @field_validator("health_path", "readiness_path")
@@ -549,7 +548,13 @@ class WindowsServiceProvider(HostResourceProvider):
             out.append(("readinessPollSeconds", "must not exceed readinessTimeoutSeconds"))
         if any(a.action == "reboot" for a in i.recovery.actions):
             pass  # allowed (SC_ACTION_REBOOT); policies may forbid it
-        if i.logs is not None and i.logs.directory.lower() == i.install_dir.lower():
+        if len(i.exe_path) > MAX_FILE_PATH:
+            out.append(("installDir", f"the exe path {i.exe_path!r} is {len(i.exe_path)} characters; at most "
+                                      f"{MAX_FILE_PATH} (MAX_PATH): shorten installDir or exeName"))
+        problem = command_line_problem(i.image_path)
+        if problem:
+            out.append(("arguments", problem))
+        if i.logs is not None and path_key(i.logs.directory) == path_key(i.install_dir):
             out.append(("logs.directory", "must differ from installDir (the service account may write logs, "
                                           "not its own binary)"))
         return out

@@ -69,3 +69,60 @@ def test_the_emulator_models_what_the_old_delete_did(host):
     f.junction(r"D:\logs\x\evil", r"C:\Windows\System32")
     f.delete_following_junctions(r"D:\logs\x")
     assert not f.exists(r"C:\Windows\System32\kernel32.dll") and f.is_dir(r"C:\Windows\System32")
+
+
+# ---- item 13: paths and strings Windows would read as something else ---------------------------
+def ops_count(h) -> int:
+    return sum(h.counters.snapshot()["ops"].values())
+
+
+@pytest.mark.parametrize("change,field,words", [
+    ({"installDir": "C:\\svc\\%OS%"}, "installDir", "'%'"),
+    ({"installDir": "C:\\"}, "installDir", "drive root"),
+    ({"installDir": "C:\\svc\\api."}, "installDir", "trims"),
+    ({"installDir": "C:\\svc\\CON"}, "installDir", "reserved device name"),
+    ({"installDir": "C:\\PROGRA~1\\api"}, "installDir", "8.3 short name"),
+    ({"logs": {"directory": "D:\\"}}, "logs.directory", "drive root"),
+    ({"logs": {"directory": "D:\\logs\\api "}}, "logs.directory", "trims"),
+    ({"logs": {"directory": "D:\\logs\\nul.txt"}}, "logs.directory", "reserved device name"),
+    ({"logs": {"directory": "D:\\LOGS\\API"}, "installDir": "d:\\logs\\api"}, "logs.directory", "must differ"),
+    ({"arguments": ["--root", "%SystemRoot%"]}, "arguments", "'%'"),
+    ({"arguments": ["a" * 1000] * 33}, "arguments", "32766"),
+    ({"environment": {"BIG": "x" * 32768}}, "environment", "32767"),
+    ({"installDir": "C:\\" + "\\".join(["d" * 60] * 4), "exeName": "x" * 20 + ".exe"}, "installDir", "MAX_PATH"),
+])
+def test_check_refuses_what_windows_would_read_otherwise(host, res, change, field, words):
+    """The provider's check applies the config's rules again (a stack may bypass the config: a user program,
+    an edited state): nothing reaches the host."""
+    before, n = host_snapshot(host.model), ops_count(host)
+    _inputs, failures = res.check(inputs(host, **change))
+    got = dict(failures)
+    assert field in got and words in got[field], failures
+    assert host_snapshot(host.model) == before and ops_count(host) == n
+
+
+def test_the_scm_expands_the_image_path_so_a_percent_folder_runs_another_binary(host):
+    """Why '%' is refused: the folder winfleet would create and secure is C:\\svc\\%OS%; the SCM runs
+    C:\\svc\\Windows_NT\\api.exe, which whoever can create C:\\svc\\Windows_NT controls (scm.py cites it)."""
+    m = host.model
+    m.files.mkdir("C:\\svc\\%OS%")
+    m.files.write("C:\\svc\\%OS%\\api.exe", b"MZ ours")
+    m.scm.create("pct", "pct", '"C:\\svc\\%OS%\\api.exe"')
+    from tests.emulator.windows.scm import ScmError
+    with pytest.raises(ScmError) as e:
+        m.scm.start("pct")
+    assert e.value.code == 2, "the literal %OS% folder is not what the SCM runs"
+    m.files.mkdir("C:\\svc\\Windows_NT")
+    m.files.write("C:\\svc\\Windows_NT\\api.exe", b"MZ planted")
+    m.scm.start("pct")
+    assert m.scm.running_image("pct") == "C:\\svc\\Windows_NT\\api.exe"
+
+
+def test_trailing_dots_and_device_names_in_the_emulated_file_system(host):
+    f = host.model.files
+    f.mkdir("D:\\logs\\api")
+    assert f.is_dir("D:\\logs\\api.") and f.is_dir("D:\\logs\\api ")   # the same folder, as Win32 trims
+    from tests.emulator.windows.files import FsError
+    with pytest.raises(FsError) as e:
+        f.mkdir("D:\\logs\\CON")
+    assert e.value.code == 123

@@ -65,7 +65,7 @@ class FsError(Exception):
     def __init__(self, code: int, detail: str):
         names = {2: "ERROR_FILE_NOT_FOUND", 3: "ERROR_PATH_NOT_FOUND", 5: "ERROR_ACCESS_DENIED",
                  32: "ERROR_SHARING_VIOLATION", 145: "ERROR_DIR_NOT_EMPTY", 183: "ERROR_ALREADY_EXISTS",
-                 267: "ERROR_DIRECTORY", 1307: "ERROR_INVALID_OWNER"}
+                 123: "ERROR_INVALID_NAME", 267: "ERROR_DIRECTORY", 1307: "ERROR_INVALID_OWNER"}
         self.code = code
         self.symbol = names.get(code, f"WIN32_{code}")
         super().__init__(f"{self.symbol} ({code}): {detail}")
@@ -85,7 +85,24 @@ def _norm(path: str) -> str:
         p += "\\"
     if len(p) > 3 and p.endswith("\\"):
         p = p.rstrip("\\")
+    # Win32 path normalisation trims trailing periods and spaces: "api." and "api " open "api"
+    # (https://learn.microsoft.com/en-us/dotnet/standard/io/file-path-formats#trim-characters)
+    head, _, rest = p.partition("\\")
+    if rest:
+        p = head + "\\" + "\\".join(seg.rstrip(". ") or seg for seg in rest.split("\\"))
     return p.lower()
+
+
+# CON, NUL, COM1 ... (also with an extension) are devices, never files or folders (Naming Files, Paths,
+# and Namespaces: https://learn.microsoft.com/en-us/windows/win32/fileio/naming-a-file). What
+# CreateDirectory does with one is not documented: strict, it fails with ERROR_INVALID_NAME here.
+_DEVICES = {"con", "prn", "aux", "nul"} | {f"{d}{n}" for d in ("com", "lpt") for n in "123456789\u00b9\u00b2\u00b3"}
+
+
+def _check_name(path: str) -> None:
+    for seg in path.replace("/", "\\").split("\\")[1:]:
+        if seg.split(".")[0].rstrip(" ").lower() in _DEVICES:
+            raise FsError(123, f"{path}: the filename, directory name, or volume label syntax is incorrect")
 
 
 def _parent(path: str) -> str | None:
@@ -198,6 +215,7 @@ class FileSystem:
 
     def mkdir(self, path: str, owner: str = ADMINS) -> bool:
         """Create a directory and missing parents; returns True when something was created."""
+        _check_name(path)
         self._auto_root(path)
         n = _norm(path)
         if n in self._e:
@@ -216,6 +234,7 @@ class FileSystem:
         return True
 
     def write(self, path: str, data: bytes, owner: str = ADMINS) -> None:
+        _check_name(path)
         parent = _parent(path)
         if parent is None or not self.is_dir(parent):
             raise FsError(3, f"parent of {path} does not exist")
