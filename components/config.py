@@ -957,6 +957,10 @@ def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path])
                 "the hosts' range was moved (ServicePort still checks the host's actual range)")
     dupes([s.binary.exe_name for s in svcs], lambda i: ("services", i, "binary", "exeName"),
           "exe name (WER LocalDumps is keyed by exe name)", lambda x: (x or "").lower())
+    # an event source belongs to one program: two services sharing one would delete each other's key
+    dupes([s.event_source.source for s in svcs], lambda i: ("services", i, "eventSource", "source"),
+          "event source (source names are unique on a computer, whatever the log; case-insensitive)",
+          lambda x: (x or "").casefold())
     # paths compare like NTFS names (case-insensitive; windows_facts.path_key)
     dupes([s.install_dir for s in svcs], lambda i: ("services", i, "installDir"),
           "install directory", lambda x: wf.path_key(x or ""))

@@ -619,7 +619,7 @@ class WindowsServiceProvider(HostResourceProvider):
         if i.event_source is not None:
             es = cur.get("eventSource") or {}
             prior["eventsource"] = {"logName": i.event_source.log_name, "source": i.event_source.source,
-                                    "values": es.get("values")}
+                                    "values": es.get("values"), "logExisted": bool(es.get("logExists"))}
         return prior
 
     # ---- Test --------------------------------------------------------------------------------
@@ -633,6 +633,8 @@ class WindowsServiceProvider(HostResourceProvider):
         if (ctx.prior.get(item_name("file", i.exe_path)) or {}).get("exists"):
             raise Refused("installDir", f"{i.exe_path} already exists and was not placed by winfleet; "
                                         "choose an empty installDir")
+        if i.event_source is not None:
+            self._refuse_foreign_source(i, cur, ctx)
         return self.with_stop_bound(i, cur, self.with_restart(self.with_rollback(i, cur, self.plan(i, cur))))
 
     @staticmethod
@@ -648,6 +650,22 @@ class WindowsServiceProvider(HostResourceProvider):
         again = [{"do": "start"}] + [dict(s) for s in steps if s["do"] == "startOther"]
         out = [dict(s, armsRestart=True) if k == first else s for k, s in enumerate(steps)]
         return out + [{"do": RESTART, "onStopped": again}]
+
+    @staticmethod
+    def _refuse_foreign_source(i, cur: dict, ctx) -> None:
+        """An event source belongs to one program: refuse one that existed before this service claimed it
+        (a Windows source such as MsiInstaller, another program's, another service's) instead of rewriting
+        it and deleting it on destroy. Source names are unique on the computer, whatever the log."""
+        es, src, log = cur.get("eventSource") or {}, i.event_source.source, i.event_source.log_name
+        if (ctx.prior.get("eventsource") or {}).get("values") is not None:
+            raise Refused("eventSource.source", f"the event source {src!r} already exists in the {log} log and was "
+                                                "not created for this service (a Windows source such as MsiInstaller, "
+                                                "or another program's or service's); choose another source name")
+        elsewhere = [l for l in es.get("registeredIn") or [] if l.lower() != log.lower()]
+        if elsewhere:
+            raise Refused("eventSource.source", f"the event source {src!r} is already registered in the "
+                                                f"{elsewhere[0]} log; a source name is unique on a computer: "
+                                                "choose another source name")
 
     def plan(self, i: WindowsServiceInputs, cur: dict) -> list[dict]:
         svc = cur.get("service") if cur.get("exists") else None

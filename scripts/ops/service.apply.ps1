@@ -50,7 +50,8 @@
 #   environment     HKLM\SYSTEM\CurrentControlSet\Services\<name>\Environment, REG_MULTI_SZ from a
 #                   [string[]]; removed when empty (an empty value fails service start with error 87).
 #   eventSource     HKLM\SYSTEM\CurrentControlSet\Services\EventLog\<log>\<source> set to exactly the
-#                   given values, or removed when values is null.
+#                   given values, or removed when values is null; a log key it creates is recorded
+#                   (HKLM\SOFTWARE\winfleet\EventLogs) and goes with its last source (Set-EventSource).
 #   delete          stop, DeleteService, wait until the SCM has removed it (fails if still marked).
 #   removeFile / removeDir (+ empty parents up to upTo) / revoke (explicit ACEs of an identity).
 #   logonRight      {"account", "grant"}: LsaAddAccountRights / LsaRemoveAccountRights SeServiceLogonRight
@@ -441,8 +442,7 @@ function Invoke-Step {
             } finally { $k.Close() }
         }
         'eventSource' {
-            $sub = 'SYSTEM\CurrentControlSet\Services\EventLog\' + [string]$step.logName + '\' + [string]$step.source
-            $changed = Set-RegKeyExact -SubKey $sub -Values $step.values
+            $changed = Set-EventSource -LogName ([string]$step.logName) -Source ([string]$step.source) -Values $step.values
         }
         'start' { $changed = Start-OurService -Name $name -Seconds $startTimeout }
         'restart' {

@@ -126,3 +126,58 @@ def test_trailing_dots_and_device_names_in_the_emulated_file_system(host):
     with pytest.raises(FsError) as e:
         f.mkdir("D:\\logs\\CON")
     assert e.value.code == 123
+
+
+# ---- item 14: event sources belong to one program -----------------------------------------------
+EVENTLOG = r"HKLM\SYSTEM\CurrentControlSet\Services\EventLog"
+
+
+@pytest.mark.parametrize("log,source", [("Application", "MsiInstaller"), ("Application", "msiinstaller"),
+                                        ("System", "Service Control Manager")])
+def test_a_windows_event_source_is_refused(host, res, log, source):
+    m = host.model
+    before = host_snapshot(m)
+    with pytest.raises(ProviderError) as e:
+        res.create(res.checked(inputs(host, eventSource={"logName": log, "source": source})))
+    assert "eventSource.source" in e.value.details and "already exists" in e.value.details
+    assert host_snapshot(m) == before
+
+
+def test_a_source_registered_in_another_log_is_refused(host, res):
+    """Source names are unique on a computer: MsiInstaller lives in Application; asking for it in System
+    (where no key of that name exists) is refused too."""
+    before = host_snapshot(host.model)
+    with pytest.raises(ProviderError) as e:
+        res.create(res.checked(inputs(host, eventSource={"logName": "System", "source": "MsiInstaller"})))
+    assert "already registered in the Application log" in e.value.details
+    assert host_snapshot(host.model) == before
+
+
+def test_two_services_sharing_a_source_the_second_is_refused_and_the_first_keeps_it(host, res):
+    """The config refuses a shared source (tests/unit/test_config_paths.py); on the host, a second stack or a
+    program bypassing the config is refused at plan time, so removing one can never delete the other's key."""
+    m = host.model
+    rid, outs = res.create(res.checked(inputs(host, eventSource={"logName": "Application", "source": "shared"})))
+    with pytest.raises(ProviderError) as e:
+        res.create(res.checked(inputs(host, "web", 8081, eventSource={"logName": "Application", "source": "Shared"})))
+    assert "already exists" in e.value.details
+    assert m.registry.key_exists(EVENTLOG + r"\Application\shared")
+    assert not m.scm.exists("web")
+    res.delete(rid, outs)
+    assert not m.registry.key_exists(EVENTLOG + r"\Application\shared")
+
+
+def test_a_new_custom_log_goes_with_its_last_source(host, res):
+    """A source in a log that does not exist creates the log's key; destroy removes it again (with what the
+    event log service wrote in it), but only once no other source of ours is left in it."""
+    m = host.model
+    before = host_snapshot(m)
+    ra, a = res.create(res.checked(inputs(host, eventSource={"logName": "Winfleet Apps", "source": "api"})))
+    rb, b = res.create(res.checked(inputs(host, "web", 8081, eventSource={"logName": "Winfleet Apps", "source": "web"})))
+    assert a["prior"]["eventsource"]["logExisted"] is False and b["prior"]["eventsource"]["logExisted"] is True
+    m.registry.set_value(EVENTLOG + r"\Winfleet Apps", "MaxSize", "REG_DWORD", 524288)  # the service's own
+    res.delete(ra, a)
+    assert m.registry.key_exists(EVENTLOG + r"\Winfleet Apps\web"), "web still logs there"
+    res.delete(rb, b)
+    assert not m.registry.key_exists(EVENTLOG + r"\Winfleet Apps")
+    assert host_snapshot(m) == before

@@ -94,3 +94,13 @@ def test_duplicate_install_dirs_are_refused(example_raw):
     raw["services"][1]["installDir"] = "C:\\SVC\\Shared"
     found = [p for p in problems(raw) if p.path == "winfleet:services[1].installDir"]
     assert found and "duplicate install directory" in found[0].allowed
+
+
+@pytest.mark.parametrize("a,b", [("orders", "orders"), ("Orders", "ORDERS")])
+def test_two_services_sharing_an_event_source_are_refused(example_raw, a, b):
+    """Issue 11 item 14: removing one service's source would delete the other's."""
+    raw = copy.deepcopy(example_raw)
+    raw["services"][0]["eventSource"] = {"logName": "Application", "source": a}
+    raw["services"][1]["eventSource"] = {"logName": "System", "source": b}
+    found = [p for p in problems(raw) if p.path == "winfleet:services[1].eventSource.source"]
+    assert found and "duplicate event source" in found[0].allowed

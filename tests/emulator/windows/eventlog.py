@@ -58,6 +58,15 @@ DEFAULT_CLASSIC = {"Application": 20480 * 1024, "Security": 20480 * 1024, "Syste
 DEFAULT_CHANNELS = {"Setup": 20480 * 1024, "Microsoft-Windows-PowerShell/Operational": 15360 * 1024}
 
 
+# Sources every Windows Server has (a few; each a key under its log with an EventMessageFile): winfleet must
+# neither adopt nor delete them. MsiInstaller: https://learn.microsoft.com/en-us/windows/win32/msi/event-logging
+SYSTEM_SOURCES = {"Application": {"MsiInstaller": r"%SystemRoot%\System32\msimsg.dll",
+                                  "Application Error": r"%SystemRoot%\System32\wer.dll",
+                                  "Windows Error Reporting": r"%SystemRoot%\System32\wer.dll"},
+                  "System": {"Service Control Manager": r"%SystemRoot%\System32\services.exe",
+                             "EventLog": r"%SystemRoot%\System32\els.dll"}}
+
+
 class EventLogError(Exception):
     def __init__(self, code: str, message: str):
         super().__init__(message)
@@ -78,6 +87,9 @@ class EventLogs:
             reg.set_value(key, "MaxSize", "REG_DWORD", size)
             reg.set_value(key, "Retention", "REG_DWORD", 0)
             reg.set_value(key, "File", "REG_EXPAND_SZ", f"%SystemRoot%\\System32\\winevt\\Logs\\{name}.evtx")
+        for log, sources in SYSTEM_SOURCES.items():
+            for source, dll in sources.items():
+                reg.set_value(f"{SERVICES_EVENTLOG}\\{log}\\{source}", "EventMessageFile", "REG_EXPAND_SZ", dll)
         for name, size in DEFAULT_CHANNELS.items():
             key = f"{CHANNELS}\\{name}"
             reg.set_value(key, "MaxSize", "REG_DWORD", size)
