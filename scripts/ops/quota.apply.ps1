@@ -52,8 +52,7 @@ foreach ($ch in @($P.changes)) {
         'removeEntry' {
             $account = [string]$ch.account
             $acct = Resolve-QuotaAccount -Name $account
-            $user = $null
-            if ($acct.exists) { $user = Get-QuotaRecord -Dq $dq -Sid $acct.sid }
+            $user = Get-QuotaRecord -Dq $dq -Sid ([string]$acct.sid)    # no SID (no such account): no record
             if ($null -ne $user) {
                 if ([long]$user.QuotaUsed -gt 0) {
                     Fail 'QUOTA_ENTRY_IN_USE' "The quota entry for $account cannot be deleted: the account still owns files on ${letter}:"
