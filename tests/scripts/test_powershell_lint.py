@@ -2,7 +2,7 @@
 the real scripts are clean.
 
 The bad snippets are the shapes the drivers really had (issue 11): the fixed code must not come back.
-Linted: every .ps1 under scripts/ (what runs on hosts) and the Pester helper library
+Linted: every .ps1 under scripts/ (what runs on hosts), the Windows workflow's tests/scripts/ci/*.ps1 and the Pester helper library
 tests/scripts/pester/_HostDriverHelpers.ps1. The *.Tests.ps1 files are not: they only run on the Windows
 runner and clean up the temp folders and keys they created themselves.
 """
@@ -15,7 +15,8 @@ import pytest
 from tests.scripts import pslint
 
 ROOT = Path(__file__).resolve().parents[2]
-LINTED = sorted((ROOT / "scripts").rglob("*.ps1")) + [ROOT / "tests" / "scripts" / "pester" / "_HostDriverHelpers.ps1"]
+LINTED = (sorted((ROOT / "scripts").rglob("*.ps1")) + sorted((ROOT / "tests" / "scripts" / "ci").glob("*.ps1"))
+          + [ROOT / "tests" / "scripts" / "pester" / "_HostDriverHelpers.ps1"])
 
 # rule -> (bad snippet, good snippet)
 CASES = {
