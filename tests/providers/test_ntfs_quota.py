@@ -352,3 +352,21 @@ def test_findUser_answers_for_any_account_so_explicit_comes_from_the_records(res
     outs = res.delete(rid, outs)
     assert st.quota_records("D") == [], "the entry is removed, not rewritten as -1/-1"
     assert host_snapshot(m) == before
+
+
+def test_a_record_ntfs_added_by_itself_is_not_a_prior_entry(res, host):
+    """The service starts before its quota (item 2) and, with quotas already on, NTFS adds a record with the
+    volume defaults as soon as it writes (automatic user addition). That record is not a prior setting to
+    restore: destroy removes the entry (once the account owns nothing) instead of writing the defaults back."""
+    m = host.model
+    st = m.storage
+    st.set_quota_state("D", "tracked")
+    before = host_snapshot(m)
+    st.charge("D", "NT SERVICE\\api", 3 * MB)                     # the service logs before its quota exists
+    assert [r["account"].lower() for r in st.quota_records("D")] == ["nt service\\api"]
+    rid, outs = res.create(res.checked(props(host)))
+    assert outs["prior"]["entry:nt service\\api"] == {"account": "NT SERVICE\\api", "exists": False}
+    st.charge("D", "NT SERVICE\\api", -3 * MB)                    # its logs are gone
+    res.delete(rid, outs)
+    assert st.quota_records("D") == []
+    assert host_snapshot(m) == before
