@@ -557,8 +557,8 @@ function Invoke-Rollback {
     param([string]$Failed, $Steps, [string]$Code = 'NOT_READY')
     $undone = New-Object System.Collections.ArrayList
     try { Invoke-Steps -Steps $Steps -Done $undone } catch {
-        $code = Get-FailCode -Err $_
-        Fail 'ROLLBACK_FAILED' "$Failed; ROLLBACK FAILED after $($undone.Count) of $(@($Steps).Count) steps: ${code}: $($_.Exception.Message); the host is left between the new and the previous version"
+        $rollbackCode = Get-FailCode -Err $_   # not $code: that is the parameter $Code (names ignore case)
+        Fail 'ROLLBACK_FAILED' "$Failed; ROLLBACK FAILED after $($undone.Count) of $(@($Steps).Count) steps: ${rollbackCode}: $($_.Exception.Message); the host is left between the new and the previous version"
     }
     $verbs = @($undone | ForEach-Object { $_['do'] }) -join ', '
     $again = Wait-Ready -r $P.readiness

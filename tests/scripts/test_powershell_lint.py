@@ -113,5 +113,11 @@ def test_false_friends_pass(snippet):
     assert pslint.lint(snippet) == []
 
 
+@pytest.mark.parametrize("path", LINTED, ids=[str(p.relative_to(ROOT)) for p in LINTED])
+def test_the_real_scripts_are_clean(path):
+    findings = pslint.lint_file(path, ROOT)
+    assert findings == [], "\n".join(map(str, findings))
+
+
 def test_there_is_something_to_lint():
     assert len([p for p in LINTED if p.parent.name == "ops"]) >= 10
