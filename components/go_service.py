@@ -7,8 +7,11 @@ Per host (children of the GoService component, named ``<service>@<host>[/<part>]
   which NTFS charges to Administrators and never limits). It ``depends_on`` the WindowsService: the
   virtual account ``NT SERVICE\<svc>`` resolves to a SID only once the service is registered
   (LookupAccountName, https://learn.microsoft.com/en-us/windows/win32/api/winsvc/ns-winsvc-service_sid_info),
-  so a quota planned before it is refused. Destroy runs the other way: the quota entry goes while the
-  account still resolves, then the service;
+  so a quota planned before it is refused. Registration is not split from the start: the quota follows
+  the whole WindowsService apply (registered, started, ready), so a first deploy's service runs for that
+  moment without its limit (NTFS still charges what it writes). Destroy runs the other way: the quota entry
+  goes while the account still resolves, then the service; if the service's files still exist at that point
+  NTFS keeps the record, which is reset to the volume defaults (ntfs_quota.py restore_plan);
 * ``CrashDumps``  ``api@web-0/dumps``  — WER LocalDumps for the exe + a dump folder the account can
   write (only when crash dumps are on; the service then gets ``GOTRACEBACK=wer``);
 * ``ServicePort``  ``api@web-0/port``   — the port is bindable on the host (not in its dynamic or an
