@@ -7,7 +7,7 @@ One rule per class of bug found in the drivers, each on the tree-sitter-powershe
                        overwrites the parameter ``$P`` (about_Variables: "Variable names aren't case-sensitive";
                        https://learn.microsoft.com/en-us/powershell/module/microsoft.powershell.core/about/about_automatic_variables).
 * ``null-to-dotnet``   ``$null`` passed to a .NET method: PowerShell converts it to ``""`` for a ``string``
-                       parameter (PowerShell/PowerShell#4616; use ``[NullString]::Value``). Object-typed
+                       parameter (PowerShell/PowerShell#11515 for method arguments, #4616; use ``[NullString]::Value``). Object-typed
                        parameters that want a real null are listed in ``NULL_OK_METHODS``.
 * ``registry-provider-path`` a command given a registry path (``HKLM:\\``, ``Registry::``) built from data: the
                        registry provider splits paths on ``/`` even with -LiteralPath (PowerShell/PowerShell#5536);
