@@ -151,8 +151,7 @@ def test_windows_real_host_job_runs_the_real_thing_in_order():
     assert job["runs-on"] == "windows-latest"
     go = uses(doc, "real-host", "actions/setup-go")
     assert go["with"]["go-version-file"] == "goservice/go.mod"
-    # goservice/ (the reference service, agreed layout: goservice engineer) lands separately; once it is on
-    # main this holds too: assert (ROOT / "goservice" / "go.mod").exists()
+    assert (ROOT / "goservice" / "go.mod").exists() and (ROOT / "goservice" / "main.go").exists()
     uses(doc, "real-host", "pulumi/actions")
     names = [s.get("name", s.get("uses", "")) for s in steps(doc, "real-host")]
     script = runs(doc, "real-host")
