@@ -139,9 +139,10 @@ def _no_control(v: str, what: str) -> str:
 
 
 def _windows_abs_path(v: str, drive: Optional[str] = None) -> str:
-    """An absolute local Windows path (X:\\...): the host resources' rule
-    (components.windows_facts.windows_path_problem), no trailing backslash, optionally on `drive`."""
-    _rule(wf.windows_path_problem(v), v)
+    """A folder winfleet creates: an absolute local Windows path (windows_facts.windows_path_problem)
+    that is not a drive root nor anything Windows reads as something else (folder_path_problem): the
+    rules the host resources' check applies too; no trailing backslash, optionally on `drive`."""
+    _rule(wf.managed_folder_problem(v), v)
     if len(v) > 3 and v.endswith("\\"):
         raise ValueError("must not end with a backslash")
     if drive and v[0].upper() != drive.upper():
@@ -927,6 +928,16 @@ def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path])
                 src = src if src.startswith("winfleet:") else f"services[{i}].{src}"
                 add(("services", i, "environment", k), s.environment[k],
                     f"{k} is set by winfleet from {src}; set that instead")
+        # the command line the SCM starts: the exe path and ImagePath the WindowsService writes
+        from .host.windows_service import image_path
+        exe = f"{s.install_dir}\\{s.binary.exe_name}"
+        if len(exe) > wf.MAX_FILE_PATH:
+            add(("services", i, "installDir"), s.install_dir,
+                f"the exe path {exe!r} is {len(exe)} characters; at most {wf.MAX_FILE_PATH} (MAX_PATH): shorten "
+                "installDir or binary.exeName")
+        problem = wf.command_line_problem(image_path(exe, list(s.arguments)))
+        if problem:
+            add(("services", i, "arguments"), f"<{len(s.arguments)} arguments>", problem)
         # self dependency
         if s.name.lower() in (d.lower() for d in s.dependencies):
             add(("services", i, "dependencies"), s.dependencies, "a service cannot depend on itself")
@@ -975,6 +986,17 @@ def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path])
         add(loc, val, f"{how} {key_path(other_loc)} ({other}): install, log and dump folders of all services "
                       "must be separate (not equal, nested or one above another); use e.g. "
                       f"'{drive}:\\logs\\<service>' and '{drive}:\\dumps\\<service>'")
+    # an event source belongs to one program: two services sharing one would delete each other's key
+    dupes([s.event_source.source for s in svcs], lambda i: ("services", i, "eventSource", "source"),
+          "event source (source names are unique on a computer, whatever the log; case-insensitive)",
+          lambda x: (x or "").casefold())
+    # paths compare like NTFS names (case-insensitive; windows_facts.path_key)
+    dupes([s.install_dir for s in svcs], lambda i: ("services", i, "installDir"),
+          "install directory", lambda x: wf.path_key(x or ""))
+    dupes([s.logs.directory for s in svcs], lambda i: ("services", i, "logs", "directory"),
+          "log directory", lambda x: wf.path_key(x or ""))
+    dupes([s.crash_dumps.folder for s in svcs], lambda i: ("services", i, "crashDumps", "folder"),
+          "dump folder", lambda x: wf.path_key(x or ""))
 
     # --- dependency cycles among our services ----------------------------------------------------
     names = {s.name.lower(): i for i, s in enumerate(svcs)}

@@ -136,7 +136,7 @@ class Fleet(pulumi.ComponentResource):
         n_batches = max((len(gs.batches) for gs in self.services.values()), default=0)
         for b in range(n_batches):
             for svc in ordered:
-                after = [ws for d in dependents[svc.name.lower()] for ws in self.services[d].batch_services(b - 1)]
+                after = [r for d in dependents[svc.name.lower()] for r in self.services[d].batch_done(b - 1)]
                 self.services[svc.name].build_batch(b, after=after)
         for gs in self.services.values():
             gs.finish()

@@ -4,7 +4,14 @@ Per host (children of the GoService component, named ``<service>@<host>[/<part>]
 
 * ``NtfsQuota``   ``api@web-0/quota``  — the service account's quota on the data volume, sized from the
   log + dump budget x headroom (components.sizing), never below the budget (skipped for LocalSystem,
-  which NTFS charges to Administrators and never limits);
+  which NTFS charges to Administrators and never limits). It ``depends_on`` the WindowsService: the
+  virtual account ``NT SERVICE\<svc>`` resolves to a SID only once the service is registered
+  (LookupAccountName, https://learn.microsoft.com/en-us/windows/win32/api/winsvc/ns-winsvc-service_sid_info),
+  so a quota planned before it is refused. Registration is not split from the start: the quota follows
+  the whole WindowsService apply (registered, started, ready), so a first deploy's service runs for that
+  moment without its limit (NTFS still charges what it writes). Destroy runs the other way: the quota entry
+  goes while the account still resolves, then the service; if the service's files still exist at that point
+  NTFS keeps the record, which is reset to the volume defaults (ntfs_quota.py restore_plan);
 * ``CrashDumps``  ``api@web-0/dumps``  — WER LocalDumps for the exe + a dump folder the account can
   write (only when crash dumps are on; the service then gets ``GOTRACEBACK=wer``);
 * ``ServicePort``  ``api@web-0/port``   — the port is bindable on the host (not in its dynamic or an
@@ -21,7 +28,8 @@ Per host (children of the GoService component, named ``<service>@<host>[/<part>]
 
 Roll-out order, expressed as Pulumi dependencies so the engine honours it: the hosts are cut into
 batches of ``rollout.batchSize`` (declaration order); every WindowsService in batch b ``depends_on``
-every WindowsService of the same service in batch b-1 — and, in a Fleet, of the services that
+every WindowsService of the same service in batch b-1 (and on their quotas, so a quota that fails
+stops the roll-out at its batch, as a failed service does) — and, in a Fleet, of the services that
 depend on it (SCM dependents, which its update stops on the host) in batch b-1, so related services
 move host by host together. The engine only starts a resource's
 create/update when its dependencies' steps have finished, and stops launching steps at the first
@@ -295,6 +303,12 @@ class GoService(pulumi.ComponentResource):
         """The WindowsServices of batch `b` (empty for b < 0)."""
         return [self.windows_services[h] for h in self.batches[b]] if 0 <= b < len(self.batches) else []
 
+    def batch_done(self, b: int) -> list[pulumi.Resource]:
+        """What must finish before batch b+1 moves: batch b's WindowsServices and the quotas set after them."""
+        if not 0 <= b < len(self.batches):
+            return []
+        return self.batch_services(b) + [self.quotas[h] for h in self.batches[b] if h in self.quotas]
+
     def build_batch(self, b: int, after: list[pulumi.Resource] = ()) -> list[pulumi.Resource]:
         """Create this service's resources on the hosts of batch `b`. Each WindowsService waits for
         batch b-1 of this service and for `after` (more resources that must finish first)."""
@@ -307,7 +321,7 @@ class GoService(pulumi.ComponentResource):
         if b != len(self._built):
             raise ValueError(f"GoService {self.service_name}: build batch {len(self._built)} before batch {b}")
         args, svc = self.args, self.args.service
-        previous = self.batch_services(b - 1) + list(after)
+        previous = self.batch_done(b - 1) + list(after)
         own_deps = [d.lower() for d in svc.dependencies]
         for host_name in self.batches[b]:
             h = self._by_name[host_name]
@@ -319,11 +333,6 @@ class GoService(pulumi.ComponentResource):
                 f"{prefix}/port", {"connection": h.connection, **self._port_inputs},
                 pulumi.ResourceOptions(parent=self, depends_on=host_deps, provider=prov))
             local.append(self.ports[host_name])
-            if self._quota_inputs is not None:
-                self.quotas[host_name] = NtfsQuota(
-                    f"{prefix}/quota", {"connection": h.connection, **self._quota_inputs},
-                    pulumi.ResourceOptions(parent=self, depends_on=host_deps, provider=prov))
-                local.append(self.quotas[host_name])
             if self._dumps_inputs is not None:
                 self.crash_dumps[host_name] = CrashDumps(
                     f"{prefix}/dumps", {"connection": h.connection, **self._dumps_inputs},
@@ -336,6 +345,11 @@ class GoService(pulumi.ComponentResource):
                                 pulumi.ResourceOptions(parent=self, depends_on=host_deps + local + peers + previous,
                                                        provider=prov))
             self.windows_services[host_name] = ws
+            if self._quota_inputs is not None:
+                # after the service: NT SERVICE\<svc> has no SID before it is registered (module docstring)
+                self.quotas[host_name] = NtfsQuota(
+                    f"{prefix}/quota", {"connection": h.connection, **self._quota_inputs},
+                    pulumi.ResourceOptions(parent=self, depends_on=host_deps + [ws], provider=prov))
             if self._watchdog_inputs is not None:   # after the service; deleted before it
                 self.watchdogs[host_name] = ServiceWatchdog(
                     f"{prefix}/watchdog", {"connection": h.connection, **self._watchdog_inputs},

@@ -466,3 +466,101 @@ def folder_overlaps(folders: list[tuple[object, str | None]]) -> list[tuple[obje
                 break
         seen.append((loc, path, n))
     return out
+
+
+# Paths of the folders winfleet creates (installDir, logs.directory, crashDumps.folder) and the strings
+# the SCM / WER expand. One rule set, used by the stack config (components/config.py) and by the host
+# resources' check (components/host/windows_service.py, crash_dumps.py).
+# Naming Files, Paths, and Namespaces (https://learn.microsoft.com/en-us/windows/win32/fileio/naming-a-file):
+# "Do not use the following reserved names for the name of a file: CON, PRN, AUX, NUL, COM1 ... COM9,
+# COM¹, COM², COM³, LPT1 ... LPT9, LPT¹, LPT², LPT³. Also avoid these names followed immediately by an
+# extension; for example, NUL.txt"; "Do not end a file or directory name with a space or a period"
+# (Win32 path normalisation trims them, so "api." and "api " are "api":
+# https://learn.microsoft.com/en-us/dotnet/standard/io/file-path-formats#trim-characters).
+# (RESERVED_DEVICE_NAMES and reserved_device_name() are defined above, with the other name rules.)
+# CreateDirectoryW: "the default string size limit for paths of 248 characters (MAX_PATH - enough room
+# for a 8.3 filename)" (https://learn.microsoft.com/en-us/windows/win32/api/fileapi/nf-fileapi-createdirectoryw).
+MAX_DIRECTORY_PATH = 248
+MAX_FILE_PATH = 259          # MAX_PATH (260) minus the terminating NUL: the service's exe path
+# "The maximum size of a user-defined environment variable is 32,767 characters"
+# (https://learn.microsoft.com/en-us/windows/win32/procthread/environment-variables).
+MAX_ENVIRONMENT_VALUE = 32_767
+# CreateProcessW lpCommandLine: "The maximum length of this string is 32,767 characters, including the
+# Unicode terminating null character" (https://learn.microsoft.com/en-us/windows/win32/api/processthreadsapi/nf-processthreadsapi-createprocessw):
+# the SCM starts the service with its ImagePath as that command line.
+MAX_COMMAND_LINE = 32_766
+# '%' is expanded: the SCM reads ImagePath (REG_EXPAND_SZ) with ExpandEnvironmentStrings (reactos/reactos
+# base/system/services/config.c ScmReadString) and WER expands DumpFolder (REG_EXPAND_SZ,
+# https://learn.microsoft.com/en-us/windows/win32/wer/collecting-user-mode-dumps). winfleet creates the
+# literal folder "%OS%" while the SCM runs "Windows_NT\...": a folder winfleet never secured.
+EXPANDED_MARK = "%"
+_SHORT_NAME_RE = re.compile(r"~[0-9]")
+
+
+def folder_path_problem(p: str) -> str | None:
+    """Why `p` is not a folder winfleet may create, own and later delete (install, log or dump folder),
+    or None. Absolute and local, not a drive root, nothing Windows would read as something else."""
+    if not isinstance(p, str) or not re.match(r"^[A-Za-z]:\\", p):
+        return "must be an absolute Windows path like D:\\services\\api (local: drive letter, colon, backslash)"
+    rest = p[3:][:-1] if p.endswith("\\") else p[3:]      # one trailing backslash is normalised away by callers
+    if not rest.strip("\\"):
+        return (f"{p[:3]} is a drive root: a service folder must be a folder of its own (winfleet sets its ACL "
+                "and deletes it on destroy), e.g. " + p[:3] + "services\\api")
+    if any(ord(c) < 32 or ord(c) == 127 for c in p):
+        return "must not contain control characters"
+    if any(c in INVALID_PATH_CHARS for c in rest) or ":" in rest:
+        return 'must not contain < > " | ? * or : after the drive'
+    if EXPANDED_MARK in p:
+        return ("must not contain '%': the SCM and WER expand %VAR% in ImagePath and DumpFolder, so Windows would "
+                "use another folder than the one winfleet creates and secures")
+    if "/" in rest or "\\\\" in rest or rest.endswith("\\"):
+        return "must use single backslashes as separators"
+    for seg in rest.split("\\"):
+        if seg in (".", ".."):
+            return "must not contain '.' or '..' segments"
+        if seg != seg.rstrip(". ") or seg != seg.lstrip(" "):
+            return (f"segment {seg!r} starts with a space or ends with a space or a period: Windows trims those, "
+                    "so it would be another name for the same folder")
+        if reserved_device_name(seg):
+            return (f"segment {seg!r} is a reserved device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9, also with an "
+                    "extension): Windows opens the device, not a folder")
+        if _SHORT_NAME_RE.search(seg):
+            return (f"segment {seg!r} looks like an 8.3 short name (~1): it may be an alias of another folder; "
+                    "use the long name")
+    if len(p) > MAX_DIRECTORY_PATH:
+        return f"is {len(p)} characters; a folder path may have at most {MAX_DIRECTORY_PATH} (MAX_PATH)"
+    return None
+
+
+def path_key(p: str) -> str:
+    """Comparison key for paths: NTFS names are case-insensitive; Unicode case folding is stricter than
+    NTFS's upcase table (it may call two distinct names equal, never two equal names distinct)."""
+    return p.replace("/", "\\").rstrip("\\").casefold()
+
+
+def expanded_text_problem(v: str, what: str) -> str | None:
+    """`v` ends up in ImagePath (arguments) or DumpFolder, which Windows expands: no '%'."""
+    if EXPANDED_MARK in v:
+        return (f"{what} must not contain '%': the SCM expands %VAR% in the service's command line (ImagePath is "
+                "REG_EXPAND_SZ), so the service would not get this text literally")
+    return None
+
+
+def command_line_problem(command_line: str) -> str | None:
+    if len(command_line) > MAX_COMMAND_LINE:
+        return (f"the service command line (quoted exe path + arguments) is {len(command_line)} characters; "
+                f"Windows starts processes with at most {MAX_COMMAND_LINE}")
+    return None
+
+
+def environment_value_problem(name: str, value: str) -> str | None:
+    if len(value) > MAX_ENVIRONMENT_VALUE:
+        return (f"value of {name!r} is {len(value)} characters; a Windows environment variable holds at most "
+                f"{MAX_ENVIRONMENT_VALUE}")
+    return None
+
+
+def managed_folder_problem(p: str) -> str | None:
+    """The rule for a folder winfleet creates, owns and deletes (installDir, logs.directory,
+    crashDumps.folder), used by the stack config and the host resources' check alike."""
+    return windows_path_problem(p) or folder_path_problem(p)

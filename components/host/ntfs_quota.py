@@ -129,7 +129,12 @@ class NtfsQuotaProvider(HostResourceProvider):
             return {}
         acct = self._account(current, inputs.account)
         entry = acct.get("entry")
-        prior_entry = {"account": inputs.account, "exists": bool(entry and entry.get("explicit"))}
+        # A record holding the volume defaults is what NTFS adds by itself for an account that writes while
+        # quotas are on ("automatic user addition", FindUserName remarks): e.g. a service that logged before
+        # its quota was set. Restoring it means no record of ours, the same limits as the defaults.
+        defaults = (vol.get("defaultWarning"), vol.get("defaultLimit"))
+        prior_entry = {"account": inputs.account, "exists": bool(
+            entry and entry.get("explicit") and (entry["warningBytes"], entry["limitBytes"]) != defaults)}
         if prior_entry["exists"]:
             prior_entry.update(warningBytes=entry["warningBytes"], limitBytes=entry["limitBytes"])
         prior_vol = {"state": vol["state"]}

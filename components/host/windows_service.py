@@ -64,8 +64,11 @@ from typing import Literal, Optional
 from pydantic import Field, field_validator, model_validator
 
 from .. import windows_facts as wf
-from ..windows_facts import (BUILTIN_ACCOUNTS, EXE_NAME_RE, INVALID_PATH_CHARS, SERVICE_NAME_RE,  # noqa: F401
-                             account_kind, folder_overlaps, service_name_list_problem, windows_path_problem)
+from ..windows_facts import (BUILTIN_ACCOUNTS, EXE_NAME_RE, INVALID_PATH_CHARS, MAX_FILE_PATH,  # noqa: F401
+                             SERVICE_NAME_RE, account_kind, command_line_problem, folder_overlaps,
+                             service_name_list_problem)
+# the one folder rule of config and check (re-exported: other modules import it from here)
+windows_path_problem = wf.managed_folder_problem
 
 from .base import (HostInputs, HostResource, HostResourceProvider, HostSession, Model, Refused,
                    redact_environment, redact_url, url_has_credentials)
@@ -543,6 +546,12 @@ class WindowsServiceProvider(HostResourceProvider):
                 out.append(("logs.directory", f"{how} installDir ({other}): the folders must be separate (not "
                                               "equal, nested or one above the other): the service account may "
                                               "write its logs, never its own binary"))
+        if len(i.exe_path) > MAX_FILE_PATH:
+            out.append(("installDir", f"the exe path {i.exe_path!r} is {len(i.exe_path)} characters; at most "
+                                      f"{MAX_FILE_PATH} (MAX_PATH): shorten installDir or exeName"))
+        problem = command_line_problem(i.image_path)
+        if problem:
+            out.append(("arguments", problem))
         return out
 
     # ---- journal scope -----------------------------------------------------------------------
@@ -620,7 +629,7 @@ class WindowsServiceProvider(HostResourceProvider):
         if i.event_source is not None:
             es = cur.get("eventSource") or {}
             prior["eventsource"] = {"logName": i.event_source.log_name, "source": i.event_source.source,
-                                    "values": es.get("values")}
+                                    "values": es.get("values"), "logExisted": bool(es.get("logExists"))}
         return prior
 
     # ---- Test --------------------------------------------------------------------------------
@@ -637,6 +646,8 @@ class WindowsServiceProvider(HostResourceProvider):
         if i.secrets and (ctx.prior.get(item_name("file", i.secrets_file)) or {}).get("exists"):
             raise Refused("secretsFile", f"{i.secrets_file} already exists and was not written by winfleet; "
                                          "remove it or choose another secretsFile")
+        if i.event_source is not None:
+            self._refuse_foreign_source(i, cur, ctx)
         return self.with_stop_bound(i, cur, self.with_restart(self.with_rollback(i, cur, self.plan(i, cur))))
 
     @staticmethod
@@ -652,6 +663,22 @@ class WindowsServiceProvider(HostResourceProvider):
         again = [{"do": "start"}] + [dict(s) for s in steps if s["do"] == "startOther"]
         out = [dict(s, armsRestart=True) if k == first else s for k, s in enumerate(steps)]
         return out + [{"do": RESTART, "onStopped": again}]
+
+    @staticmethod
+    def _refuse_foreign_source(i, cur: dict, ctx) -> None:
+        """An event source belongs to one program: refuse one that existed before this service claimed it
+        (a Windows source such as MsiInstaller, another program's, another service's) instead of rewriting
+        it and deleting it on destroy. Source names are unique on the computer, whatever the log."""
+        es, src, log = cur.get("eventSource") or {}, i.event_source.source, i.event_source.log_name
+        if (ctx.prior.get("eventsource") or {}).get("values") is not None:
+            raise Refused("eventSource.source", f"the event source {src!r} already exists in the {log} log and was "
+                                                "not created for this service (a Windows source such as MsiInstaller, "
+                                                "or another program's or service's); choose another source name")
+        elsewhere = [l for l in es.get("registeredIn") or [] if l.lower() != log.lower()]
+        if elsewhere:
+            raise Refused("eventSource.source", f"the event source {src!r} is already registered in the "
+                                                f"{elsewhere[0]} log; a source name is unique on a computer: "
+                                                "choose another source name")
 
     def plan(self, i: WindowsServiceInputs, cur: dict) -> list[dict]:
         svc = cur.get("service") if cur.get("exists") else None

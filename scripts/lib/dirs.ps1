@@ -22,15 +22,26 @@ function Get-Identity {
     return New-Object System.Security.Principal.NTAccount ([string]$Step.grant)
 }
 
+function Get-DirAccess {
+    # The directory's DACL only, and its DirectoryInfo to write it back with SetAccessControl. Never
+    # Get-Acl | Set-Acl: Set-Acl writes the owner Get-Acl read too, which fails on a folder owned by SYSTEM
+    # or TrustedInstaller ("The security identifier is not allowed to be the owner of this object",
+    # ansible/ansible#20553, dsccommunity/xSystemSecurity#11).
+    param([string]$Path)
+    $dir = Get-Item -LiteralPath $Path -Force
+    $acl = $dir.GetAccessControl([System.Security.AccessControl.AccessControlSections]::Access)
+    return @{ dir = $dir; acl = $acl }
+}
+
 function Set-DirAce {
     param([string]$Path, $Step)
-    $acl = Get-Acl -LiteralPath $Path
+    $a = Get-DirAccess -Path $Path
     $id = Get-Identity -Step $Step
     $rights = [System.Security.AccessControl.FileSystemRights]([string]$Step.rights)
     $inherit = [System.Security.AccessControl.InheritanceFlags]'ContainerInherit, ObjectInherit'
     $rule = New-Object System.Security.AccessControl.FileSystemAccessRule ($id, $rights, $inherit, 'None', 'Allow')
-    $acl.SetAccessRule($rule)
-    Set-Acl -LiteralPath $Path -AclObject $acl
+    $a.acl.SetAccessRule($rule)
+    $a.dir.SetAccessControl($a.acl)
 }
 
 function Revoke-DirAce {
@@ -38,7 +49,8 @@ function Revoke-DirAce {
     # directory $Path. Returns $true when any was removed.
     param([string]$Path, $Step)
     if (-not (Test-Path -LiteralPath $Path -PathType Container)) { return $false }
-    $acl = Get-Acl -LiteralPath $Path
+    $a = Get-DirAccess -Path $Path
+    $acl = $a.acl
     $id = Get-Identity -Step @{ sid = $Step.sid; grant = $Step.identity }
     $sid = $id
     if ($id -is [System.Security.Principal.NTAccount]) { $sid = $id.Translate([System.Security.Principal.SecurityIdentifier]) }
@@ -46,7 +58,7 @@ function Revoke-DirAce {
         Where-Object { $_.IdentityReference.Value -eq $sid.Value })
     if ($explicit.Count -eq 0) { return $false }
     $acl.PurgeAccessRules($sid)
-    Set-Acl -LiteralPath $Path -AclObject $acl
+    $a.dir.SetAccessControl($acl)
     return $true
 }
 
@@ -104,6 +116,29 @@ function Remove-OwnedDirectoryRecord {
     } finally { Exit-WinfleetRegistryLock -Mutex $lock }
 }
 
+function Remove-TreeNoFollow {
+    # Delete the directory $Path and everything below it without ever following a reparse point: a
+    # junction or symbolic link met on the way is removed as a link, its target untouched. Remove-Item
+    # -Recurse in Windows PowerShell 5.1 follows junctions (PowerShell/PowerShell#621), and the service
+    # account may create one in its own (log) folder.
+    param([string]$Path)
+    $item = Get-Item -LiteralPath $Path -Force
+    $reparse = [System.IO.FileAttributes]::ReparsePoint
+    if (($item.Attributes -band $reparse) -eq 0) {
+        foreach ($child in @($item.GetFileSystemInfos())) {
+            if ($child -is [System.IO.DirectoryInfo]) {
+                Remove-TreeNoFollow -Path $child.FullName
+            } else {
+                # a read-only file is deleted too (as -Force did); a file link's attributes are left alone
+                if (($child.Attributes -band $reparse) -eq 0) { $child.Attributes = [System.IO.FileAttributes]::Normal }
+                $child.Delete()
+            }
+        }
+    }
+    # RemoveDirectory on a reparse point deletes the point itself, never what it points to
+    [System.IO.Directory]::Delete($item.FullName, $false)
+}
+
 function Remove-DirUpTo {
     # Remove $Path (ours, recursively), then each parent that is empty and was created by winfleet
     # (recorded above, by whichever resource) or lies within $UpTo (the highest directory found missing).
@@ -112,7 +147,7 @@ function Remove-DirUpTo {
     $top = $UpTo.ToLowerInvariant()
     $changed = $false
     if (Test-Path -LiteralPath $Path -PathType Container) {
-        Remove-Item -LiteralPath $Path -Recurse -Force
+        Remove-TreeNoFollow -Path $Path
         $changed = $true
     }
     Remove-OwnedDirectoryRecord -Path $Path

@@ -17,7 +17,9 @@ function Read-DumpState {
     }
     $missing = $null
     foreach ($parent in @('SOFTWARE\Microsoft\Windows\Windows Error Reporting', 'SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps')) {
-        if (-not (Test-Path -LiteralPath ('HKLM:\' + $parent))) { $missing = 'HKLM\' + $parent; break }
+        $k = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($parent)
+        if ($null -eq $k) { $missing = 'HKLM\' + $parent; break }
+        $k.Close()
     }
     return @{
         # the LocalDumps key's own values (the global settings): where an old winfleet bug wrote ours

@@ -8,6 +8,27 @@ function ConvertTo-RetentionName {
     return 'retain'
 }
 
+function Test-HklmKey {
+    # Does HKLM\<SubKey> exist? Microsoft.Win32.Registry, never the registry provider: channel names hold
+    # '/', which the provider takes for a separator even with -LiteralPath (PowerShell/PowerShell#5536).
+    param([string]$SubKey)
+    $k = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($SubKey)
+    if ($null -eq $k) { return $false }
+    $k.Close()
+    return $true
+}
+
+function Get-HklmValue {
+    # The data of value $Name of HKLM\<SubKey> (not expanded), or $Default when the key or value is missing.
+    param([string]$SubKey, [string]$Name, $Default = $null)
+    $k = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($SubKey)
+    if ($null -eq $k) { return $Default }
+    try {
+        if ($k.GetValueNames() -notcontains $Name) { return $Default }
+        return $k.GetValue($Name, $Default, [Microsoft.Win32.RegistryValueOptions]::DoNotExpandEnvironmentNames)
+    } finally { $k.Close() }
+}
+
 function Read-EventLogState {
     param([Parameter(Mandatory = $true)][string]$Name)
     try {
@@ -32,27 +53,27 @@ function Read-EventLogState {
         $cfg.Dispose()
     }
     if ($classic) {
-        $key = 'HKLM:\SYSTEM\CurrentControlSet\Services\EventLog\' + $logName
+        $key = 'SYSTEM\CurrentControlSet\Services\EventLog\' + $logName
     } else {
-        $key = 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\WINEVT\Channels\' + $logName
+        $key = 'SOFTWARE\Microsoft\Windows\CurrentVersion\WINEVT\Channels\' + $logName
     }
-    $localSize = Get-RegistryValue -Path $key -Name 'MaxSize' -Default $size
-    $retention = Get-RegistryValue -Path $key -Name 'Retention' -Default $null
-    $backup = Get-RegistryValue -Path $key -Name 'AutoBackupLogFiles' -Default 0
+    $localSize = Get-HklmValue -SubKey $key -Name 'MaxSize' -Default $size
+    $retention = Get-HklmValue -SubKey $key -Name 'Retention' -Default $null
+    $backup = Get-HklmValue -SubKey $key -Name 'AutoBackupLogFiles' -Default 0
     if ($null -eq $retention) {
         $localMode = $effective
     } else {
         $localMode = ConvertTo-RetentionName -Keep ([long]$retention -ne 0) -Backup ([long]$backup -ne 0)
     }
-    $policyKey = 'HKLM:\SOFTWARE\Policies\Microsoft\Windows\EventLog\' + $logName
+    $policyKey = 'SOFTWARE\Policies\Microsoft\Windows\EventLog\' + $logName
     $policy = $null
-    if (Test-RegistryKey -Path $policyKey) {
+    if (Test-HklmKey -SubKey $policyKey) {
         $policy = @{}
-        $v = Get-RegistryValue -Path $policyKey -Name 'MaxSize'
+        $v = Get-HklmValue -SubKey $policyKey -Name 'MaxSize'
         if ($null -ne $v) { $policy['maxSizeKb'] = [long]$v }
-        $v = Get-RegistryValue -Path $policyKey -Name 'Retention'
+        $v = Get-HklmValue -SubKey $policyKey -Name 'Retention'
         if ($null -ne $v) { $policy['retention'] = [string]$v }
-        $v = Get-RegistryValue -Path $policyKey -Name 'AutoBackupLogFiles'
+        $v = Get-HklmValue -SubKey $policyKey -Name 'AutoBackupLogFiles'
         if ($null -ne $v) { $policy['autoBackup'] = [string]$v }
         if ($policy.Count -eq 0) { $policy = $null }
     }

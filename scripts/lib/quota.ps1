@@ -18,6 +18,22 @@ function Resolve-QuotaAccount {
     @{ name = $Name; exists = $true; admin = $admin; sid = $sid }
 }
 
+function Get-QuotaRecord {
+    # The record of the quota file for the SID $Sid, or $null, by enumerating the volume's records.
+    # Never FindUser: it returns an object with the volume defaults even when there is no record
+    # (https://learn.microsoft.com/en-us/windows/win32/api/dskquota/nf-dskquota-idiskquotacontrol-findusername).
+    param($Dq, [string]$Sid)
+    foreach ($u in $Dq) {
+        $s = $null
+        try {
+            $nt = New-Object System.Security.Principal.NTAccount -ArgumentList ([string]$u.LogonName)
+            $s = $nt.Translate([System.Security.Principal.SecurityIdentifier]).Value
+        } catch { $s = $null }
+        if ($s -eq $Sid) { return $u }
+    }
+    return $null
+}
+
 function Read-QuotaState {
     param([Parameter(Mandatory = $true)][string]$Letter, [string[]]$Accounts)
     $vol = Get-Volume -DriveLetter $Letter -ErrorAction SilentlyContinue
@@ -41,7 +57,7 @@ function Read-QuotaState {
         $acct = Resolve-QuotaAccount -Name $name
         $entry = $null
         if ($acct.exists -and $null -ne $dq) {
-            try { $user = $dq.FindUser($name) } catch { $user = $null }
+            $user = Get-QuotaRecord -Dq $dq -Sid $acct.sid
             if ($null -ne $user) {
                 $entry = @{
                     warningBytes = [long]$user.QuotaThreshold

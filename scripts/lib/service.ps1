@@ -65,9 +65,7 @@ function Read-ServiceState {
     if ($P.previousPath -and (Test-Path -LiteralPath ([string]$P.previousPath) -PathType Leaf)) { $leftover = [string]$P.previousPath }
     $eventSource = $null
     if ($null -ne $P.eventSource) {
-        $es = $P.eventSource
-        $eventSource = @{ logName = [string]$es.logName; source = [string]$es.source
-            values = (Get-KeySnapshot -SubKey ('SYSTEM\CurrentControlSet\Services\EventLog\' + $es.logName + '\' + $es.source)) }
+        $eventSource = Read-EventSource -LogName ([string]$P.eventSource.logName) -Source ([string]$P.eventSource.source)
     }
     $dirs = @()
     foreach ($d in @($P.dirs)) { if ($d) { $dirs += (Read-Dir -Path ([string]$d)) } }
@@ -297,4 +295,70 @@ public static class WinfleetSvcStatus {
 '@
     }
     return [WinfleetSvcStatus]::ControlsAccepted($Name)
+}
+
+function Read-EventSource {
+    # The source's values under its log (or $null), whether the log's key exists, and every log that has a
+    # source of that name: source names are unique on a computer (EventLog.SourceExists searches all logs).
+    param([string]$LogName, [string]$Source)
+    $root = 'SYSTEM\CurrentControlSet\Services\EventLog'
+    $in = @()
+    $k = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($root)
+    if ($null -ne $k) {
+        try {
+            foreach ($log in $k.GetSubKeyNames()) {
+                $s = $k.OpenSubKey($log + '\' + $Source)
+                if ($null -ne $s) { $s.Close(); $in += $log }
+            }
+        } finally { $k.Close() }
+    }
+    $logKey = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($root + '\' + $LogName)
+    $logExists = $null -ne $logKey
+    if ($logExists) { $logKey.Close() }
+    return @{ logName = $LogName; source = $Source; logExists = $logExists; registeredIn = $in
+        values = (Get-KeySnapshot -SubKey ($root + '\' + $LogName + '\' + $Source)) }
+}
+
+function Remove-CustomLogKey {
+    # The key of a custom log winfleet created and whose last source it removed: with the values the event
+    # log service wrote in it and the log's own-named source (Set-EventSource decides; never a winfleet key).
+    param([string]$SubKey)
+    [Microsoft.Win32.Registry]::LocalMachine.DeleteSubKeyTree($SubKey, $false)
+}
+
+function Set-EventSource {
+    # Make EventLog\<log>\<source> hold exactly $Values, or remove it ($Values $null). A log key this creates
+    # (a new custom log) is recorded under HKLM\SOFTWARE\winfleet\EventLogs and removed, with what the event
+    # log service wrote in it, by whichever removal leaves it without sources. Returns $true when changed.
+    param([string]$LogName, [string]$Source, $Values)
+    $logKey = 'SYSTEM\CurrentControlSet\Services\EventLog\' + $LogName
+    $record = $LogName.ToLowerInvariant()
+    $lock = Enter-WinfleetRegistryLock
+    try {
+        if ($null -ne $Values -and $null -eq (Get-KeySnapshot -SubKey $logKey)) {
+            Set-WinfleetValue -Sub 'EventLogs' -Name $record -Data $LogName
+        }
+        $changed = Set-RegKeyExact -SubKey ($logKey + '\' + $Source) -Values $Values
+        if ($null -eq $Values) {
+            $rec = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE\winfleet\EventLogs')
+            $ours = $false
+            if ($null -ne $rec) { try { $ours = $rec.GetValueNames() -contains $record } finally { $rec.Close() } }
+            $k = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($logKey)
+            $others = 0
+            if ($null -ne $k) {
+                # a subkey named like the log is the log's own source, not another program's
+                try { $others = @($k.GetSubKeyNames() | Where-Object { $_ -ne $LogName }).Count } finally { $k.Close() }
+            }
+            if ($ours -and $others -eq 0) {
+                if ($null -ne $k) {
+                    Remove-CustomLogKey -SubKey $logKey
+                    $changed = $true
+                }
+                $w = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE\winfleet\EventLogs', $true)
+                if ($null -ne $w) { try { $w.DeleteValue($record, $false) } finally { $w.Close() } }
+                Remove-EmptyWinfleetKey -Sub 'EventLogs'
+            }
+        }
+    } finally { Exit-WinfleetRegistryLock -Mutex $lock }
+    return $changed
 }

@@ -38,10 +38,12 @@ foreach ($step in @($P.steps)) {
             if ($null -eq $step.values) {
                 # an empty LocalDumps key has no effect: remove it with the last per-exe key, whichever
                 # CrashDumps created it (the Windows Error Reporting key itself is never empty on Windows)
-                foreach ($parent in @('HKLM\SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps', 'HKLM\SOFTWARE\Microsoft\Windows\Windows Error Reporting')) {
-                    $k = Get-Item -LiteralPath ($parent -replace '^HKLM\\', 'HKLM:\') -ErrorAction SilentlyContinue
-                    if ($null -ne $k -and $k.SubKeyCount -eq 0 -and $k.ValueCount -eq 0) {
-                        Remove-Item -LiteralPath ($parent -replace '^HKLM\\', 'HKLM:\') -Force
+                foreach ($parent in @('SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps', 'SOFTWARE\Microsoft\Windows\Windows Error Reporting')) {
+                    $k = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($parent)
+                    $empty = $false
+                    if ($null -ne $k) { try { $empty = ($k.SubKeyCount -eq 0 -and $k.ValueCount -eq 0) } finally { $k.Close() } }
+                    if ($empty) {
+                        [Microsoft.Win32.Registry]::LocalMachine.DeleteSubKey($parent, $false)
                         $changed = $true
                     } else { break }
                 }

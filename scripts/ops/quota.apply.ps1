@@ -5,7 +5,8 @@
 #         | {"do": "setLogging", "logThreshold": bool, "logLimit": bool}   (System log events 36 / 37)
 #   -> {"changed": bool, "state": <as quota.read> + {"applied": [{"do", "changed"}]}}
 # Python decides what to change (and refuses exempt accounts); this script applies the list in
-# order through the DiskQuotaControl COM object and reads the result back.
+# order through the DiskQuotaControl COM object and reads the result back. An account's record is found by
+# enumerating the volume's records (Get-QuotaRecord), never by FindUser, which answers for any account.
 param($P)
 $ErrorActionPreference = 'Stop'
 
@@ -33,10 +34,15 @@ foreach ($ch in @($P.changes)) {
         }
         'setEntry' {
             $account = [string]$ch.account
-            if (-not (Resolve-QuotaAccount -Name $account).exists) {
+            $acct = Resolve-QuotaAccount -Name $account
+            if (-not $acct.exists) {
                 Fail 'ACCOUNT_NOT_FOUND' "No mapping between account names and security IDs was done: $account"
             }
-            try { $user = $dq.FindUser($account) } catch { $user = $dq.AddUser($account) }
+            $user = Get-QuotaRecord -Dq $dq -Sid $acct.sid
+            if ($null -eq $user) {
+                $user = $dq.AddUser($account)
+                $changed = $true
+            }
             if ([long]$user.QuotaThreshold -ne [long]$ch.warningBytes -or [long]$user.QuotaLimit -ne [long]$ch.limitBytes) {
                 $user.QuotaThreshold = [double]$ch.warningBytes
                 $user.QuotaLimit = [double]$ch.limitBytes
@@ -45,7 +51,8 @@ foreach ($ch in @($P.changes)) {
         }
         'removeEntry' {
             $account = [string]$ch.account
-            try { $user = $dq.FindUser($account) } catch { $user = $null }
+            $acct = Resolve-QuotaAccount -Name $account
+            $user = Get-QuotaRecord -Dq $dq -Sid ([string]$acct.sid)    # no SID (no such account): no record
             if ($null -ne $user) {
                 if ([long]$user.QuotaUsed -gt 0) {
                     Fail 'QUOTA_ENTRY_IN_USE' "The quota entry for $account cannot be deleted: the account still owns files on ${letter}:"

@@ -50,7 +50,8 @@
 #   environment     HKLM\SYSTEM\CurrentControlSet\Services\<name>\Environment, REG_MULTI_SZ from a
 #                   [string[]]; removed when empty (an empty value fails service start with error 87).
 #   eventSource     HKLM\SYSTEM\CurrentControlSet\Services\EventLog\<log>\<source> set to exactly the
-#                   given values, or removed when values is null.
+#                   given values, or removed when values is null; a log key it creates is recorded
+#                   (HKLM\SOFTWARE\winfleet\EventLogs) and goes with its last source (Set-EventSource).
 #   delete          stop, DeleteService, wait until the SCM has removed it (fails if still marked).
 #   removeFile / removeDir (+ empty parents up to upTo) / revoke (explicit ACEs of an identity).
 #   logonRight      {"account", "grant"}: LsaAddAccountRights / LsaRemoveAccountRights SeServiceLogonRight
@@ -454,8 +455,7 @@ function Invoke-Step {
             } finally { $k.Close() }
         }
         'eventSource' {
-            $sub = 'SYSTEM\CurrentControlSet\Services\EventLog\' + [string]$step.logName + '\' + [string]$step.source
-            $changed = Set-RegKeyExact -SubKey $sub -Values $step.values
+            $changed = Set-EventSource -LogName ([string]$step.logName) -Source ([string]$step.source) -Values $step.values
         }
         'start' { $changed = Start-OurService -Name $name -Seconds $startTimeout }
         'restart' {
@@ -571,8 +571,8 @@ function Invoke-Rollback {
     param([string]$Failed, $Steps, [string]$Code = 'NOT_READY')
     $undone = New-Object System.Collections.ArrayList
     try { Invoke-Steps -Steps $Steps -Done $undone } catch {
-        $code = Get-FailCode -Err $_
-        Fail 'ROLLBACK_FAILED' "$Failed; ROLLBACK FAILED after $($undone.Count) of $(@($Steps).Count) steps: ${code}: $($_.Exception.Message); the host is left between the new and the previous version"
+        $rollbackCode = Get-FailCode -Err $_   # not $code: that is the parameter $Code (names ignore case)
+        Fail 'ROLLBACK_FAILED' "$Failed; ROLLBACK FAILED after $($undone.Count) of $(@($Steps).Count) steps: ${rollbackCode}: $($_.Exception.Message); the host is left between the new and the previous version"
     }
     $verbs = @($undone | ForEach-Object { $_['do'] }) -join ', '
     $again = Wait-Ready -r $P.readiness

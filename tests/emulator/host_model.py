@@ -34,7 +34,7 @@ class HostModel:
         self.name = name
         self.lock = threading.RLock()
         self.registry = Registry()
-        self.accounts = Accounts(name)
+        self.accounts = Accounts(name, service_exists=lambda svc: self.scm.exists(svc))
         self.files = FileSystem()
         self.eventlogs = EventLogs(self)
         self.storage = Storage(self)

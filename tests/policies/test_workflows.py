@@ -139,3 +139,53 @@ def test_tests_workflow_runs_exactly_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make setup" in ci and "make test" in ci
     assert "make setup && make test" in (ROOT / "README.md").read_text()
+
+
+def test_windows_real_host_job_runs_the_real_thing_in_order():
+    """Issue 11: the real executor over a real WinRM HTTPS listener on the runner (self-signed certificate,
+    NTLM to localhost), the real drivers, the reference Go service built here and downloaded by the driver,
+    run as NT SERVICE\\<name>, its quota after the service exists, the stack's up/destroy against the
+    runner and a check that the host is back as it was. It runs only on windows-latest: this checks its shape."""
+    doc = load("windows-pester.yml")
+    job = doc["jobs"]["real-host"]
+    assert job["runs-on"] == "windows-latest"
+    go = uses(doc, "real-host", "actions/setup-go")
+    assert go["with"]["go-version-file"] == "goservice/go.mod"
+    assert (ROOT / "goservice" / "go.mod").exists() and (ROOT / "goservice" / "main.go").exists()
+    uses(doc, "real-host", "pulumi/actions")
+    names = [s.get("name", s.get("uses", "")) for s in steps(doc, "real-host")]
+    script = runs(doc, "real-host")
+
+    def at(fragment: str) -> int:
+        hits = [i for i, s in enumerate(steps(doc, "real-host")) if fragment in str(s.get("run", ""))]
+        assert hits, f"no step runs {fragment!r}"
+        return hits[0]
+
+    order = [at("Enable-WinrmHttps.ps1"), at("windows_ci smoke"), at("New-CiDataDisk.ps1"),
+             at("Get-HostSnapshot.ps1 -DiskNumber $env:WFCI_DISK -OutFile \"$env:RUNNER_TEMP\\before.json\""),
+             at("windows_ci write-stack"), at("pulumi up"), at("Test-Deployed.ps1"), at("--expect-no-changes"),
+             at("pulumi destroy"), at("windows_ci compare")]
+    assert order == sorted(order) and len(set(order)) == len(order), list(zip(order, names))
+    # the reference service is built from goservice/ and served to the driver over HTTPS
+    build = steps(doc, "real-host")[at("go build")]
+    assert build["working-directory"] == "goservice" and build["env"]["GOOS"] == "windows"
+    assert "-o ../build/goservice/winfleet-refsvc.exe" in build["run"]
+    assert "--binary-url https://localhost:8443/winfleet-refsvc.exe" in script
+    assert "Cert:\\LocalMachine\\Root" in script         # the host trusts the artifact server, nothing skips TLS
+    # WinRM over HTTPS only, NTLM, the listener's own certificate as the CA
+    assert "--port 5986" in script and "5985" not in script
+    assert "--ca \"$env:RUNNER_TEMP\\winrm-ca.pem\"" in script
+    # the password: generated per run, masked, through the environment and stdin, never on a command line
+    assert "::add-mask::" in script
+    assert "$env:WINFLEET_CI_PASSWORD | pulumi config set --secret --path 'winfleet:existingHosts[0].password'" in script
+    assert "WINFLEET_CI_PASSWORD" not in str(job.get("env", {}))
+    # every script and helper it calls exists (and is parsed + linted by tests/scripts)
+    for ps1 in re.findall(r"tests\\scripts\\ci\\([\w-]+\.ps1)", script):
+        assert (ROOT / "tests" / "scripts" / "ci" / ps1).exists(), ps1
+    from tests.scripts import windows_ci
+    parser_cmds = {"make-cert", "serve", "write-stack", "smoke", "compare"}
+    assert set(re.findall(r"windows_ci'?,? '?([a-z-]+)", script)) <= parser_cmds
+    for cmd in parser_cmds:
+        assert cmd in windows_ci.__doc__
+    # the service deployed is the one the Test step checks
+    assert job["env"]["WFCI_SERVICE"] == windows_ci.SERVICE and job["env"]["WFCI_DRIVE"] == windows_ci.DATA_LETTER

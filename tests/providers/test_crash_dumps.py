@@ -191,5 +191,17 @@ def test_a_global_dump_folder_that_is_not_ours_is_left_alone(host, res):
     rid, outs = res.create(res.checked(inputs(host)))
     assert "cleanGlobal" not in [c["do"] for c in outs["changes"]] and "werglobal" not in outs["prior"]
     assert m.registry.get_value(LD, "DumpFolder") == ("REG_EXPAND_SZ", r"D:\dumps")
+
+
+@pytest.mark.parametrize("owner", ["NT AUTHORITY\\SYSTEM", "NT SERVICE\\TrustedInstaller"])
+def test_an_existing_folder_owned_by_system_gets_its_ace_without_an_owner_rewrite(host, res, owner):
+    """Issue 11 item 9: Get-Acl | Set-Acl writes the owner back and fails (ERROR_INVALID_OWNER) on a
+    folder owned by SYSTEM or TrustedInstaller (files.py cites it); the drivers change the DACL only."""
+    m = host.model
+    m.files.mkdir(r"D:\dumps\api", owner=owner)
+    before = host_snapshot(m)
+    rid, outs = res.create(res.checked(inputs(host)))
+    assert m.files.owner(r"D:\dumps\api") == owner
+    assert any(a["identity"] == "NT SERVICE\\api" and not a["inherited"] for a in m.files.acl(r"D:\dumps\api"))
     res.delete(rid, outs)
     assert host_snapshot(m) == before

@@ -142,6 +142,30 @@ def test_odd_but_legal_names_travel_as_data(res, lab):
     assert host_snapshot(h.model) == before
 
 
+PS_OP = "Microsoft-Windows-PowerShell/Operational"
+
+
+def test_a_channel_with_a_slash_is_read_and_restored_through_its_own_key(res, lab):
+    """Issue 11 item 7: the channel's key is ``...\\Channels\\Microsoft-Windows-PowerShell/Operational``. Read
+    through the registry provider it would look like a missing key (the provider splits on '/'), so the
+    prior would be the effective value and a Group Policy on the channel would go unseen."""
+    h = lab.hosts[0]
+    m = h.model
+    before = host_snapshot(m)
+    rid, outs = res.create(res.checked(props(h, [{"name": PS_OP, "maxSizeKb": 65536, "retention": "circular"}])))
+    assert outs["prior"] == {PS_OP.lower(): {"name": PS_OP, "maxSizeBytes": 15360 * 1024, "retention": "circular"}}
+    assert local(m, PS_OP)["maxSizeBytes"] == 65536 * 1024
+    res.delete(rid, outs)
+    assert host_snapshot(m) == before
+    # a policy on the channel (its key name holds the '/' too) is seen, and the request refused
+    m.eventlogs.set_policy(PS_OP, max_size_kb=20480)
+    before = host_snapshot(m)
+    with pytest.raises(ProviderError) as e:
+        res.create(res.checked(props(h, [{"name": PS_OP, "maxSizeKb": 65536}])))
+    assert "logs[0].maxSizeKb" in e.value.details and "Group Policy" in e.value.details
+    assert host_snapshot(m) == before
+
+
 def test_refusals_found_on_the_host_change_nothing(res, lab):
     h = lab.hosts[0]
     m = h.model

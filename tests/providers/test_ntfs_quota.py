@@ -29,7 +29,14 @@ def host(lab):
     st.initialize(1, "GPT")
     st.new_partition(1, "D")
     st.format("D", "NTFS", "Data")
+    for name in ("api", "web", "jobs", "svc0", "svc1", "svc2", "svc3"):
+        register(h.model, name)
     return h
+
+
+def register(m, name: str) -> None:
+    """Register the service NT SERVICE\\<name> belongs to: the virtual account exists only from then on."""
+    m.scm.create(name, name, f'"C:\\Program Files\\winfleet\\{name}\\{name}.exe"', account=f"NT SERVICE\\{name}")
 
 
 def props(h, account="NT SERVICE\\api", **kw):
@@ -160,6 +167,27 @@ def test_an_admin_account_on_the_host_is_refused_not_pretended(res, host):
     m.storage.charge("D", f"{host.name}\\opsadmin", 100 * MB)
 
 
+def test_quota_for_a_virtual_account_waits_for_its_service(res, host):
+    """Issue 11 item 2: NT SERVICE\\<svc> resolves only once <svc> is registered. Before, the plan
+    refuses and nothing changes; once the SCM has the service the same inputs converge; once the
+    service is gone again the account is gone too (so the quota must be deleted before the service:
+    GoService makes the quota depend on the WindowsService)."""
+    m = host.model
+    before = host_snapshot(m)
+    inputs = res.checked(props(host, "NT SERVICE\\orders"))
+    with pytest.raises(ProviderError) as e:
+        res.create(inputs)
+    assert "account" in e.value.details and "does not exist" in e.value.details
+    assert host_snapshot(m) == before
+    register(m, "orders")
+    rid, outs = res.create(inputs)
+    assert m.storage.entry("D", "NT SERVICE\\orders")["limitBytes"] == 500 * MB
+    res.delete(rid, outs)
+    assert m.storage.entry("D", "NT SERVICE\\orders") is None
+    m.scm.delete("orders")
+    assert not m.accounts.exists("NT SERVICE\\orders")
+
+
 def test_missing_volume_or_account_is_refused(res, lab):
     h = lab.hosts[0]
     before = host_snapshot(h.model)
@@ -204,6 +232,8 @@ def test_odd_account_names_are_stored_literally(res, host, account):
     m = host.model
     if not account.lower().startswith("nt service\\"):
         m.accounts.add(account)
+    else:
+        register(m, account.split("\\", 1)[1])
     before = host_snapshot(m)
     rid, outs = res.create(res.checked(props(host, account)))
     entry = m.storage.disks[1]["partitions"][1]["volume"]["quota"]["entries"][account.lower()]
@@ -303,3 +333,40 @@ def test_quota_logging_already_on_is_recorded_and_kept_on_destroy(res, host):
     res.delete(rid, outs)
     q = m.storage.quota("D")
     assert (q["logThreshold"], q["logLimit"]) == (True, False)
+
+
+def test_findUser_answers_for_any_account_so_explicit_comes_from_the_records(res, host):
+    """Issue 11 item 6: FindUser returns the volume defaults for an account without a record
+    (Storage.find_user cites FindUserName's remarks). The read must not take that for an entry: the
+    prior is "no entry", and delete removes the entry it made instead of writing -1/-1."""
+    m = host.model
+    st = m.storage
+    st.set_quota_state("D", "tracked")
+    assert st.find_user("D", "NT SERVICE\\api") == {"account": "NT SERVICE\\api", "warningBytes": -1,
+                                                    "limitBytes": -1, "usedBytes": 0}
+    assert st.quota_records("D") == []
+    before = host_snapshot(m)
+    rid, outs = res.create(res.checked(props(host)))
+    assert outs["prior"]["entry:nt service\\api"] == {"account": "NT SERVICE\\api", "exists": False}
+    assert [r["account"] for r in st.quota_records("D")] == ["NT SERVICE\\api"]
+    outs = res.delete(rid, outs)
+    assert st.quota_records("D") == [], "the entry is removed, not rewritten as -1/-1"
+    assert host_snapshot(m) == before
+
+
+def test_a_record_ntfs_added_by_itself_is_not_a_prior_entry(res, host):
+    """The service starts before its quota (item 2) and, with quotas already on, NTFS adds a record with the
+    volume defaults as soon as it writes (automatic user addition). That record is not a prior setting to
+    restore: destroy removes the entry (once the account owns nothing) instead of writing the defaults back."""
+    m = host.model
+    st = m.storage
+    st.set_quota_state("D", "tracked")
+    before = host_snapshot(m)
+    st.charge("D", "NT SERVICE\\api", 3 * MB)                     # the service logs before its quota exists
+    assert [r["account"].lower() for r in st.quota_records("D")] == ["nt service\\api"]
+    rid, outs = res.create(res.checked(props(host)))
+    assert outs["prior"]["entry:nt service\\api"] == {"account": "NT SERVICE\\api", "exists": False}
+    st.charge("D", "NT SERVICE\\api", -3 * MB)                    # its logs are gone
+    res.delete(rid, outs)
+    assert st.quota_records("D") == []
+    assert host_snapshot(m) == before

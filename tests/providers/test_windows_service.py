@@ -292,15 +292,16 @@ def test_hostile_strings_are_stored_literally(host, res):
     assert not m.scm.exists("api") and not m.files.exists(install) and not m.files.exists(logs)
 
 
-def test_an_existing_event_source_is_restored_exactly(host, res):
+def test_an_existing_event_source_is_refused_not_adopted(host, res):
+    """Issue 11 item 14 (more in test_windows_paths.py): a source someone else registered is not ours to
+    rewrite or delete."""
     m = host.model
     m.registry.set_value(SRC_KEY, "EventMessageFile", "REG_EXPAND_SZ", r"C:\old\msgs.dll")
     m.registry.set_value(SRC_KEY, "CategoryCount", "REG_DWORD", 3)
     before = host_snapshot(m)
-    rid, outs = res.create(res.checked(base_inputs(host)))
-    assert reg(m, SRC_KEY, "EventMessageFile") == r"%SystemRoot%\System32\EventCreate.exe"
-    assert reg(m, SRC_KEY, "CategoryCount") is None
-    res.delete(rid, outs)
+    with pytest.raises(ProviderError) as e:
+        res.create(res.checked(base_inputs(host)))
+    assert "eventSource.source" in e.value.details and "already exists" in e.value.details
     assert host_snapshot(m) == before
 
 

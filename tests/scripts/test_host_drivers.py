@@ -62,3 +62,11 @@ def test_the_check_has_teeth():
 @pytest.mark.parametrize("op", OPS)
 def test_every_driver_has_an_emulator_handler(op):
     assert op in handlers()
+
+
+def test_quota_records_are_found_by_enumeration_never_by_FindUser():
+    """FindUser returns an object with the volume defaults for any account (issue 11 item 6): the quota
+    drivers and their library decide whether an entry exists by enumerating the records only."""
+    for path in [ROOT / "scripts" / "lib" / "quota.ps1"] + sorted((ROOT / "scripts" / "ops").glob("quota.*.ps1")):
+        code = "\n".join(l for l in path.read_text().splitlines() if not l.lstrip().startswith("#"))
+        assert ".finduser(" not in code.lower(), path.name

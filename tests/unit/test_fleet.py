@@ -79,7 +79,32 @@ def test_service_resources_wait_for_their_own_hosts_host_wide_resources_only():
     for reg in list(g.of(EVT).values()) + list(g.of(BASE).values()) + list(g.of(VOL).values()):
         assert not g.deps(reg), reg.name  # host-wide resources only wait for the host itself (its VM)
     ws = g.one(WS, "orders-api@lab-1")
-    assert {"orders-api@lab-1/quota", "orders-api@lab-1/dumps"} <= g.deps(ws)
+    assert "orders-api@lab-1/dumps" in g.deps(ws)
+    # the quota comes after the service: NT SERVICE\<svc> has no SID before the service is registered
+    assert "orders-api@lab-1/quota" not in g.deps(ws)
+    assert "orders-api@lab-1" in g.deps(g.one(QUOTA, "orders-api@lab-1/quota"), WS)
+
+
+@pytest.mark.parametrize("n_hosts,batch", [(3, 1), (5, 2)])
+def test_quota_follows_its_service_and_the_next_batch_waits_for_it(n_hosts, batch):
+    """Issue 11 item 2: every NtfsQuota for NT SERVICE\<svc> depends on that service's WindowsService on
+    its host (the name resolves only once the service exists), and batch b+1 waits for batch b's quotas,
+    so a quota failure stops the roll-out at its batch; in the engine's waves the quota runs after the
+    service and before the next batch."""
+    cfg = existing_cfg(n_hosts, batch=batch)
+    g = fleet_graph(cfg)
+    waves = g.levels()
+    batches = rollout_batches([h.name for h in cfg.existing_hosts], batch)
+    for svc in cfg.services:
+        for b, members in enumerate(batches):
+            for h in members:
+                q = g.one(QUOTA, f"{svc.name}@{h}/quota")
+                assert f"{svc.name}@{h}" in g.deps(q, WS)
+                assert waves[f"NtfsQuota:{svc.name}@{h}/quota"] > waves[f"WindowsService:{svc.name}@{h}"]
+                if b + 1 < len(batches):
+                    for nxt in batches[b + 1]:
+                        assert f"{svc.name}@{h}/quota" in g.deps(g.one(WS, f"{svc.name}@{nxt}"), QUOTA)
+                        assert waves[f"WindowsService:{svc.name}@{nxt}"] > waves[f"NtfsQuota:{svc.name}@{h}/quota"]
 
 
 def test_a_service_depending_on_another_waits_for_it_on_the_same_host():

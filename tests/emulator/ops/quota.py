@@ -10,8 +10,10 @@ quota.apply params: {"volume": "D", "changes": [change], "accounts": [name]}
         | {"do": "removeEntry", "account"}
         | {"do": "setLogging", "logThreshold": bool, "logLimit": bool}   (DiskQuotaControl.LogQuota*)
   -> state as quota.read plus "applied": [{"do", "changed"}]
-The driver uses the DiskQuotaControl COM object (QuotaState, AddUser/FindUser/DeleteUser,
-QuotaThreshold/QuotaLimit), whose results are numbers, not localized text.
+The driver uses the DiskQuotaControl COM object (QuotaState, enumeration, AddUser/DeleteUser,
+QuotaThreshold/QuotaLimit), whose results are numbers, not localized text. Like the driver, these
+handlers find an account's record by enumerating the quota records (``Storage.quota_records``):
+``Storage.find_user`` models FindUser, which answers for every account with the volume defaults.
 """
 from __future__ import annotations
 
@@ -39,11 +41,19 @@ def read_quota(host, letter: str, accounts: list[str]) -> dict:
     out = []
     for name in accounts:
         exists = host.accounts.exists(name)
-        entry = st.entry(letter, name) if exists and vol["fileSystem"] == "NTFS" else None
-        if entry is not None:
-            entry = {k: entry[k] for k in ("warningBytes", "limitBytes", "usedBytes", "explicit")}
+        rec = _record(host, letter, name) if exists and vol["fileSystem"] == "NTFS" else None
+        entry = None
+        if rec is not None:
+            entry = {"warningBytes": rec["warningBytes"], "limitBytes": rec["limitBytes"],
+                     "usedBytes": rec["usedBytes"], "explicit": True}
         out.append({"name": name, "exists": exists, "admin": exists and host.accounts.is_admin(name), "entry": entry})
     return {"volume": info, "accounts": out}
+
+
+def _record(host, letter: str, account: str) -> dict | None:
+    """Get-QuotaRecord (scripts/lib/quota.ps1): the account's record among the enumerated ones, else None."""
+    key = host.storage._owner(account).lower()
+    return next((r for r in host.storage.quota_records(letter) if r["account"].lower() == key), None)
 
 
 def _accounts(params) -> list[str]:
@@ -72,9 +82,13 @@ def quota_apply(host, params: dict) -> dict:
             if do == "setState":
                 changed = st.set_quota_state(letter, ch["state"])
             elif do == "setEntry":
-                changed = st.set_entry(letter, ch["account"], ch["warningBytes"], ch["limitBytes"])
+                if not host.accounts.exists(ch["account"]):
+                    raise OpError("ACCOUNT_NOT_FOUND", f"No mapping between account names and security IDs was done: {ch['account']}")
+                added = _record(host, letter, ch["account"]) is None
+                changed = st.set_entry(letter, ch["account"], ch["warningBytes"], ch["limitBytes"]) or added
             elif do == "removeEntry":
-                changed = st.remove_entry(letter, ch["account"])
+                rec = _record(host, letter, ch["account"]) if host.accounts.exists(ch["account"]) else None
+                changed = rec is not None and st.remove_entry(letter, ch["account"])
             elif do == "setLogging":
                 changed = st.set_quota_logging(letter, ch["logThreshold"], ch["logLimit"])
             else:

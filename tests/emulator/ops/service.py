@@ -98,9 +98,7 @@ def read_state(host, params: dict) -> dict:
     out["secretsFile"] = read_secrets_file(host, sf) if sf else None
     es = params.get("eventSource")
     if es:
-        key = EVENTLOG_KEY + "\\" + es["logName"] + "\\" + es["source"]
-        out["eventSource"] = {"logName": es["logName"], "source": es["source"],
-                              "values": reg_snapshot(host.registry, key)}
+        out["eventSource"] = read_event_source(host, es["logName"], es["source"])
     return out
 
 
@@ -123,6 +121,40 @@ def read_secrets_file(host, sf: dict) -> dict:
            for a in f.acl(path)]
     mac = _hmac.new(bytes.fromhex(sf["nonce"]), f.read(path), hashlib.sha256).hexdigest()
     return {"path": path, "exists": True, "protected": f.is_protected(path), "acl": acl, "hmac": mac}
+
+
+EVENTLOGS_RECORD = r"HKLM\SOFTWARE\winfleet\EventLogs"
+
+
+def read_event_source(host, log: str, source: str) -> dict:
+    """Read-EventSource (scripts/lib/service.ps1): the source's values, whether its log key exists, and every
+    log that has a source of that name. A source name is unique on the computer: EventLog.CreateEventSource
+    refuses a source that exists in any log ("Source ... already exists on the local computer",
+    https://learn.microsoft.com/en-us/dotnet/api/system.diagnostics.eventlog.createeventsource)."""
+    reg = host.registry
+    return {"logName": log, "source": source, "logExists": reg.key_exists(EVENTLOG_KEY + "\\" + log),
+            "registeredIn": [l for l in reg.subkeys(EVENTLOG_KEY) if reg.key_exists(f"{EVENTLOG_KEY}\\{l}\\{source}")],
+            "values": reg_snapshot(reg, EVENTLOG_KEY + "\\" + log + "\\" + source)}
+
+
+def set_event_source(host, log: str, source: str, values) -> bool:
+    """Set-EventSource (scripts/lib/service.ps1): the source key set exactly or removed; a log key it creates
+    is recorded under HKLM\SOFTWARE\winfleet\EventLogs and removed by the removal that leaves it without
+    other sources (a subkey named like the log is the log's own)."""
+    reg = host.registry
+    log_key, record = EVENTLOG_KEY + "\\" + log, log.lower()
+    if values is not None and not reg.key_exists(log_key):
+        reg.set_value(EVENTLOGS_RECORD, record, "REG_SZ", log)
+        reg.create_key(log_key)
+    changed = reg_put_exact(reg, log_key + "\\" + source, values)
+    if values is None and reg.get_value(EVENTLOGS_RECORD, record) is not None:
+        if not [k for k in reg.subkeys(log_key) if k.lower() != log.lower()]:
+            if reg.key_exists(log_key):
+                reg.delete_key(log_key)
+                changed = True
+            reg.delete_value(EVENTLOGS_RECORD, record)
+            host.remove_empty_winfleet_key("EventLogs")
+    return changed
 
 
 def all_dependents(host, name: str) -> list[dict]:
@@ -391,10 +423,7 @@ class _Apply:
         return reg.delete_value(k, "Environment")
 
     def eventSource(self, s):
-        key = EVENTLOG_KEY + "\\" + s["logName"] + "\\" + s["source"]
-        if not self.host.registry.key_exists(EVENTLOG_KEY + "\\" + s["logName"]) and s.get("values") is not None:
-            self.host.registry.create_key(EVENTLOG_KEY + "\\" + s["logName"])
-        return reg_put_exact(self.host.registry, key, s.get("values"))
+        return set_event_source(self.host, s["logName"], s["source"], s.get("values"))
 
     def start(self, s):
         return start_service(self.host, self.name, self.params)

@@ -155,7 +155,7 @@ def remove_dir_up_to(host, path: str, up_to: str | None) -> bool:
     lies within ``up_to`` (the highest directory this resource found missing)."""
     files = host.files
     up_to = (up_to or path).lower()
-    changed = files.is_dir(path) and files.delete(path, recurse=True)
+    changed = files.is_dir(path) and files.delete(path, recurse=True)  # Remove-TreeNoFollow: junctions as links
     _unregister(host, path)
     parent = path
     while "\\" in parent.rstrip("\\")[3:]:
@@ -171,7 +171,7 @@ def remove_dir_up_to(host, path: str, up_to: str | None) -> bool:
 
 
 def mkdir_grant(host, step: dict) -> bool:
-    """mkdir + explicit Allow ACE. Like Windows, an ``NT SERVICE\\<name>`` account given by *name*
+    """mkdir + explicit Allow ACE, written DACL-only (``FileSystem.grant``, as Set-DirAce does). Like Windows, an ``NT SERVICE\\<name>`` account given by *name*
     only resolves once the service exists (IdentityNotMappedException); given by SID it always works."""
     f = host.files
     path = step["path"]

@@ -1,7 +1,13 @@
 """Accounts the host knows, and which of them are administrators; user rights ("Log on as a service").
 
-Windows exempts members of BUILTIN\\Administrators (and so LocalSystem) from NTFS quotas;
-virtual service accounts (``NT SERVICE\\<svc>``) exist once their service exists.
+Windows exempts members of BUILTIN\\Administrators (and so LocalSystem) from NTFS quotas.
+
+Virtual service accounts (``NT SERVICE\\<svc>``) exist only while their service does: LookupAccountName
+converts a service name to its SID ("Use the LookupAccountName and LookupAccountSid functions to convert
+between a service name and a service SID", https://learn.microsoft.com/en-us/windows/win32/api/winsvc/ns-winsvc-service_sid_info),
+so ``NTAccount.Translate`` / ``FindUserName`` fail with ERROR_NONE_MAPPED for a service that is not (or no
+longer) registered. The SID itself is computable before (SHA-1 of the upper-cased name: what ``sc.exe
+showsid`` prints), which is why ACLs granted by SID work before the service exists and name lookups do not.
 
 SeServiceLogonRight ("Log on as a service", learn.microsoft.com/windows/security/threat-protection/
 security-policy-settings/log-on-as-a-service): on member servers the default holder is
@@ -16,8 +22,10 @@ BUILTIN_ADMINS = {"nt authority\\system", "builtin\\administrators", "localsyste
 
 
 class Accounts:
-    def __init__(self, host_name: str):
+    def __init__(self, host_name: str, service_exists=None):
         self.host_name = host_name
+        # name -> bool: is a service of that name registered? (the SCM); None: no SCM, no virtual accounts
+        self._service_exists = service_exists
         # lower name -> {"name": display, "admin": bool}
         self._accounts = {
             "nt authority\\system": {"name": "NT AUTHORITY\\SYSTEM", "admin": True},
@@ -54,7 +62,10 @@ class Accounts:
 
     def exists(self, name: str) -> bool:
         n = name.lower()
-        return n in self._accounts or n.startswith("nt service\\")
+        if n.startswith("nt service\\"):
+            svc = n.split("\\", 1)[1]
+            return bool(svc) and self._service_exists is not None and bool(self._service_exists(svc))
+        return n in self._accounts
 
     def is_admin(self, name: str) -> bool:
         n = name.lower()

@@ -53,7 +53,18 @@ NEVER_OVERWRITE = 0xFFFFFFFF
 MODES = ("circular", "autoBackup", "retain")
 
 DEFAULT_CLASSIC = {"Application": 20480 * 1024, "Security": 20480 * 1024, "System": 20480 * 1024}
-DEFAULT_CHANNELS = {"Setup": 20480 * 1024}
+# Microsoft-Windows-PowerShell/Operational: 15 MB on Windows Server 2022 (wevtutil gl); a channel whose name
+# holds '/', stored as one key under WINEVT\Channels (registry.py).
+DEFAULT_CHANNELS = {"Setup": 20480 * 1024, "Microsoft-Windows-PowerShell/Operational": 15360 * 1024}
+
+
+# Sources every Windows Server has (a few; each a key under its log with an EventMessageFile): winfleet must
+# neither adopt nor delete them. MsiInstaller: https://learn.microsoft.com/en-us/windows/win32/msi/event-logging
+SYSTEM_SOURCES = {"Application": {"MsiInstaller": r"%SystemRoot%\System32\msimsg.dll",
+                                  "Application Error": r"%SystemRoot%\System32\wer.dll",
+                                  "Windows Error Reporting": r"%SystemRoot%\System32\wer.dll"},
+                  "System": {"Service Control Manager": r"%SystemRoot%\System32\services.exe",
+                             "EventLog": r"%SystemRoot%\System32\els.dll"}}
 
 
 class EventLogError(Exception):
@@ -76,6 +87,9 @@ class EventLogs:
             reg.set_value(key, "MaxSize", "REG_DWORD", size)
             reg.set_value(key, "Retention", "REG_DWORD", 0)
             reg.set_value(key, "File", "REG_EXPAND_SZ", f"%SystemRoot%\\System32\\winevt\\Logs\\{name}.evtx")
+        for log, sources in SYSTEM_SOURCES.items():
+            for source, dll in sources.items():
+                reg.set_value(f"{SERVICES_EVENTLOG}\\{log}\\{source}", "EventMessageFile", "REG_EXPAND_SZ", dll)
         for name, size in DEFAULT_CHANNELS.items():
             key = f"{CHANNELS}\\{name}"
             reg.set_value(key, "MaxSize", "REG_DWORD", size)
@@ -107,10 +121,9 @@ class EventLogs:
         if found is None:
             raise EventLogError("LOG_NOT_FOUND", f"There is not an event log on the localhost computer that matches \"{name}\".")
         parent = SERVICES_EVENTLOG if found[1] else CHANNELS
-        leaf = name.split("/")[0]
         for sub in self.host.registry.subkeys(parent):
-            if sub.lower() == leaf.lower():
-                return sub + name[len(leaf):]
+            if sub.lower() == name.lower():
+                return sub
         return name
 
     def _raw(self, key: str, value: str, default=None):

@@ -34,8 +34,24 @@ its groups) with read rights grants a read; no matching entry means ERROR_ACCESS
 denies whatever it does not grant: "How DACLs Control Access to an Object",
 https://learn.microsoft.com/windows/win32/secauthz/how-dacls-control-access-to-an-object).
 
+ACLs are written two ways, as on Windows: ``grant``/``revoke`` change the DACL only
+(``DirectoryInfo.GetAccessControl('Access')`` + ``SetAccessControl``: only the Access section is written),
+``set_acl`` writes the whole descriptor ``Get-Acl`` read, owner included (``Set-Acl``), which fails with
+ERROR_INVALID_OWNER 1307 when the owner is SYSTEM or TrustedInstaller: an elevated administrator may not
+assign those without SeRestorePrivilege enabled ("The security identifier is not allowed to be the owner
+of this object": ansible/ansible#20553 for C:\\Program Files, dsccommunity/xSystemSecurity#11).
+
+Junctions (directory reparse points, ``junction``): any account with write access to a directory can
+plant one in it (mklink /J needs no privilege). ``delete(recurse=True)`` is a delete that never follows
+reparse points (a junction inside the tree is removed as a link, its target untouched: RemoveDirectory on
+a reparse point removes the point, https://learn.microsoft.com/en-us/windows/win32/fileio/reparse-points).
+``delete_following_junctions`` is what Windows PowerShell 5.1's ``Remove-Item -Recurse -Force`` does: it
+enumerates *through* a junction and deletes the target's contents (PowerShell/PowerShell#621, fixed only in
+PowerShell 6). Paths are not resolved through junctions otherwise (a path below a junction is not looked up
+in its target).
+
 Simplifications: one owner string per entry, ACL entries are (identity, rights, type) without
-inheritance flags, no alternate data streams, no short names, no reparse points.
+inheritance flags, no alternate data streams, no short names, no symbolic links or mount points.
 """
 from __future__ import annotations
 
@@ -50,11 +66,16 @@ _DEFAULT_ACL = [
 ]
 
 
+# Owners an elevated administrator cannot (re)assign without SeRestorePrivilege (module docstring).
+UNASSIGNABLE_OWNERS = {"nt authority\\system", "nt service\\trustedinstaller"}
+
+
 class FsError(Exception):
     def __init__(self, code: int, detail: str):
         names = {2: "ERROR_FILE_NOT_FOUND", 3: "ERROR_PATH_NOT_FOUND", 5: "ERROR_ACCESS_DENIED",
                  32: "ERROR_SHARING_VIOLATION", 145: "ERROR_DIR_NOT_EMPTY", 183: "ERROR_ALREADY_EXISTS",
-                 267: "ERROR_DIRECTORY", 80: "ERROR_FILE_EXISTS"}
+                 123: "ERROR_INVALID_NAME", 267: "ERROR_DIRECTORY", 80: "ERROR_FILE_EXISTS",
+                 1307: "ERROR_INVALID_OWNER"}
         self.code = code
         self.symbol = names.get(code, f"WIN32_{code}")
         super().__init__(f"{self.symbol} ({code}): {detail}")
@@ -74,7 +95,24 @@ def _norm(path: str) -> str:
         p += "\\"
     if len(p) > 3 and p.endswith("\\"):
         p = p.rstrip("\\")
+    # Win32 path normalisation trims trailing periods and spaces: "api." and "api " open "api"
+    # (https://learn.microsoft.com/en-us/dotnet/standard/io/file-path-formats#trim-characters)
+    head, _, rest = p.partition("\\")
+    if rest:
+        p = head + "\\" + "\\".join(seg.rstrip(". ") or seg for seg in rest.split("\\"))
     return p.lower()
+
+
+# CON, NUL, COM1 ... (also with an extension) are devices, never files or folders (Naming Files, Paths,
+# and Namespaces: https://learn.microsoft.com/en-us/windows/win32/fileio/naming-a-file). What
+# CreateDirectory does with one is not documented: strict, it fails with ERROR_INVALID_NAME here.
+_DEVICES = {"con", "prn", "aux", "nul"} | {f"{d}{n}" for d in ("com", "lpt") for n in "123456789\u00b9\u00b2\u00b3"}
+
+
+def _check_name(path: str) -> None:
+    for seg in path.replace("/", "\\").split("\\")[1:]:
+        if seg.split(".")[0].rstrip(" ").lower() in _DEVICES:
+            raise FsError(123, f"{path}: the filename, directory name, or volume label syntax is incorrect")
 
 
 def _parent(path: str) -> str | None:
@@ -187,6 +225,7 @@ class FileSystem:
 
     def mkdir(self, path: str, owner: str = ADMINS) -> bool:
         """Create a directory and missing parents; returns True when something was created."""
+        _check_name(path)
         self._auto_root(path)
         n = _norm(path)
         if n in self._e:
@@ -205,6 +244,7 @@ class FileSystem:
         return True
 
     def write(self, path: str, data: bytes, owner: str = ADMINS) -> None:
+        _check_name(path)
         parent = _parent(path)
         if parent is None or not self.is_dir(parent):
             raise FsError(3, f"parent of {path} does not exist")
@@ -217,10 +257,41 @@ class FileSystem:
         self._e[n] = {"path": path.replace("/", "\\"), "type": "file", "owner": old["owner"] if old else owner,
                       "acl": old["acl"] if old else self._inherit(parent, owner, folder=False), "data": bytes(data)}
 
+    def junction(self, path: str, target: str, owner: str = ADMINS) -> None:
+        """mklink /J path target: a directory entry that points elsewhere (see the module docstring)."""
+        parent = _parent(path)
+        if parent is None or not self.is_dir(parent):
+            raise FsError(3, f"parent of {path} does not exist")
+        if _norm(path) in self._e:
+            raise FsError(183, f"{path} exists")
+        self._e[_norm(path)] = {"path": path.replace("/", "\\").rstrip("\\"), "type": "dir", "owner": owner,
+                                "acl": self._inherit(parent), "reparse": target}
+
+    def is_junction(self, path: str) -> bool:
+        e = self._e.get(_norm(path))
+        return bool(e and e.get("reparse"))
+
+    def delete_following_junctions(self, path: str) -> bool:
+        """Windows PowerShell 5.1 ``Remove-Item -Recurse -Force`` (PowerShell/PowerShell#621): the contents of
+        every junction met on the way are deleted in the junction's *target*, then the tree itself."""
+        n = _norm(path)
+        if n not in self._e:
+            return False
+        e = self._e[n]
+        if e.get("reparse"):
+            for child in self.children(e["reparse"]):
+                self.delete_following_junctions(child)
+            del self._e[n]
+            return True
+        for child in self.children(path):
+            self.delete_following_junctions(child)
+        return self.delete(path, recurse=True)
+
     def delete(self, path: str, recurse: bool = False) -> bool:
         n = _norm(path)
         if n not in self._e:
             return False
+        # entries below a junction live under its target, not under n: a junction is removed as a link
         sub = [k for k in self._e if k.startswith(n.rstrip("\\") + "\\")]
         if sub and not recurse:
             raise FsError(145, f"{path} is not empty")
@@ -305,6 +376,18 @@ class FileSystem:
                 return e["data"]
         raise FsError(5, f"{account} may not read {path}")
 
+    def get_acl(self, path: str) -> dict:
+        """Get-Acl: the whole descriptor (owner + DACL)."""
+        e = self._entry(path)
+        return {"owner": e["owner"], "acl": [dict(a) for a in e["acl"]]}
+
+    def set_acl(self, path: str, sd: dict) -> None:
+        """Set-Acl -AclObject <what Get-Acl read>: writes the owner as well as the DACL (module docstring)."""
+        e = self._entry(path)
+        if sd["owner"].lower() in UNASSIGNABLE_OWNERS:
+            raise FsError(1307, f"{path}: The security identifier is not allowed to be the owner of this object")
+        e["owner"], e["acl"] = sd["owner"], [dict(a) for a in sd["acl"]]
+
     def set_owner(self, path: str, owner: str) -> None:
         self._entry(path)["owner"] = owner
 
@@ -371,6 +454,8 @@ class FileSystem:
             item = {"type": e["type"], "owner": e["owner"], "acl": [dict(a) for a in e["acl"]]}
             if e.get("protected"):
                 item["protected"] = True
+            if e.get("reparse"):
+                item["junction"] = e["reparse"]
             if e["type"] == "file":
                 item["sha256"] = hashlib.sha256(e["data"]).hexdigest()
                 item["size"] = len(e["data"])

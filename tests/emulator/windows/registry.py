@@ -3,6 +3,14 @@
 Key paths and value names are case-insensitive but case-preserving, as on Windows.
 Values are (kind, data) with kind one of REG_SZ, REG_EXPAND_SZ, REG_MULTI_SZ (list of str),
 REG_DWORD (int), REG_QWORD (int), REG_BINARY (bytes as hex str).
+
+``/`` is an ordinary character in a key name ("Key names cannot include the backslash character (\\),
+but any other printable character can be used", https://learn.microsoft.com/en-us/windows/win32/sysinfo/structure-of-the-registry):
+event-log channels such as ``WINEVT\\Channels\\Microsoft-Windows-PowerShell/Operational`` are one key.
+That is the view of the Win32 API and of Microsoft.Win32.Registry (these methods). PowerShell's
+registry provider (Test-Path, Get-Item, Get-ItemProperty, New-Item ... on ``HKLM:\\``) splits paths on
+``/`` as well, even with -LiteralPath (PowerShell/PowerShell#5536, PowerShell/PSDscResources#68):
+``provider_path`` gives the key such a cmdlet opens instead.
 """
 from __future__ import annotations
 
@@ -12,7 +20,12 @@ KINDS = {"REG_SZ", "REG_EXPAND_SZ", "REG_MULTI_SZ", "REG_DWORD", "REG_QWORD", "R
 
 
 def _norm(path: str) -> str:
-    return path.strip("\\").replace("/", "\\").lower()
+    return path.strip("\\").lower()
+
+
+def provider_path(path: str) -> str:
+    """The key PowerShell's registry provider opens for ``path`` (``/`` taken as a separator; see above)."""
+    return path.replace("/", "\\")
 
 
 class Registry:

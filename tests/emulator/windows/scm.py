@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import struct
 import threading
 import time
@@ -208,6 +209,19 @@ _SEED = [
     ("WindowsAzureGuestAgent", "Windows Azure Guest Agent", OWN_PROCESS, AUTO, False, True, [], "LocalSystem", r"C:\WindowsAzure\GuestAgent_2.7.41491.1102_2024-01-09_042120\WindowsAzureGuestAgent.exe", 0),
     ("RdAgent", "RdAgent", OWN_PROCESS, AUTO, False, True, [], "LocalSystem", r"C:\WindowsAzure\Packages\GuestAgent\WaAppAgent.exe", 0),
 ]
+
+
+# The SCM reads ImagePath (REG_EXPAND_SZ) through ExpandEnvironmentStrings before it starts the process
+# (reactos/reactos base/system/services/config.c ScmReadString), with the system environment: a '%OS%'
+# folder winfleet created literally is not the one Windows runs ("Windows_NT").
+SYSTEM_ENVIRONMENT = {"OS": "Windows_NT", "SYSTEMROOT": "C:\\Windows", "WINDIR": "C:\\Windows", "SYSTEMDRIVE": "C:",
+                      "PROGRAMFILES": "C:\\Program Files", "PROGRAMDATA": "C:\\ProgramData",
+                      "TEMP": "C:\\Windows\\TEMP", "TMP": "C:\\Windows\\TEMP", "COMPUTERNAME": "WINFLEET-EMU"}
+
+
+def expand_environment(text: str) -> str:
+    """ExpandEnvironmentStrings: %NAME% of a defined variable (case-insensitive) replaced, others kept."""
+    return re.sub(r"%([^%]+)%", lambda m: SYSTEM_ENVIRONMENT.get(m.group(1).upper(), m.group(0)), text)
 
 
 def _key(name: str) -> str:
@@ -628,7 +642,7 @@ class ServiceControlManager:
         """The executable of a service we can check against the file system model (not svchost/drivers)."""
         if rt["builtin"]:
             return None
-        image = self._reg.get_value(_key(rt["name"]), "ImagePath", ("", ""))[1] or ""
+        image = expand_environment(self._reg.get_value(_key(rt["name"]), "ImagePath", ("", ""))[1] or "")
         if image.startswith('"'):
             end = image.find('"', 1)
             return image[1:end] if end > 0 else None

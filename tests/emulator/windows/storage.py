@@ -303,6 +303,39 @@ class Storage:
                     "usedBytes": used, "explicit": False}
         return None
 
+    # The two ways a driver sees quota records through DiskQuotaControl (the COM object quota.read uses):
+    def find_user(self, letter: str, account: str) -> dict:
+        """DiskQuotaControl.FindUser (IDiskQuotaControl::FindUserName): "This method will return a user object
+        even if there is no quota record for the user in the quota file ... the returned user object will have
+        warning threshold and hard quota limits equal to the volume default settings"
+        (https://learn.microsoft.com/en-us/windows/win32/api/dskquota/nf-dskquota-idiskquotacontrol-findusername).
+        Fails with ERROR_NONE_MAPPED when the name does not resolve to a SID."""
+        q = self._ntfs(letter)["quota"]
+        if not self.host.accounts.exists(account):
+            raise StorageError("ACCOUNT_NOT_FOUND", f"No mapping between account names and security IDs was done: {account}")
+        key = self._owner(account).lower()
+        rec = next((r for r in self.quota_records(letter) if r["account"].lower() == key), None)
+        if rec is not None:
+            return rec
+        return {"account": account, "warningBytes": q["defaultWarning"], "limitBytes": q["defaultLimit"],
+                "usedBytes": q["usage"].get(key, 0)}
+
+    def quota_records(self, letter: str) -> list[dict]:
+        """Enumerating DiskQuotaControl (its standard enumerator: "the DIDiskQuotaUser objects for all users
+        that have quotas on the volume are exposed as a collection",
+        https://learn.microsoft.com/en-us/windows/win32/shell/didiskquotauser-object): the records of the
+        quota file, i.e. the explicit entries plus the ones NTFS added with the volume defaults for an
+        account that owns files while quotas are on ("automatic user addition", FindUserName remarks)."""
+        q = self._ntfs(letter)["quota"]
+        out = []
+        for key in sorted(set(q["entries"]) | ({k for k, v in q["usage"].items() if v > 0}
+                                                if q["state"] != "disabled" else set())):
+            e = q["entries"].get(key)
+            out.append({"account": e["account"] if e else key, "usedBytes": q["usage"].get(key, 0),
+                        "warningBytes": e["warningBytes"] if e else q["defaultWarning"],
+                        "limitBytes": e["limitBytes"] if e else q["defaultLimit"]})
+        return out
+
     def set_entry(self, letter: str, account: str, warning: int, limit: int) -> bool:
         q = self._ntfs(letter)["quota"]
         if not self.host.accounts.exists(account):

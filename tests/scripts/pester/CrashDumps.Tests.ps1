@@ -77,3 +77,20 @@ Describe 'dumps.apply' -Skip:(-not $Elevated) {
         Test-Path -LiteralPath $script:Key | Should -BeFalse
     }
 }
+
+Describe 'removeDir never follows a junction (issue 11 item 12)' -Skip:(-not $Elevated) {
+    It 'removes a junction planted in the folder as a link and leaves its target alone' {
+        $target = Join-Path $script:Folder '..\wf junction target'
+        $null = New-Item -ItemType Directory -Path $target -Force
+        [System.IO.File]::WriteAllText((Join-Path $target 'keep.txt'), 'must survive')
+        $null = New-Item -ItemType Directory -Path $script:Folder -Force
+        $null = New-Item -ItemType Junction -Path (Join-Path $script:Folder 'evil') -Target $target
+        [System.IO.File]::WriteAllText((Join-Path $script:Folder 'app.log'), 'log')
+        $p = $script:Params.Clone()
+        $p.steps = @(@{ 'do' = 'removeDir'; path = $script:Folder; upTo = $script:Folder })
+        $null = Invoke-Driver -Op 'dumps.apply' -Params $p
+        Test-Path -LiteralPath $script:Folder | Should -BeFalse
+        [System.IO.File]::ReadAllText((Join-Path $target 'keep.txt')) | Should -Be 'must survive'
+        [System.IO.Directory]::Delete((Resolve-Path -LiteralPath $target).Path, $true)
+    }
+}

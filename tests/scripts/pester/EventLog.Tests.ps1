@@ -32,6 +32,17 @@ Describe 'eventlog.read' {
         $log.local.retention | Should -BeIn @('circular', 'autoBackup', 'retain')
     }
 
+    It 'reads a channel whose name holds a slash from its own registry key (issue 11 item 7)' {
+        $name = 'Microsoft-Windows-PowerShell/Operational'
+        $r = Invoke-Driver -Op 'eventlog.read' -Params @{ logs = @($name) }
+        $log = @($r.state.logs)[0]
+        $log.exists | Should -BeTrue
+        $k = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE\Microsoft\Windows\CurrentVersion\WINEVT\Channels\' + $name)
+        $k | Should -Not -BeNullOrEmpty
+        try { $size = $k.GetValue('MaxSize', $null) } finally { $k.Close() }
+        if ($null -ne $size) { [long]$log.local.maxSizeBytes | Should -Be ([long]$size) }
+    }
+
     It 'reports a missing log instead of failing, and hostile names are just names' {
         $names = @('NoSuchLogWinfleet', "x'; Remove-Item C:\nope -WhatIf; '", '$(Get-Date)', 'App*')
         $r = Invoke-Driver -Op 'eventlog.read' -Params @{ logs = $names }

@@ -42,6 +42,14 @@ Describe 'quota.read' {
 }
 
 Describe 'quota.apply' -Skip:(-not $Elevated) {
+    It 'reads no entry for an account without a record, although FindUser answers for it (issue 11 item 6)' {
+        $r = Invoke-Driver -Op 'quota.read' -Params @{ volume = $script:Letter; accounts = @($script:Account) }
+        @($r.state.accounts)[0].entry | Should -BeNullOrEmpty
+        $dq = New-Object -ComObject Microsoft.DiskQuota
+        $dq.Initialize(($script:Letter + ':\'), $false)
+        $dq.FindUser($script:Account) | Should -Not -BeNullOrEmpty    # the object with the volume defaults
+    }
+
     It 'sets an entry and enforcement, then reads them back' {
         $r = Invoke-Driver -Op 'quota.apply' -Params @{ volume = $script:Letter; accounts = @($script:Account); changes = @(
                 @{ do = 'setEntry'; account = $script:Account; warningBytes = 8388608; limitBytes = 10485760 },

@@ -15,11 +15,23 @@ def test_seeded_defaults(m):
     logs = m.eventlogs.state()
     assert {n: (l["maxSizeBytes"] // 1024, l["retention"]) for n, l in logs.items()} == {
         "Application": (20480, "circular"), "Security": (20480, "circular"), "Setup": (20480, "circular"),
-        "System": (20480, "circular")}
+        "System": (20480, "circular"), "Microsoft-Windows-PowerShell/Operational": (15360, "circular")}
     assert logs["Setup"]["classic"] is False
     disks = m.storage.disks
     assert disks[0]["isBoot"] and m.storage.volume("C")["fileSystem"] == "NTFS"
     assert (disks[1]["lun"], disks[1]["online"], disks[1]["partitionStyle"]) == (0, False, "RAW")
+
+
+def test_a_slash_is_part_of_a_registry_key_name_but_the_provider_splits_on_it(m):
+    """Win32 / Microsoft.Win32.Registry see WINEVT\\Channels\\Microsoft-Windows-PowerShell/Operational as one
+    key; the PowerShell registry provider opens ...\\Microsoft-Windows-PowerShell\\Operational (registry.py)."""
+    from tests.emulator.windows.eventlog import CHANNELS
+    from tests.emulator.windows.registry import provider_path
+    key = CHANNELS + "\\Microsoft-Windows-PowerShell/Operational"
+    assert m.registry.key_exists(key)
+    assert "Microsoft-Windows-PowerShell/Operational" in m.registry.subkeys(CHANNELS)
+    assert not m.registry.key_exists(provider_path(key))
+    assert m.registry.get_value(provider_path(key), "MaxSize") is None
 
 
 def test_eventlog_size_rules(m):
@@ -85,7 +97,18 @@ def _d(m):
     st.initialize(1, "GPT")
     st.new_partition(1, "D")
     st.format("D", "NTFS", "Data")
+    for svc in ("api", "web"):  # their virtual accounts exist only once the services do
+        m.scm.create(svc, svc, f'"C:\\svc\\{svc}.exe"', account=f"NT SERVICE\\{svc}")
     return st
+
+
+def test_virtual_accounts_exist_only_while_their_service_does(m):
+    """LookupAccountName resolves NT SERVICE\\<svc> only for a registered service (accounts.py cites it)."""
+    assert not m.accounts.exists("NT SERVICE\\later")
+    m.scm.create("later", "later", '"C:\\svc\\later.exe"', account="NT SERVICE\\later")
+    assert m.accounts.exists("NT SERVICE\\Later")
+    m.scm.delete("later")
+    assert not m.accounts.exists("NT SERVICE\\later")
 
 
 def test_quota_is_charged_to_the_owner_and_admins_are_exempt(m):
