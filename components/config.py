@@ -973,6 +973,17 @@ def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path])
                 "the hosts' range was moved (ServicePort still checks the host's actual range)")
     dupes([s.binary.exe_name for s in svcs], lambda i: ("services", i, "binary", "exeName"),
           "exe name (WER LocalDumps is keyed by exe name)", lambda x: (x or "").lower())
+    # an event source belongs to one program: two services sharing one would delete each other's key
+    dupes([s.event_source.source for s in svcs], lambda i: ("services", i, "eventSource", "source"),
+          "event source (source names are unique on a computer, whatever the log; case-insensitive)",
+          lambda x: (x or "").casefold())
+    # paths compare like NTFS names (case-insensitive; windows_facts.path_key)
+    dupes([s.install_dir for s in svcs], lambda i: ("services", i, "installDir"),
+          "install directory", lambda x: wf.path_key(x or ""))
+    dupes([s.logs.directory for s in svcs], lambda i: ("services", i, "logs", "directory"),
+          "log directory", lambda x: wf.path_key(x or ""))
+    dupes([s.crash_dumps.folder for s in svcs], lambda i: ("services", i, "crashDumps", "folder"),
+          "dump folder", lambda x: wf.path_key(x or ""))
     # --- managed folders: no two equal, nested or containing one another -----------------------
     # Each folder gets its own ACE for its service's account and goes with its service; a log folder
     # inside another service's folder, or above an install folder, would hand that account Modify
@@ -986,17 +997,6 @@ def _semantic_problems(cfg: WinfleetConfig, raw: dict, base_dir: Optional[Path])
         add(loc, val, f"{how} {key_path(other_loc)} ({other}): install, log and dump folders of all services "
                       "must be separate (not equal, nested or one above another); use e.g. "
                       f"'{drive}:\\logs\\<service>' and '{drive}:\\dumps\\<service>'")
-    # an event source belongs to one program: two services sharing one would delete each other's key
-    dupes([s.event_source.source for s in svcs], lambda i: ("services", i, "eventSource", "source"),
-          "event source (source names are unique on a computer, whatever the log; case-insensitive)",
-          lambda x: (x or "").casefold())
-    # paths compare like NTFS names (case-insensitive; windows_facts.path_key)
-    dupes([s.install_dir for s in svcs], lambda i: ("services", i, "installDir"),
-          "install directory", lambda x: wf.path_key(x or ""))
-    dupes([s.logs.directory for s in svcs], lambda i: ("services", i, "logs", "directory"),
-          "log directory", lambda x: wf.path_key(x or ""))
-    dupes([s.crash_dumps.folder for s in svcs], lambda i: ("services", i, "crashDumps", "folder"),
-          "dump folder", lambda x: wf.path_key(x or ""))
 
     # --- dependency cycles among our services ----------------------------------------------------
     names = {s.name.lower(): i for i, s in enumerate(svcs)}

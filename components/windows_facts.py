@@ -563,4 +563,4 @@ def environment_value_problem(name: str, value: str) -> str | None:
 def managed_folder_problem(p: str) -> str | None:
     """The rule for a folder winfleet creates, owns and deletes (installDir, logs.directory,
     crashDumps.folder), used by the stack config and the host resources' check alike."""
-    return windows_path_problem(p) or folder_path_problem(p)
+    return folder_path_problem(p) or windows_path_problem(p)

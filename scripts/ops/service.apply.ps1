@@ -360,7 +360,11 @@ function Invoke-Step {
         'create' {
             # A service of this name with exactly our ImagePath was created by an earlier run of this op whose
             # response was lost: nothing to do. Anything else still fails SERVICE_EXISTS below.
-            $haveImage = Get-RegistryValue -Path "HKLM:\SYSTEM\CurrentControlSet\Services\$name" -Name 'ImagePath'
+            $haveImage = $null
+            $svcKey = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey("SYSTEM\CurrentControlSet\Services\$name")
+            if ($null -ne $svcKey) {
+                try { $haveImage = $svcKey.GetValue('ImagePath', $null, 'DoNotExpandEnvironmentNames') } finally { $svcKey.Close() }
+            }
             if ($null -ne $haveImage -and [string]$haveImage -eq [string]$step.imagePath) { $changed = $false; continue }
             $deps = [string[]]@($step.dependencies | Where-Object { $_ })
             $pw = $null

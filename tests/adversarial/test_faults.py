@@ -155,6 +155,10 @@ def _data_volume(h) -> None:
     st.format("D", "NTFS", "Data")
 
 
+def _register_api(h) -> None:
+    h.model.scm.create("api", "api", '"C:\\Program Files\\winfleet\\api\\api.exe"', account="NT SERVICE\\api")
+
+
 def _cases():
     from components.host.crash_dumps import CrashDumpsProvider
     from components.host.data_volume import DataVolumeProvider
@@ -169,7 +173,8 @@ def _cases():
         "ServiceBaseline": (ServiceBaselineProvider, lambda h: {"connection": fast(h), "owner": OWNER,
                                                                 "baselineName": "b", "services": ["Spooler"]}),
         "WindowsService": (WindowsServiceProvider, _service_inputs),
-        "NtfsQuota": (NtfsQuotaProvider, lambda h: _data_volume(h) or {
+        # NT SERVICE\api exists only once the service api is registered (issue 11 item 2)
+        "NtfsQuota": (NtfsQuotaProvider, lambda h: _data_volume(h) or _register_api(h) or {
             "connection": fast(h), "owner": OWNER, "volume": "D:", "account": "NT SERVICE\\api",
             "warningBytes": 400 * 2**20, "limitBytes": 500 * 2**20, "enforce": True}),
         "CrashDumps": (CrashDumpsProvider, lambda h: h.model.files.add_drive("D") or {

@@ -85,10 +85,10 @@ def ops_count(h) -> int:
     ({"logs": {"directory": "D:\\"}}, "logs.directory", "drive root"),
     ({"logs": {"directory": "D:\\logs\\api "}}, "logs.directory", "trims"),
     ({"logs": {"directory": "D:\\logs\\nul.txt"}}, "logs.directory", "reserved device name"),
-    ({"logs": {"directory": "D:\\LOGS\\API"}, "installDir": "d:\\logs\\api"}, "logs.directory", "must differ"),
+    ({"logs": {"directory": "D:\\LOGS\\API"}, "installDir": "d:\\logs\\api"}, "logs.directory", "must be separate"),
     ({"arguments": ["--root", "%SystemRoot%"]}, "arguments", "'%'"),
     ({"arguments": ["a" * 1000] * 33}, "arguments", "32766"),
-    ({"environment": {"BIG": "x" * 32768}}, "environment", "32767"),
+    ({"environment": {"BIG": "x" * 32768}}, "environment", "32,767"),
     ({"installDir": "C:\\" + "\\".join(["d" * 60] * 4), "exeName": "x" * 20 + ".exe"}, "installDir", "MAX_PATH"),
 ])
 def test_check_refuses_what_windows_would_read_otherwise(host, res, change, field, words):

@@ -61,7 +61,7 @@ def test_arguments_the_scm_would_expand_are_refused(example_raw, arg):
 def test_environment_values_longer_than_windows_allows_are_refused(example_raw):
     raw = with_service(example_raw, environment={"BIG": "x" * (wf.MAX_ENVIRONMENT_VALUE + 1)})
     found = [p for p in problems(raw) if p.path.startswith("winfleet:services[0].environment")]
-    assert found and "32767" in found[0].allowed
+    assert found and "32,767" in found[0].allowed
     parse_config(with_service(example_raw, environment={"BIG": "x" * wf.MAX_ENVIRONMENT_VALUE}))
 
 
