@@ -179,8 +179,11 @@ class RealStack:
                               stdin=subprocess.DEVNULL)
         run = Run(args, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - t0)
         if check and run.rc != 0:
-            raise AssertionError(f"pulumi {' '.join(args)} exited {run.rc}\n--- stdout (tail)\n"
-                                 f"{run.stdout[-4000:]}\n--- stderr (tail)\n{run.stderr[-3000:]}")
+            # the engine's error diagnostics first: with --json they sit far above the tail
+            errors = [line[:1500] for line in run.stdout.splitlines()
+                      if '"severity":"error"' in line or "resOpFailedEvent" in line][:8]
+            raise AssertionError(f"pulumi {' '.join(args)} exited {run.rc}\n--- errors\n" + "\n".join(errors) +
+                                 f"\n--- stdout (tail)\n{run.stdout[-4000:]}\n--- stderr (tail)\n{run.stderr[-3000:]}")
         return run
 
     def preview(self, *extra: str, policy: bool = True, check: bool = True) -> Run:
